@@ -146,7 +146,8 @@ CREATE TABLE tasker_workflow_steps (
   -- counted when a worker claims the step
   attempts                integer      NOT NULL DEFAULT 0,
   last_attempted_at       timestamptz,
-  backoff_request_seconds integer,
+  -- seconds to wait after the last attempt before the next one (fractions allowed)
+  backoff_request_seconds double precision,
   -- the template's policy for this step
   backoff                 varchar(16)  NOT NULL DEFAULT 'exponential',
   backoff_base_ms         integer      NOT NULL DEFAULT 1000,

@@ -48,6 +48,11 @@ BEGIN
                          THEN now() ELSE completed_at END,
     updated_at    = now()
   WHERE task_uuid = p_task_uuid;
+
+  -- waiters (waitForCompletion) learn on commit that the task finished or stopped on failures
+  IF p_to_state IN ('complete', 'error', 'cancelled', 'resolved_manually', 'blocked_by_failures') THEN
+    PERFORM pg_notify('tasker_queue', 'task:' || p_task_uuid || ':' || p_to_state);
+  END IF;
 END
 $fn$;
 
@@ -76,6 +81,8 @@ BEGIN
     -- a claim counts an attempt
     attempts = CASE
       WHEN p_to_state = 'in_progress' THEN attempts + 1
+      -- a step given back unfinished (graceful shutdown) does not use up the attempt
+      WHEN p_to_state = 'enqueued' AND p_from_state = 'in_progress' THEN GREATEST(attempts - 1, 0)
       -- an operator's retry of a failed step grants a fresh attempt budget
       WHEN p_to_state = 'pending' AND p_from_state = 'error' THEN 0
       ELSE attempts END,
@@ -223,7 +230,7 @@ $fn$;
 -- When a failed step may run again: an explicit backoff request counts from the last attempt; otherwise the
 -- step's backoff policy counts from the failure. NULL when the step never failed.
 CREATE FUNCTION calculate_step_next_retry_time(
-  backoff_request_seconds integer, last_attempted_at timestamptz, failure_time timestamptz, attempts integer,
+  backoff_request_seconds double precision, last_attempted_at timestamptz, failure_time timestamptz, attempts integer,
   backoff varchar DEFAULT 'exponential', backoff_base_ms integer DEFAULT 1000, max_backoff_ms integer DEFAULT 30000)
 RETURNS timestamptz
 -- STABLE (timestamptz arithmetic is), so that it can be inlined
@@ -261,7 +268,7 @@ RETURNS TABLE (
   workflow_step_uuid uuid, task_uuid uuid, named_step_uuid uuid, name text, current_state text,
   dependencies_satisfied boolean, retry_eligible boolean, ready_for_execution boolean,
   last_failure_at timestamptz, next_retry_at timestamptz, total_parents integer, completed_parents integer,
-  attempts integer, max_attempts integer, backoff_request_seconds integer, last_attempted_at timestamptz)
+  attempts integer, max_attempts integer, backoff_request_seconds double precision, last_attempted_at timestamptz)
 LANGUAGE sql STABLE AS $fn$
   SELECT
     ws.workflow_step_uuid, ws.task_uuid, ws.named_step_uuid, ns.name::text, ws.current_state::text,
@@ -304,7 +311,7 @@ RETURNS TABLE (
   workflow_step_uuid uuid, task_uuid uuid, named_step_uuid uuid, name text, current_state text,
   dependencies_satisfied boolean, retry_eligible boolean, ready_for_execution boolean,
   last_failure_at timestamptz, next_retry_at timestamptz, total_parents integer, completed_parents integer,
-  attempts integer, max_attempts integer, backoff_request_seconds integer, last_attempted_at timestamptz)
+  attempts integer, max_attempts integer, backoff_request_seconds double precision, last_attempted_at timestamptz)
 LANGUAGE sql STABLE AS $fn$
   SELECT * FROM get_step_readiness_status_batch(ARRAY[input_task_uuid], step_uuids)
 $fn$;
@@ -403,7 +410,8 @@ $fn$;
 --   * tasks in an owned state whose owner is no longer live are taken over (same state, new owner);
 --   * pending tasks move to initializing;
 --   * waiting_for_dependencies / waiting_for_retry tasks move to evaluating_results when there is something to
---     evaluate (ready steps, all steps complete, or a permanent failure).
+--     evaluate (ready steps, all steps complete, or a permanent failure);
+--   * steps_in_process tasks with a failed step whose retry time has come move to evaluating_results.
 -- Candidates are locked with FOR UPDATE SKIP LOCKED in computed-priority order (priority + 0.1 per hour of
 -- age); at most 10 x p_limit candidates are examined per call. Returns the claimed tasks with the state they
 -- were found in (current_state) and the state they were claimed into (claimed_state).
@@ -480,6 +488,33 @@ BEGIN
     RETURN QUERY SELECT c.task_uuid, c.task_name, c.priority, c.namespace_name, v_ctx.ready_steps,
       c.computed_priority, c.current_state, v_claim, v_ctx.execution_status;
   END LOOP;
+
+  -- 3. tasks with steps still running whose failed step's retry time has come: evaluate them now rather than
+  --    when the running steps finish
+  IF v_claimed < p_limit THEN
+    FOR c IN
+      SELECT t.task_uuid, nt.name AS task_name, t.priority, ns.name AS namespace_name, t.current_state,
+             (t.priority + 0.1 * extract(epoch FROM (now() - t.created_at)) / 3600.0)::double precision AS computed_priority
+      FROM tasker_tasks t
+      JOIN tasker_named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
+      JOIN tasker_task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid
+      WHERE t.current_state = 'steps_in_process'
+        AND t.task_uuid IN (
+          SELECT r.task_uuid FROM tasker_workflow_steps ws
+          CROSS JOIN LATERAL get_step_readiness_status(ws.task_uuid, ARRAY[ws.workflow_step_uuid]) r
+          WHERE ws.current_state = 'waiting_for_retry' AND r.ready_for_execution)
+      ORDER BY tasker_priority_key(t.priority, t.created_at)
+      LIMIT p_limit - v_claimed
+      FOR UPDATE OF t SKIP LOCKED
+    LOOP
+      SELECT * INTO v_ctx FROM get_task_execution_context(c.task_uuid);
+      PERFORM tasker_write_task_transition(c.task_uuid, 'steps_in_process', 'evaluating_results', p_processor_uuid,
+        '{"event": "RetryReady"}'::jsonb);
+      v_claimed := v_claimed + 1;
+      RETURN QUERY SELECT c.task_uuid, c.task_name, c.priority, c.namespace_name, v_ctx.ready_steps,
+        c.computed_priority, c.current_state, 'evaluating_results'::varchar, v_ctx.execution_status;
+    END LOOP;
+  END IF;
 END
 $fn$;
 

@@ -3,7 +3,9 @@
  * runs and marks itself stopped on shutdown; a task owned by a processor whose heartbeat is stale may be taken
  * over by another one (see `transition_task_state_atomic` and `get_next_ready_tasks`).
  */
-import { Context, Effect, Layer } from "effect"
+import { hostname } from "node:os"
+import { Context, type Duration, Effect, Layer, Schedule } from "effect"
+import { v7 as uuidv7 } from "uuid"
 import { SqlClient, type SqlError } from "effect/sql"
 import type { ProcessorUuid } from "../domain/Ids.ts"
 
@@ -46,4 +48,30 @@ export class Processors extends Context.Service<Processors, {
       })
     })
   )
+}
+
+/**
+ * This process's identity as an engine processor: a UUIDv7 chosen at start-up, registered in
+ * `tasker_processors`, heartbeating while the layer lives and marked stopped when it is released.
+ */
+export class CurrentProcessor extends Context.Service<CurrentProcessor, {
+  readonly processorUuid: ProcessorUuid
+  readonly role: string
+}>()("tasker/db/CurrentProcessor") {
+  static readonly layer = (options: { readonly role: string; readonly heartbeatInterval?: Duration.Input }) =>
+    Layer.effect(
+      CurrentProcessor,
+      Effect.gen(function*() {
+        const processors = yield* Processors
+        const processorUuid = uuidv7() as ProcessorUuid
+        yield* processors.register({ processorUuid, role: options.role, hostname: hostname(), pid: process.pid })
+        yield* Effect.addFinalizer(() => processors.markStopped(processorUuid).pipe(Effect.ignore))
+        yield* processors.heartbeat(processorUuid).pipe(
+          Effect.catchCause((cause) => Effect.logWarning("processor heartbeat failed", cause)),
+          Effect.repeat(Schedule.spaced(options.heartbeatInterval ?? "10 seconds")),
+          Effect.forkScoped
+        )
+        return CurrentProcessor.of({ processorUuid, role: options.role })
+      })
+    ).pipe(Layer.provide(Processors.layer))
 }

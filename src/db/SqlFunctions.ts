@@ -42,7 +42,7 @@ export const StepReadinessStatus = Schema.Struct({
   completed_parents: Schema.Int,
   attempts: Schema.Int,
   max_attempts: Schema.Int,
-  backoff_request_seconds: Schema.NullOr(Schema.Int),
+  backoff_request_seconds: Schema.NullOr(Schema.Number),
   last_attempted_at: NullableDate
 })
 export type StepReadinessStatus = typeof StepReadinessStatus.Type

@@ -74,7 +74,7 @@ export const TaskEvent = Schema.Union([
   Schema.TaggedStruct("PermanentFailure", Reason),
   /** A waiting task has something to evaluate. */
   Schema.TaggedStruct("DependenciesReady", {}),
-  /** A task waiting for a retry has a step whose backoff has expired. */
+  /** A failed step's backoff has expired (the task was waiting for it, or still has other steps running). */
   Schema.TaggedStruct("RetryReady", {}),
   /** An operator retried or resolved a failed step: the task waits to be evaluated again. */
   Schema.TaggedStruct("Unblock", Reason),
@@ -112,7 +112,7 @@ export const taskTransitionRules: { readonly [K in TaskEventTag]: Rule } = {
   WaitForRetry: { from: ["evaluating_results"], to: "waiting_for_retry" },
   PermanentFailure: { from: ["evaluating_results"], to: "blocked_by_failures" },
   DependenciesReady: { from: ["waiting_for_dependencies"], to: "evaluating_results" },
-  RetryReady: { from: ["waiting_for_retry"], to: "evaluating_results" },
+  RetryReady: { from: ["waiting_for_retry", "steps_in_process"], to: "evaluating_results" },
   Unblock: { from: ["blocked_by_failures"], to: "waiting_for_dependencies" },
   GiveUp: { from: ["blocked_by_failures"], to: "error" },
   ManualResolution: {

@@ -51,6 +51,7 @@ const allowed: ReadonlyArray<readonly [TaskState, TaskEventTag, TaskState]> = [
   ["evaluating_results", "StepsInProcess", "steps_in_process"],
   ["waiting_for_dependencies", "DependenciesReady", "evaluating_results"],
   ["waiting_for_retry", "RetryReady", "evaluating_results"],
+  ["steps_in_process", "RetryReady", "evaluating_results"],
   ["blocked_by_failures", "Unblock", "waiting_for_dependencies"],
   ["blocked_by_failures", "GiveUp", "error"],
   ["blocked_by_failures", "ManualResolution", "resolved_manually"],

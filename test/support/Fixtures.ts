@@ -138,7 +138,7 @@ export const forceStepState = (
                  in_process = ${state === "in_progress"},
                  attempts = COALESCE(${columns.attempts ?? null}::integer, attempts),
                  last_attempted_at = CASE WHEN ${columns.lastAttemptedAt !== undefined} THEN ${columns.lastAttemptedAt ?? null}::timestamptz ELSE last_attempted_at END,
-                 backoff_request_seconds = CASE WHEN ${columns.backoffRequestSeconds !== undefined} THEN ${columns.backoffRequestSeconds ?? null}::integer ELSE backoff_request_seconds END
+                 backoff_request_seconds = CASE WHEN ${columns.backoffRequestSeconds !== undefined} THEN ${columns.backoffRequestSeconds ?? null}::double precision ELSE backoff_request_seconds END
                WHERE workflow_step_uuid = ${stepUuid}`
   })
 

@@ -1,0 +1,85 @@
+/**
+ * The engine as one Layer: orchestration (result processing, readiness, give-up), a worker hosting the given
+ * templates, and the services an application uses (`TaskInitializer` to submit tasks, `TaskQueries` to read and
+ * wait for them, `TaskOperations` for operator actions). It runs on a database layer (`layers/postgres.ts`).
+ *
+ * ```ts
+ * const Engine = engineLayer({ templates: [Greeting] }).pipe(
+ *   Layer.provideMerge(postgresLayer({ url: process.env.DATABASE_URL! }))
+ * )
+ * const program = Effect.gen(function*() {
+ *   const tasks = yield* TaskInitializer
+ *   const { task_uuid } = yield* tasks.createTask({ namespace: "demo", name: "greeting", version: "1.0.0",
+ *                                                  context: { name: "Ada" } })
+ *   const done = yield* (yield* TaskQueries).waitForCompletion(task_uuid)
+ * })
+ * ```
+ */
+import { Layer } from "effect"
+import { CurrentProcessor } from "../src/db/Processors.ts"
+import { MessageQueue } from "../src/messaging/MessageQueue.ts"
+import { Wakeups } from "../src/messaging/Wakeups.ts"
+import { defaultEngineSettings, EngineConfig, type EngineSettings } from "../src/orchestration/EngineConfig.ts"
+import { EngineFunctions } from "../src/orchestration/EngineFunctions.ts"
+import { OrchestrationLoopLayer } from "../src/orchestration/OrchestrationLoop.ts"
+import { ResultProcessor } from "../src/orchestration/ResultProcessor.ts"
+import { StepEnqueuer } from "../src/orchestration/StepEnqueuer.ts"
+import { TaskFinalizer } from "../src/orchestration/TaskFinalizer.ts"
+import { TaskInitializer } from "../src/orchestration/TaskInitializer.ts"
+import { TaskOperations } from "../src/orchestration/TaskOperations.ts"
+import { TaskQueries } from "../src/orchestration/TaskQueries.ts"
+import { WorkerLayer } from "../src/worker/Worker.ts"
+import { TemplateRegistry } from "../src/workflow/TemplateRegistry.ts"
+import type { WorkflowDefinition } from "../src/workflow/Workflow.ts"
+
+export interface EngineOptions<R> {
+  /** templates whose steps this process runs (a worker is started when there are any) */
+  readonly templates?: ReadonlyArray<WorkflowDefinition<R>>
+  /** run the orchestration loops in this process (default true) */
+  readonly orchestrator?: boolean
+  /** run a worker for `templates` (default: when there are templates) */
+  readonly worker?: boolean
+  /** overrides of the default settings */
+  readonly settings?: Partial<EngineSettings>
+  /** the role recorded for this process in `tasker_processors` */
+  readonly role?: string
+}
+
+/**
+ * The engine's services and (optionally) its loops. Needs the data layer (SqlClient, PgClient and the data
+ * services of `postgresLayer`) and whatever the templates' handlers need (`R`).
+ */
+export const engineLayer = <R = never>(options: EngineOptions<R> = {}) => {
+  const settings: EngineSettings = { ...defaultEngineSettings, ...options.settings }
+  const templates = options.templates ?? []
+  const runOrchestrator = options.orchestrator ?? true
+  const runWorker = options.worker ?? templates.length > 0
+
+  const base = Layer.mergeAll(
+    EngineFunctions.layer,
+    TemplateRegistry.layer,
+    MessageQueue.layerPostgres,
+    CurrentProcessor.layer({
+      role: options.role ?? (runOrchestrator ? (runWorker ? "orchestrator+worker" : "orchestrator") : runWorker ? "worker" : "client"),
+      heartbeatInterval: settings.heartbeatIntervalMs
+    }),
+    Wakeups.layerPostgres({ mode: settings.deploymentMode, pollInterval: settings.pollIntervalMs })
+  )
+  const services = Layer.mergeAll(
+    TaskInitializer.layer,
+    ResultProcessor.layer,
+    TaskFinalizer.layer,
+    StepEnqueuer.layer,
+    TaskOperations.layer,
+    TaskQueries.layer
+  ).pipe(Layer.provideMerge(base))
+
+  const loops = Layer.mergeAll(
+    runOrchestrator ? OrchestrationLoopLayer : Layer.empty,
+    runWorker ? WorkerLayer<R>({ templates }) : Layer.empty
+  )
+  return loops.pipe(
+    Layer.provideMerge(services),
+    Layer.provideMerge(Layer.succeed(EngineConfig, settings))
+  )
+}

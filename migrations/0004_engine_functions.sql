@@ -1,0 +1,678 @@
+-- The engine's hot paths as PL/pgSQL functions: each is one round trip and one transaction.
+--
+--   tasker_create_task            initializer: task + steps + edges + transitions, then the first enqueue
+--   tasker_evaluate_task          finalizer: evaluate an owned task and move it on (enqueue / complete / wait / block)
+--   tasker_enqueue_ready_steps    step enqueuer: ready steps -> enqueued + a message each, same transaction
+--   tasker_process_step_result    result processor: complete / retry with backoff / fail, then evaluate the task
+--   tasker_process_result_messages  the orchestrator's consumer: read result messages and process each
+--   tasker_claim_step_messages    the worker's consumer: read step messages, claim steps, return handler context
+--   tasker_submit_step_result     the worker's hand-back: store the result, delete the step message, notify
+--   tasker_release_step           graceful shutdown: give an unfinished step back
+--   tasker_cancel_task            cancel a task and its unfinished steps
+--   tasker_give_up_blocked_tasks  give-up policy for tasks blocked longer than a limit
+--
+-- Lock order is always task row, then step rows, so concurrent orchestrators and workers cannot deadlock.
+-- Every state change goes through tasker_write_task_transition / tasker_write_step_transition and follows the
+-- state machines of src/state (the test suite audits the recorded transitions against them).
+
+CREATE FUNCTION tasker_worker_queue_name(p_namespace varchar) RETURNS varchar
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
+  SELECT 'worker_' || p_namespace || '_queue'
+$fn$;
+
+-- The message that travels between orchestrator and workers: ids and correlation, nothing else.
+CREATE FUNCTION tasker_step_message(p_task_uuid uuid, p_step_uuid uuid, p_correlation_id uuid,
+                                    p_parent_correlation_id uuid)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
+  SELECT jsonb_strip_nulls(jsonb_build_object(
+    'task_uuid', p_task_uuid, 'step_uuid', p_step_uuid, 'correlation_id', p_correlation_id,
+    'parent_correlation_id', p_parent_correlation_id))
+$fn$;
+
+CREATE FUNCTION tasker_is_uuid(p_text text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
+  SELECT p_text IS NOT NULL AND p_text ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+$fn$;
+
+-- Engine progress (claims, results, evaluations) may commit asynchronously when the session opts in with
+-- `tasker.async_commit = on`: a database crash can then undo the last moments of progress, which the engine redoes
+-- (messages come back, handlers run again: they run at least once anyway). Task creation and operator actions
+-- always commit synchronously.
+CREATE FUNCTION tasker_apply_commit_mode() RETURNS void
+LANGUAGE plpgsql AS $fn$
+BEGIN
+  IF current_setting('tasker.async_commit', true) = 'on' THEN
+    PERFORM set_config('synchronous_commit', 'off', true);
+  END IF;
+END
+$fn$;
+
+CREATE INDEX idx_tasker_workflow_steps_waiting_for_retry ON tasker_workflow_steps (task_uuid)
+  WHERE current_state = 'waiting_for_retry';
+CREATE INDEX idx_task_transitions_blocked ON tasker_task_transitions (created_at)
+  WHERE most_recent AND to_state = 'blocked_by_failures';
+
+-- ---------------------------------------------------------------------------------------------------
+-- Step enqueuer
+-- ---------------------------------------------------------------------------------------------------
+
+-- Enqueues every ready step of a task: waiting_for_retry -> pending -> enqueued, pending -> enqueued, and one
+-- message per step on the task namespace's worker queue, all in the caller's transaction (so a step is never
+-- `enqueued` without its message, nor the reverse). Returns the enqueued step uuids.
+CREATE FUNCTION tasker_enqueue_ready_steps(p_task_uuid uuid, p_processor_uuid uuid, p_headers jsonb DEFAULT '{}'::jsonb)
+RETURNS uuid[]
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_task record;
+  v_queue varchar;
+  v_step record;
+  v_uuids uuid[] := '{}';
+BEGIN
+  SELECT t.correlation_id, t.parent_correlation_id, ns.name AS namespace INTO v_task
+  FROM tasker_tasks t
+  JOIN tasker_named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
+  JOIN tasker_task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid
+  WHERE t.task_uuid = p_task_uuid;
+  v_queue := tasker_worker_queue_name(v_task.namespace);
+
+  FOR v_step IN
+    SELECT r.workflow_step_uuid, r.current_state FROM get_step_readiness_status(p_task_uuid) r
+    WHERE r.ready_for_execution
+  LOOP
+    -- re-check under the row lock: another enqueuer may have taken it meanwhile
+    PERFORM 1 FROM tasker_workflow_steps ws
+    WHERE ws.workflow_step_uuid = v_step.workflow_step_uuid AND ws.current_state = v_step.current_state
+    FOR UPDATE;
+    CONTINUE WHEN NOT FOUND;
+    IF v_step.current_state = 'waiting_for_retry' THEN
+      PERFORM tasker_write_step_transition(v_step.workflow_step_uuid, 'waiting_for_retry', 'pending', p_processor_uuid,
+                                           '{"event": "Retry"}'::jsonb, NULL);
+    END IF;
+    PERFORM tasker_write_step_transition(v_step.workflow_step_uuid, 'pending', 'enqueued', p_processor_uuid,
+                                         '{"event": "Enqueue"}'::jsonb, NULL);
+    INSERT INTO tasker_queue_messages (queue_name, message, headers)
+    VALUES (v_queue, tasker_step_message(p_task_uuid, v_step.workflow_step_uuid, v_task.correlation_id,
+                                         v_task.parent_correlation_id),
+            COALESCE(p_headers, '{}'::jsonb));
+    v_uuids := v_uuids || v_step.workflow_step_uuid;
+  END LOOP;
+
+  IF cardinality(v_uuids) > 0 THEN
+    PERFORM pg_notify('tasker_queue', v_queue);
+  END IF;
+  RETURN v_uuids;
+END
+$fn$;
+
+-- ---------------------------------------------------------------------------------------------------
+-- Task finalizer
+-- ---------------------------------------------------------------------------------------------------
+
+-- Evaluates a task in `initializing` or `evaluating_results` (owned by the caller, nobody, or a processor that is
+-- gone) and moves it on according to its execution status (a task taken over in `enqueuing_steps` finishes its
+-- enqueue):
+--   has_ready_steps -> enqueuing_steps -> (enqueue) -> steps_in_process
+--   processing -> steps_in_process (ownership released until the next result)
+--   all_complete -> complete;  blocked_by_failures -> blocked_by_failures
+--   waiting_for_retry -> waiting_for_retry;  waiting_for_dependencies -> waiting_for_dependencies
+-- A task in any other state, or owned by another live processor, is left as it is (action 'none').
+CREATE FUNCTION tasker_evaluate_task(p_task_uuid uuid, p_processor_uuid uuid, p_headers jsonb DEFAULT '{}'::jsonb,
+                                     p_stale_after_seconds integer DEFAULT 60)
+RETURNS TABLE (task_state varchar, execution_status text, action text, enqueued_step_uuids uuid[])
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_state varchar;
+  v_owner uuid;
+  v_ctx record;
+  v_enqueued uuid[] := '{}';
+BEGIN
+  SELECT t.current_state INTO v_state FROM tasker_tasks t WHERE t.task_uuid = p_task_uuid FOR UPDATE;
+  IF NOT FOUND THEN
+    RETURN;
+  END IF;
+  IF v_state NOT IN ('initializing', 'evaluating_results', 'enqueuing_steps') THEN
+    RETURN QUERY SELECT v_state, NULL::text, 'none'::text, v_enqueued;
+    RETURN;
+  END IF;
+  SELECT tt.processor_uuid INTO v_owner FROM tasker_task_transitions tt WHERE tt.task_uuid = p_task_uuid AND tt.most_recent;
+  IF v_owner IS NOT NULL AND v_owner IS DISTINCT FROM p_processor_uuid
+     AND tasker_processor_is_live(v_owner, p_stale_after_seconds) THEN
+    RETURN QUERY SELECT v_state, NULL::text, 'owned_by_other'::text, v_enqueued;
+    RETURN;
+  END IF;
+
+  SELECT * INTO v_ctx FROM get_task_execution_context(p_task_uuid);
+
+  IF v_state = 'enqueuing_steps' THEN
+    -- taken over from a processor that stopped while enqueuing: finish the enqueue
+    v_enqueued := tasker_enqueue_ready_steps(p_task_uuid, p_processor_uuid, p_headers);
+    PERFORM tasker_write_task_transition(p_task_uuid, 'enqueuing_steps', 'steps_in_process', p_processor_uuid,
+      jsonb_build_object('event', 'StepsEnqueued', 'stepUuids', to_jsonb(v_enqueued)));
+    RETURN QUERY SELECT 'steps_in_process'::varchar, v_ctx.execution_status, 'enqueued'::text, v_enqueued;
+  ELSIF v_ctx.execution_status = 'has_ready_steps' THEN
+    PERFORM tasker_write_task_transition(p_task_uuid, v_state, 'enqueuing_steps', p_processor_uuid,
+      jsonb_build_object('event', 'ReadyStepsFound', 'count', v_ctx.ready_steps));
+    v_enqueued := tasker_enqueue_ready_steps(p_task_uuid, p_processor_uuid, p_headers);
+    PERFORM tasker_write_task_transition(p_task_uuid, 'enqueuing_steps', 'steps_in_process', p_processor_uuid,
+      jsonb_build_object('event', 'StepsEnqueued', 'stepUuids', to_jsonb(v_enqueued)));
+    RETURN QUERY SELECT 'steps_in_process'::varchar, v_ctx.execution_status, 'enqueued'::text, v_enqueued;
+  ELSIF v_state = 'initializing' THEN
+    IF v_ctx.execution_status = 'all_complete' THEN
+      PERFORM tasker_write_task_transition(p_task_uuid, v_state, 'complete', p_processor_uuid, '{"event": "NoStepsFound"}'::jsonb);
+      RETURN QUERY SELECT 'complete'::varchar, v_ctx.execution_status, 'completed'::text, v_enqueued;
+    ELSE
+      PERFORM tasker_write_task_transition(p_task_uuid, v_state, 'waiting_for_dependencies', p_processor_uuid,
+        '{"event": "NoDependenciesReady"}'::jsonb);
+      RETURN QUERY SELECT 'waiting_for_dependencies'::varchar, v_ctx.execution_status, 'waiting'::text, v_enqueued;
+    END IF;
+  ELSIF v_ctx.execution_status = 'processing' THEN
+    PERFORM tasker_write_task_transition(p_task_uuid, v_state, 'steps_in_process', p_processor_uuid,
+      '{"event": "StepsInProcess"}'::jsonb);
+    RETURN QUERY SELECT 'steps_in_process'::varchar, v_ctx.execution_status, 'none'::text, v_enqueued;
+  ELSIF v_ctx.execution_status = 'all_complete' THEN
+    PERFORM tasker_write_task_transition(p_task_uuid, v_state, 'complete', p_processor_uuid,
+      '{"event": "AllStepsSuccessful"}'::jsonb);
+    RETURN QUERY SELECT 'complete'::varchar, v_ctx.execution_status, 'completed'::text, v_enqueued;
+  ELSIF v_ctx.execution_status = 'blocked_by_failures' THEN
+    PERFORM tasker_write_task_transition(p_task_uuid, v_state, 'blocked_by_failures', p_processor_uuid,
+      jsonb_build_object('event', 'PermanentFailure', 'reason',
+        format('%s step(s) failed permanently', v_ctx.blocked_steps)));
+    RETURN QUERY SELECT 'blocked_by_failures'::varchar, v_ctx.execution_status, 'blocked'::text, v_enqueued;
+  ELSIF v_ctx.execution_status = 'waiting_for_retry' THEN
+    PERFORM tasker_write_task_transition(p_task_uuid, v_state, 'waiting_for_retry', p_processor_uuid,
+      '{"event": "WaitForRetry"}'::jsonb);
+    RETURN QUERY SELECT 'waiting_for_retry'::varchar, v_ctx.execution_status, 'waiting'::text, v_enqueued;
+  ELSE
+    PERFORM tasker_write_task_transition(p_task_uuid, v_state, 'waiting_for_dependencies', p_processor_uuid,
+      '{"event": "NoDependenciesReady"}'::jsonb);
+    RETURN QUERY SELECT 'waiting_for_dependencies'::varchar, v_ctx.execution_status, 'waiting'::text, v_enqueued;
+  END IF;
+END
+$fn$;
+
+-- ---------------------------------------------------------------------------------------------------
+-- Task initializer
+-- ---------------------------------------------------------------------------------------------------
+
+-- Creates a task from a registered template in one transaction, or returns the existing task with the same
+-- identity hash (created = false; identity hashes are unique). p_steps is the template's step list:
+--   [{"name", "named_step_uuid", "retryable", "max_attempts", "backoff", "backoff_base_ms", "max_backoff_ms",
+--     "timeout_seconds", "inputs", "depends_on": ["name", …]}, …]
+-- A new task is started and evaluated at once, so its root steps are enqueued when this commits.
+CREATE FUNCTION tasker_create_task(
+  p_named_task_uuid uuid, p_identity_hash varchar, p_correlation_id uuid, p_parent_correlation_id uuid,
+  p_context jsonb, p_tags jsonb, p_priority integer, p_initiator varchar, p_source_system varchar, p_reason varchar,
+  p_requested_at timestamptz, p_steps jsonb, p_processor_uuid uuid, p_headers jsonb DEFAULT '{}'::jsonb)
+RETURNS TABLE (task_uuid uuid, created boolean, task_state varchar, step_mapping jsonb, correlation_id uuid)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_task_uuid uuid;
+  v_mapping jsonb;
+  v_state varchar;
+  v_correlation uuid;
+BEGIN
+  INSERT INTO tasker_tasks (named_task_uuid, identity_hash, correlation_id, parent_correlation_id, context, tags,
+                            priority, initiator, source_system, reason, requested_at)
+  VALUES (p_named_task_uuid, p_identity_hash, p_correlation_id, p_parent_correlation_id,
+          COALESCE(p_context, '{}'::jsonb), COALESCE(p_tags, '[]'::jsonb), COALESCE(p_priority, 0), p_initiator,
+          p_source_system, p_reason, COALESCE(p_requested_at, now()))
+  ON CONFLICT (identity_hash) DO NOTHING
+  RETURNING tasker_tasks.task_uuid INTO v_task_uuid;
+
+  IF v_task_uuid IS NULL THEN
+    SELECT t.task_uuid, t.current_state, t.correlation_id INTO v_task_uuid, v_state, v_correlation
+    FROM tasker_tasks t WHERE t.identity_hash = p_identity_hash;
+    SELECT COALESCE(jsonb_object_agg(ns.name, ws.workflow_step_uuid), '{}'::jsonb) INTO v_mapping
+    FROM tasker_workflow_steps ws JOIN tasker_named_steps ns ON ns.named_step_uuid = ws.named_step_uuid
+    WHERE ws.task_uuid = v_task_uuid;
+    RETURN QUERY SELECT v_task_uuid, false, v_state, v_mapping, v_correlation;
+    RETURN;
+  END IF;
+
+  -- steps, edges and the steps' initial transitions in one statement; the step name -> uuid mapping comes back
+  WITH specs AS (
+    SELECT e.spec ->> 'name' AS name, (e.spec ->> 'named_step_uuid')::uuid AS named_step_uuid,
+           (e.spec ->> 'retryable')::boolean AS retryable, (e.spec ->> 'max_attempts')::integer AS max_attempts,
+           e.spec ->> 'backoff' AS backoff, (e.spec ->> 'backoff_base_ms')::integer AS backoff_base_ms,
+           (e.spec ->> 'max_backoff_ms')::integer AS max_backoff_ms,
+           (e.spec ->> 'timeout_seconds')::integer AS timeout_seconds,
+           NULLIF(e.spec -> 'inputs', 'null'::jsonb) AS inputs,
+           COALESCE(e.spec -> 'depends_on', '[]'::jsonb) AS depends_on, e.ord
+    FROM jsonb_array_elements(p_steps) WITH ORDINALITY AS e(spec, ord)
+  ),
+  inserted AS (
+    INSERT INTO tasker_workflow_steps (task_uuid, named_step_uuid, retryable, max_attempts, backoff, backoff_base_ms,
+                                       max_backoff_ms, timeout_seconds, inputs)
+    SELECT v_task_uuid, sp.named_step_uuid, COALESCE(sp.retryable, true), COALESCE(sp.max_attempts, 3),
+           COALESCE(sp.backoff, 'exponential'), COALESCE(sp.backoff_base_ms, 1000), COALESCE(sp.max_backoff_ms, 30000),
+           sp.timeout_seconds, sp.inputs
+    FROM specs sp ORDER BY sp.ord
+    RETURNING tasker_workflow_steps.workflow_step_uuid, tasker_workflow_steps.named_step_uuid
+  ),
+  mapping AS (
+    SELECT sp.name, i.workflow_step_uuid, sp.depends_on FROM inserted i JOIN specs sp ON sp.named_step_uuid = i.named_step_uuid
+  ),
+  edges AS (
+    INSERT INTO tasker_workflow_step_edges (from_step_uuid, to_step_uuid)
+    SELECT parent.workflow_step_uuid, child.workflow_step_uuid
+    FROM mapping child
+    CROSS JOIN LATERAL jsonb_array_elements_text(child.depends_on) AS d(parent_name)
+    JOIN mapping parent ON parent.name = d.parent_name
+    RETURNING 1
+  ),
+  transitions AS (
+    INSERT INTO tasker_workflow_step_transitions (workflow_step_uuid, to_state, from_state, metadata, sort_key,
+                                                  most_recent, processor_uuid)
+    SELECT mp.workflow_step_uuid, 'pending', NULL, '{"event": "Create"}'::jsonb, 1, true, p_processor_uuid FROM mapping mp
+    RETURNING 1
+  )
+  SELECT COALESCE(jsonb_object_agg(mp.name, mp.workflow_step_uuid), '{}'::jsonb) INTO v_mapping FROM mapping mp;
+
+  INSERT INTO tasker_task_transitions (task_uuid, to_state, from_state, metadata, sort_key, most_recent, processor_uuid)
+  VALUES (v_task_uuid, 'pending', NULL, '{"event": "Create"}'::jsonb, 1, true, p_processor_uuid);
+
+  PERFORM tasker_write_task_transition(v_task_uuid, 'pending', 'initializing', p_processor_uuid, '{"event": "Start"}'::jsonb);
+  SELECT e.task_state INTO v_state FROM tasker_evaluate_task(v_task_uuid, p_processor_uuid, p_headers) e;
+
+  RETURN QUERY SELECT v_task_uuid, true, v_state, v_mapping, p_correlation_id;
+END
+$fn$;
+
+-- ---------------------------------------------------------------------------------------------------
+-- Result processor
+-- ---------------------------------------------------------------------------------------------------
+
+-- Applies a step's reported result and moves its task on.
+--   enqueued_for_orchestration -> complete
+--   enqueued_as_error_for_orchestration -> waiting_for_retry (retryable failure with attempts left; the backoff is
+--     the handler's retry-after hint, else the step's policy, capped at p_max_backoff_seconds, plus up to
+--     p_jitter_fraction of random jitter) or -> error
+--   any other state: the result was already applied (a duplicate delivery): 'ignored'
+-- Then a task in steps_in_process moves to evaluating_results and is evaluated (tasker_evaluate_task).
+CREATE FUNCTION tasker_process_step_result(
+  p_step_uuid uuid, p_processor_uuid uuid, p_headers jsonb DEFAULT '{}'::jsonb,
+  p_max_backoff_seconds double precision DEFAULT 300, p_jitter_fraction double precision DEFAULT 0)
+RETURNS TABLE (task_uuid uuid, step_state varchar, task_state varchar, outcome text, execution_status text)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_task_uuid uuid;
+  v_task_state varchar;
+  v_step record;
+  v_outcome text;
+  v_retryable boolean;
+  v_backoff double precision;
+  v_message text;
+  v_eval record;
+BEGIN
+  SELECT ws.task_uuid INTO v_task_uuid FROM tasker_workflow_steps ws WHERE ws.workflow_step_uuid = p_step_uuid;
+  IF NOT FOUND THEN
+    RETURN QUERY SELECT NULL::uuid, NULL::varchar, NULL::varchar, 'unknown_step'::text, NULL::text;
+    RETURN;
+  END IF;
+  SELECT t.current_state INTO v_task_state FROM tasker_tasks t WHERE t.task_uuid = v_task_uuid FOR UPDATE;
+  SELECT ws.current_state, ws.results, ws.retryable, ws.attempts, ws.max_attempts, ws.backoff, ws.backoff_base_ms,
+         ws.max_backoff_ms
+  INTO v_step
+  FROM tasker_workflow_steps ws WHERE ws.workflow_step_uuid = p_step_uuid FOR UPDATE;
+
+  v_message := COALESCE(v_step.results -> 'error' ->> 'message', 'step failed');
+  IF v_step.current_state = 'enqueued_for_orchestration' THEN
+    PERFORM tasker_write_step_transition(p_step_uuid, v_step.current_state, 'complete', p_processor_uuid,
+                                         '{"event": "Complete"}'::jsonb, NULL);
+    v_outcome := 'completed';
+  ELSIF v_step.current_state = 'enqueued_as_error_for_orchestration' THEN
+    v_retryable := v_step.retryable
+      AND COALESCE((v_step.results -> 'error' ->> 'retryable')::boolean, true)
+      AND v_step.attempts < GREATEST(v_step.max_attempts, 1);
+    IF v_retryable THEN
+      v_backoff := LEAST(
+        COALESCE((v_step.results -> 'error' ->> 'retry_after_seconds')::double precision,
+                 extract(epoch FROM calculate_backoff_delay(v_step.attempts, v_step.backoff, v_step.backoff_base_ms,
+                                                            v_step.max_backoff_ms))::double precision),
+        p_max_backoff_seconds);
+      v_backoff := GREATEST(v_backoff, 0) * (1 + random() * GREATEST(p_jitter_fraction, 0));
+      UPDATE tasker_workflow_steps SET backoff_request_seconds = v_backoff WHERE workflow_step_uuid = p_step_uuid;
+      PERFORM tasker_write_step_transition(p_step_uuid, v_step.current_state, 'waiting_for_retry', p_processor_uuid,
+        jsonb_build_object('event', 'WaitForRetry', 'message', v_message, 'backoff_seconds', v_backoff), NULL);
+      v_outcome := 'retry_scheduled';
+    ELSE
+      PERFORM tasker_write_step_transition(p_step_uuid, v_step.current_state, 'error', p_processor_uuid,
+        jsonb_build_object('event', 'Fail', 'message', v_message), NULL);
+      v_outcome := 'failed';
+    END IF;
+  ELSE
+    RETURN QUERY SELECT v_task_uuid, v_step.current_state, v_task_state, 'ignored'::text, NULL::text;
+    RETURN;
+  END IF;
+
+  IF v_task_state = 'steps_in_process' THEN
+    PERFORM tasker_write_task_transition(v_task_uuid, 'steps_in_process', 'evaluating_results', p_processor_uuid,
+      jsonb_build_object('event', 'StepCompleted', 'stepUuid', p_step_uuid));
+  END IF;
+  IF v_task_state IN ('steps_in_process', 'evaluating_results') THEN
+    SELECT * INTO v_eval FROM tasker_evaluate_task(v_task_uuid, p_processor_uuid, p_headers);
+    RETURN QUERY SELECT v_task_uuid, (SELECT ws.current_state FROM tasker_workflow_steps ws
+                                      WHERE ws.workflow_step_uuid = p_step_uuid),
+                        v_eval.task_state, v_outcome, v_eval.execution_status;
+  ELSE
+    RETURN QUERY SELECT v_task_uuid, (SELECT ws.current_state FROM tasker_workflow_steps ws
+                                      WHERE ws.workflow_step_uuid = p_step_uuid),
+                        v_task_state, v_outcome, NULL::text;
+  END IF;
+END
+$fn$;
+
+-- The orchestrator's consumer: reads up to p_limit messages from orchestration_step_results_queue and processes
+-- each in its own subtransaction. A processed message is deleted; a message read more than p_max_read_ct times,
+-- malformed, or naming an unknown step goes to the dead-letter archive with the reason; a message whose processing
+-- failed stays in the queue and is retried after its visibility timeout. Returns one row per message.
+CREATE FUNCTION tasker_process_result_messages(
+  p_processor_uuid uuid, p_limit integer DEFAULT 10, p_vt_seconds double precision DEFAULT 30,
+  p_max_read_ct integer DEFAULT 5, p_max_backoff_seconds double precision DEFAULT 300,
+  p_jitter_fraction double precision DEFAULT 0)
+RETURNS TABLE (msg_id bigint, read_ct integer, headers jsonb, step_uuid uuid, task_uuid uuid, correlation_id uuid,
+               step_state varchar, task_state varchar, outcome text, execution_status text, error text)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  c_queue constant varchar := 'orchestration_step_results_queue';
+  m record;
+  r record;
+  v_step_uuid uuid;
+  v_correlation uuid;
+BEGIN
+  PERFORM tasker_apply_commit_mode();
+  FOR m IN SELECT * FROM tasker_read(c_queue, p_vt_seconds, p_limit) LOOP
+    v_step_uuid := NULL;
+    v_correlation := CASE WHEN tasker_is_uuid(m.message ->> 'correlation_id') THEN (m.message ->> 'correlation_id')::uuid END;
+    IF m.read_ct > p_max_read_ct THEN
+      PERFORM tasker_archive(c_queue, m.msg_id, format('read %s times without being processed', m.read_ct), true);
+      RETURN QUERY SELECT m.msg_id, m.read_ct, m.headers, NULL::uuid, NULL::uuid, v_correlation, NULL::varchar,
+                          NULL::varchar, 'dead_lettered'::text, NULL::text, 'max read count exceeded'::text;
+      CONTINUE;
+    END IF;
+    IF NOT tasker_is_uuid(m.message ->> 'step_uuid') THEN
+      PERFORM tasker_archive(c_queue, m.msg_id, 'malformed message: no step_uuid', true);
+      RETURN QUERY SELECT m.msg_id, m.read_ct, m.headers, NULL::uuid, NULL::uuid, v_correlation, NULL::varchar,
+                          NULL::varchar, 'dead_lettered'::text, NULL::text, 'malformed message'::text;
+      CONTINUE;
+    END IF;
+    v_step_uuid := (m.message ->> 'step_uuid')::uuid;
+    BEGIN
+      SELECT * INTO r FROM tasker_process_step_result(v_step_uuid, p_processor_uuid, m.headers, p_max_backoff_seconds,
+                                                      p_jitter_fraction);
+      IF r.outcome = 'unknown_step' THEN
+        PERFORM tasker_archive(c_queue, m.msg_id, 'unknown step ' || v_step_uuid, true);
+        RETURN QUERY SELECT m.msg_id, m.read_ct, m.headers, v_step_uuid, NULL::uuid, v_correlation, NULL::varchar,
+                            NULL::varchar, 'dead_lettered'::text, NULL::text, 'unknown step'::text;
+      ELSE
+        PERFORM tasker_delete(c_queue, m.msg_id);
+        RETURN QUERY SELECT m.msg_id, m.read_ct, m.headers, v_step_uuid, r.task_uuid, v_correlation, r.step_state,
+                            r.task_state, r.outcome, r.execution_status, NULL::text;
+      END IF;
+    EXCEPTION WHEN OTHERS THEN
+      RETURN QUERY SELECT m.msg_id, m.read_ct, m.headers, v_step_uuid, NULL::uuid, v_correlation, NULL::varchar,
+                          NULL::varchar, 'error'::text, NULL::text, SQLERRM;
+    END;
+  END LOOP;
+END
+$fn$;
+
+-- ---------------------------------------------------------------------------------------------------
+-- Worker
+-- ---------------------------------------------------------------------------------------------------
+
+-- The worker's consumer: reads up to p_limit step messages from p_queue and claims each step.
+--   enqueued -> in_progress (Start, attempts + 1): outcome 'claimed', with everything the handler needs
+--   in_progress (the message came back after its visibility timeout: the previous claimant went silent)
+--     -> in_progress again (Reclaim, attempts + 1) while attempts remain: 'claimed';
+--     with no attempt left the step is reported failed (WorkerLost) and the message deleted: 'abandoned'
+--   any other state: the message is stale and is archived: 'discarded'
+--   read more than p_max_read_ct times, malformed, or an unknown step: dead-letter archive: 'dead_lettered'
+-- The message stays in the queue (hidden by its visibility timeout) until the result is submitted.
+CREATE FUNCTION tasker_claim_step_messages(
+  p_queue varchar, p_processor_uuid uuid, p_limit integer DEFAULT 1, p_vt_seconds double precision DEFAULT 30,
+  p_max_read_ct integer DEFAULT 5)
+RETURNS TABLE (
+  msg_id bigint, read_ct integer, headers jsonb, outcome text, reason text, step_uuid uuid, task_uuid uuid,
+  correlation_id uuid, parent_correlation_id uuid, namespace_name varchar, task_name varchar, task_version varchar,
+  step_name varchar, attempts integer, max_attempts integer, retryable boolean, timeout_seconds integer,
+  inputs jsonb, task_context jsonb, dependency_results jsonb)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  m record;
+  v_step_uuid uuid;
+  v_step record;
+  v_attempts integer;
+  v_ctx record;
+  v_envelope jsonb;
+BEGIN
+  PERFORM tasker_apply_commit_mode();
+  FOR m IN SELECT * FROM tasker_read(p_queue, p_vt_seconds, p_limit) LOOP
+    IF m.read_ct > p_max_read_ct THEN
+      PERFORM tasker_archive(p_queue, m.msg_id, format('read %s times without a result', m.read_ct), true);
+      RETURN QUERY SELECT m.msg_id, m.read_ct, m.headers, 'dead_lettered'::text, 'max read count exceeded'::text,
+        NULL::uuid, NULL::uuid, NULL::uuid, NULL::uuid, NULL::varchar, NULL::varchar, NULL::varchar, NULL::varchar,
+        NULL::integer, NULL::integer, NULL::boolean, NULL::integer, NULL::jsonb, NULL::jsonb, NULL::jsonb;
+      CONTINUE;
+    END IF;
+    IF NOT tasker_is_uuid(m.message ->> 'step_uuid') THEN
+      PERFORM tasker_archive(p_queue, m.msg_id, 'malformed message: no step_uuid', true);
+      RETURN QUERY SELECT m.msg_id, m.read_ct, m.headers, 'dead_lettered'::text, 'malformed message'::text,
+        NULL::uuid, NULL::uuid, NULL::uuid, NULL::uuid, NULL::varchar, NULL::varchar, NULL::varchar, NULL::varchar,
+        NULL::integer, NULL::integer, NULL::boolean, NULL::integer, NULL::jsonb, NULL::jsonb, NULL::jsonb;
+      CONTINUE;
+    END IF;
+    v_step_uuid := (m.message ->> 'step_uuid')::uuid;
+
+    SELECT ws.task_uuid, ws.current_state, ws.attempts, ws.max_attempts, t.correlation_id, t.parent_correlation_id
+    INTO v_step
+    FROM tasker_workflow_steps ws JOIN tasker_tasks t ON t.task_uuid = ws.task_uuid
+    WHERE ws.workflow_step_uuid = v_step_uuid FOR UPDATE OF ws;
+    IF NOT FOUND THEN
+      PERFORM tasker_archive(p_queue, m.msg_id, 'unknown step ' || v_step_uuid, true);
+      RETURN QUERY SELECT m.msg_id, m.read_ct, m.headers, 'dead_lettered'::text, 'unknown step'::text,
+        v_step_uuid, NULL::uuid, NULL::uuid, NULL::uuid, NULL::varchar, NULL::varchar, NULL::varchar, NULL::varchar,
+        NULL::integer, NULL::integer, NULL::boolean, NULL::integer, NULL::jsonb, NULL::jsonb, NULL::jsonb;
+      CONTINUE;
+    END IF;
+
+    IF v_step.current_state = 'in_progress' AND v_step.attempts >= GREATEST(v_step.max_attempts, 1) THEN
+      -- the claimants of every allowed attempt went silent: report the step failed, for the orchestrator to apply
+      v_envelope := jsonb_build_object(
+        'step_uuid', v_step_uuid, 'success', false, 'status', 'error', 'result', NULL,
+        'error', jsonb_build_object('message', format('the worker running attempt %s stopped responding', v_step.attempts),
+                                    'error_type', 'WorkerLost', 'retryable', false),
+        'metadata', jsonb_build_object('completed_at', now(), 'processor_uuid', p_processor_uuid));
+      PERFORM tasker_write_step_transition(v_step_uuid, 'in_progress', 'enqueued_as_error_for_orchestration',
+        p_processor_uuid, '{"event": "EnqueueAsErrorForOrchestration", "reason": "WorkerLost"}'::jsonb, v_envelope);
+      PERFORM tasker_delete(p_queue, m.msg_id);
+      PERFORM tasker_send('orchestration_step_results_queue',
+        tasker_step_message(v_step.task_uuid, v_step_uuid, v_step.correlation_id, v_step.parent_correlation_id),
+        m.headers);
+      RETURN QUERY SELECT m.msg_id, m.read_ct, m.headers, 'abandoned'::text, 'no attempt left after lost workers'::text,
+        v_step_uuid, v_step.task_uuid, NULL::uuid, NULL::uuid, NULL::varchar, NULL::varchar, NULL::varchar,
+        NULL::varchar, v_step.attempts, v_step.max_attempts, NULL::boolean, NULL::integer, NULL::jsonb, NULL::jsonb,
+        NULL::jsonb;
+      CONTINUE;
+    ELSIF v_step.current_state = 'enqueued' THEN
+      v_attempts := tasker_write_step_transition(v_step_uuid, 'enqueued', 'in_progress', p_processor_uuid,
+                                                 '{"event": "Start"}'::jsonb, NULL);
+    ELSIF v_step.current_state = 'in_progress' THEN
+      v_attempts := tasker_write_step_transition(v_step_uuid, 'in_progress', 'in_progress', p_processor_uuid,
+                                                 '{"event": "Reclaim"}'::jsonb, NULL);
+    ELSE
+      PERFORM tasker_archive(p_queue, m.msg_id, 'step not claimable in state ' || v_step.current_state, false);
+      RETURN QUERY SELECT m.msg_id, m.read_ct, m.headers, 'discarded'::text,
+        ('step not claimable in state ' || v_step.current_state)::text,
+        v_step_uuid, v_step.task_uuid, NULL::uuid, NULL::uuid, NULL::varchar, NULL::varchar, NULL::varchar,
+        NULL::varchar, NULL::integer, NULL::integer, NULL::boolean, NULL::integer, NULL::jsonb, NULL::jsonb, NULL::jsonb;
+      CONTINUE;
+    END IF;
+
+    SELECT t.task_uuid, t.correlation_id, t.parent_correlation_id, t.context, ns.name AS namespace_name,
+           nt.name AS task_name, nt.version AS task_version, sn.name AS step_name, ws.max_attempts, ws.retryable,
+           ws.timeout_seconds, ws.inputs
+    INTO v_ctx
+    FROM tasker_workflow_steps ws
+    JOIN tasker_named_steps sn ON sn.named_step_uuid = ws.named_step_uuid
+    JOIN tasker_tasks t ON t.task_uuid = ws.task_uuid
+    JOIN tasker_named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
+    JOIN tasker_task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid
+    WHERE ws.workflow_step_uuid = v_step_uuid;
+
+    RETURN QUERY SELECT m.msg_id, m.read_ct, m.headers, 'claimed'::text, NULL::text, v_step_uuid, v_ctx.task_uuid,
+      v_ctx.correlation_id, v_ctx.parent_correlation_id, v_ctx.namespace_name, v_ctx.task_name, v_ctx.task_version,
+      v_ctx.step_name, v_attempts, v_ctx.max_attempts, v_ctx.retryable, v_ctx.timeout_seconds, v_ctx.inputs,
+      v_ctx.context,
+      (SELECT COALESCE(jsonb_object_agg(d.step_name, d.results -> 'result'), '{}'::jsonb)
+       FROM get_step_transitive_dependencies(v_step_uuid) d
+       WHERE d.processed AND d.results IS NOT NULL);
+  END LOOP;
+END
+$fn$;
+
+-- The worker's hand-back of one claimed attempt: records the result envelope (in_progress ->
+-- enqueued_for_orchestration on success, enqueued_as_error_for_orchestration on failure), deletes the step
+-- message and sends the result message to the orchestrator, in one transaction. Outcomes:
+--   'submitted'; 'superseded' (the step was claimed again meanwhile: nothing written, message kept for the new
+--   claimant); 'discarded' (the step ended meanwhile, e.g. cancelled: nothing written, message archived).
+CREATE FUNCTION tasker_submit_step_result(
+  p_queue varchar, p_msg_id bigint, p_step_uuid uuid, p_attempts integer, p_success boolean, p_results jsonb,
+  p_processor_uuid uuid, p_headers jsonb DEFAULT '{}'::jsonb)
+RETURNS TABLE (outcome text, step_state varchar)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_step record;
+  v_to varchar;
+BEGIN
+  PERFORM tasker_apply_commit_mode();
+  SELECT ws.current_state, ws.attempts, ws.task_uuid, t.correlation_id, t.parent_correlation_id INTO v_step
+  FROM tasker_workflow_steps ws JOIN tasker_tasks t ON t.task_uuid = ws.task_uuid
+  WHERE ws.workflow_step_uuid = p_step_uuid FOR UPDATE OF ws;
+  IF NOT FOUND THEN
+    PERFORM tasker_archive(p_queue, p_msg_id, 'unknown step ' || p_step_uuid, true);
+    RETURN QUERY SELECT 'discarded'::text, NULL::varchar;
+    RETURN;
+  END IF;
+  IF v_step.current_state <> 'in_progress' OR v_step.attempts <> p_attempts THEN
+    IF v_step.current_state IN ('complete', 'cancelled', 'resolved_manually') THEN
+      PERFORM tasker_archive(p_queue, p_msg_id, 'result of a step already ' || v_step.current_state, false);
+      RETURN QUERY SELECT 'discarded'::text, v_step.current_state;
+    ELSE
+      RETURN QUERY SELECT 'superseded'::text, v_step.current_state;
+    END IF;
+    RETURN;
+  END IF;
+  v_to := CASE WHEN p_success THEN 'enqueued_for_orchestration' ELSE 'enqueued_as_error_for_orchestration' END;
+  PERFORM tasker_write_step_transition(p_step_uuid, 'in_progress', v_to, p_processor_uuid,
+    jsonb_build_object('event', CASE WHEN p_success THEN 'EnqueueForOrchestration' ELSE 'EnqueueAsErrorForOrchestration' END),
+    p_results);
+  PERFORM tasker_delete(p_queue, p_msg_id);
+  PERFORM tasker_send('orchestration_step_results_queue',
+    tasker_step_message(v_step.task_uuid, p_step_uuid, v_step.correlation_id, v_step.parent_correlation_id), p_headers);
+  RETURN QUERY SELECT 'submitted'::text, v_to;
+END
+$fn$;
+
+-- Gives an unfinished claimed attempt back (graceful shutdown): in_progress -> enqueued without using up the
+-- attempt, and the message becomes visible again at once. Returns false when the attempt was superseded.
+CREATE FUNCTION tasker_release_step(p_queue varchar, p_msg_id bigint, p_step_uuid uuid, p_attempts integer,
+                                    p_processor_uuid uuid)
+RETURNS boolean
+LANGUAGE plpgsql AS $fn$
+BEGIN
+  PERFORM tasker_apply_commit_mode();
+  PERFORM 1 FROM tasker_workflow_steps ws
+  WHERE ws.workflow_step_uuid = p_step_uuid AND ws.current_state = 'in_progress' AND ws.attempts = p_attempts
+  FOR UPDATE;
+  IF NOT FOUND THEN
+    RETURN false;
+  END IF;
+  PERFORM tasker_write_step_transition(p_step_uuid, 'in_progress', 'enqueued', p_processor_uuid,
+                                       '{"event": "Release"}'::jsonb, NULL);
+  PERFORM tasker_set_vt(p_queue, p_msg_id, 0);
+  PERFORM pg_notify('tasker_queue', p_queue);
+  RETURN true;
+END
+$fn$;
+
+-- ---------------------------------------------------------------------------------------------------
+-- Operator actions and policies
+-- ---------------------------------------------------------------------------------------------------
+
+-- Cancels a task and every unfinished step (their messages are discarded when read). Returns the task's state
+-- afterwards and whether this call cancelled it (false: it was already terminal). No row for an unknown task.
+CREATE FUNCTION tasker_cancel_task(p_task_uuid uuid, p_processor_uuid uuid, p_reason text DEFAULT NULL)
+RETURNS TABLE (task_state varchar, cancelled boolean)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_state varchar;
+  v_step record;
+BEGIN
+  SELECT t.current_state INTO v_state FROM tasker_tasks t WHERE t.task_uuid = p_task_uuid FOR UPDATE;
+  IF NOT FOUND THEN
+    RETURN;
+  END IF;
+  IF v_state IN ('complete', 'error', 'cancelled', 'resolved_manually') THEN
+    RETURN QUERY SELECT v_state, false;
+    RETURN;
+  END IF;
+  FOR v_step IN
+    SELECT ws.workflow_step_uuid, ws.current_state FROM tasker_workflow_steps ws
+    WHERE ws.task_uuid = p_task_uuid AND ws.current_state NOT IN ('complete', 'cancelled', 'resolved_manually')
+    ORDER BY ws.workflow_step_uuid
+    FOR UPDATE
+  LOOP
+    PERFORM tasker_write_step_transition(v_step.workflow_step_uuid, v_step.current_state, 'cancelled', p_processor_uuid,
+      jsonb_build_object('event', 'Cancel', 'reason', COALESCE(p_reason, 'task cancelled')), NULL);
+  END LOOP;
+  PERFORM tasker_write_task_transition(p_task_uuid, v_state, 'cancelled', p_processor_uuid,
+    jsonb_build_object('event', 'Cancel', 'reason', COALESCE(p_reason, 'cancelled')));
+  RETURN QUERY SELECT 'cancelled'::varchar, true;
+END
+$fn$;
+
+-- Gives up tasks that have been blocked_by_failures for longer than p_blocked_for_seconds: -> error (GiveUp).
+CREATE FUNCTION tasker_give_up_blocked_tasks(p_processor_uuid uuid, p_blocked_for_seconds double precision,
+                                             p_limit integer DEFAULT 100)
+RETURNS SETOF uuid
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_task_uuid uuid;
+BEGIN
+  PERFORM tasker_apply_commit_mode();
+  FOR v_task_uuid IN
+    SELECT t.task_uuid FROM tasker_task_transitions tt
+    JOIN tasker_tasks t ON t.task_uuid = tt.task_uuid
+    WHERE tt.most_recent AND tt.to_state = 'blocked_by_failures'
+      AND tt.created_at < now() - make_interval(secs => p_blocked_for_seconds)
+      AND t.current_state = 'blocked_by_failures'
+    ORDER BY tt.created_at
+    LIMIT p_limit
+    FOR UPDATE OF t SKIP LOCKED
+  LOOP
+    PERFORM tasker_write_task_transition(v_task_uuid, 'blocked_by_failures', 'error', p_processor_uuid,
+      jsonb_build_object('event', 'GiveUp', 'reason',
+        format('blocked by failures for more than %s seconds', p_blocked_for_seconds)));
+    RETURN NEXT v_task_uuid;
+  END LOOP;
+END
+$fn$;
+
+-- The earliest time a step waiting for a retry becomes ready (NULL when none waits): the orchestration loop
+-- sleeps until then instead of polling.
+CREATE FUNCTION tasker_next_retry_at() RETURNS timestamptz
+LANGUAGE sql STABLE AS $fn$
+  SELECT min(calculate_step_next_retry_time(ws.backoff_request_seconds, ws.last_attempted_at, f.last_failure_at,
+                                            ws.attempts, ws.backoff, ws.backoff_base_ms, ws.max_backoff_ms))
+  FROM tasker_workflow_steps ws
+  JOIN tasker_tasks t ON t.task_uuid = ws.task_uuid
+  CROSS JOIN LATERAL (
+    SELECT max(st.created_at) AS last_failure_at FROM tasker_workflow_step_transitions st
+    WHERE st.workflow_step_uuid = ws.workflow_step_uuid AND st.to_state IN ('error', 'waiting_for_retry')
+  ) f
+  WHERE ws.current_state = 'waiting_for_retry' AND t.current_state IN ('waiting_for_retry', 'steps_in_process')
+$fn$;
+
+SELECT tasker_create_queue('orchestration_step_results_queue');

@@ -1,0 +1,138 @@
+/**
+ * Wake-ups for queue consumers: one LISTEN connection per process (channel `tasker_queue`, payload = queue name),
+ * fanned out to the local consumers of each queue, with a polling fallback.
+ *
+ * Deployment modes:
+ * - `hybrid` (default): notifications wake consumers at once; every `pollInterval` they also look anyway, which
+ *   catches anything a notification missed (a dropped connection, a delayed message);
+ * - `event_driven`: notifications only;
+ * - `polling`: no LISTEN connection; consumers look every `pollInterval`.
+ *
+ * The listener reconnects with exponential backoff when its connection drops, and wakes every consumer after
+ * reconnecting (notifications sent meanwhile were lost).
+ */
+import { PgClient } from "@effect/sql-pg"
+import { Context, Duration, Effect, Layer, PubSub, Queue, Schedule, Schema, type Scope, Stream } from "effect"
+
+export const DeploymentMode = Schema.Literals(["hybrid", "event_driven", "polling"])
+export type DeploymentMode = typeof DeploymentMode.Type
+
+export const NOTIFY_CHANNEL = "tasker_queue"
+
+export interface WakeupSubscription {
+  /**
+   * Waits for a wake-up of this queue, at most the poll interval (in hybrid and polling modes). Returns `true` when
+   * woken by a signal, `false` when the poll interval elapsed.
+   */
+  readonly await: Effect.Effect<boolean>
+}
+
+/** A task reached a state its waiters care about (terminal, or blocked by failures). */
+export interface TaskEvent {
+  readonly taskUuid: string
+  readonly state: string
+}
+
+/** Notification payloads `task:<uuid>:<state>` carry task events; anything else is a queue name. */
+const parseTaskEvent = (payload: string): TaskEvent | undefined => {
+  if (!payload.startsWith("task:")) return undefined
+  const [, taskUuid, state] = payload.split(":")
+  return taskUuid === undefined || state === undefined ? undefined : { taskUuid, state }
+}
+
+export interface WakeupsOptions {
+  readonly mode: DeploymentMode
+  readonly pollInterval: Duration.Input
+}
+
+export class Wakeups extends Context.Service<Wakeups, {
+  readonly mode: DeploymentMode
+  /** A subscription to the wake-ups of `queue`, for the lifetime of the scope. */
+  readonly subscribe: (queue: string) => Effect.Effect<WakeupSubscription, never, Scope.Scope>
+  /** Task events (terminal states and blocked_by_failures) for the lifetime of the scope. */
+  readonly taskEvents: Effect.Effect<PubSub.Subscription<TaskEvent>, never, Scope.Scope>
+  /** Publishes a task event to this process's subscribers. */
+  readonly publishTaskEvent: (event: TaskEvent) => Effect.Effect<void>
+  /** Wakes this process's consumers of `queue` (the engine calls it after committing a send, to skip the NOTIFY hop). */
+  readonly signal: (queue: string) => Effect.Effect<void>
+  /** Wakes every consumer. */
+  readonly signalAll: Effect.Effect<void>
+}>()("tasker/messaging/Wakeups") {
+  /** Fan-out and polling only; `signal` is the only source of wake-ups (tests, or a backend that pushes itself). */
+  static readonly layerLocal = (options: WakeupsOptions) => Layer.effect(Wakeups, makeLocal(options))
+
+  /** With a PostgreSQL LISTEN connection feeding the fan-out (unless the mode is `polling`). */
+  static readonly layerPostgres = (options: WakeupsOptions) =>
+    Layer.effect(
+      Wakeups,
+      Effect.gen(function*() {
+        const wakeups = yield* makeLocal(options)
+        if (options.mode !== "polling") {
+          const pg = yield* PgClient.PgClient
+          yield* Effect.forkScoped(listen(pg, wakeups))
+        }
+        return wakeups
+      })
+    )
+}
+
+const makeLocal = (options: WakeupsOptions) =>
+  Effect.gen(function*() {
+    const events = yield* PubSub.sliding<TaskEvent>(1024)
+    const subscribers = new Map<string, Set<Queue.Queue<void>>>()
+    const pollInterval = Duration.fromInputUnsafe(options.pollInterval)
+    const offerAll = (set: Set<Queue.Queue<void>> | undefined) =>
+      set === undefined ? Effect.void : Effect.forEach(set, (q) => Queue.offer(q, undefined), { discard: true })
+
+    const subscribe = (queue: string) =>
+      Effect.acquireRelease(
+        Effect.gen(function*() {
+          const q = yield* Queue.sliding<void>(1)
+          let set = subscribers.get(queue)
+          if (set === undefined) {
+            set = new Set()
+            subscribers.set(queue, set)
+          }
+          set.add(q)
+          return q
+        }),
+        (q) => Effect.sync(() => subscribers.get(queue)?.delete(q))
+      ).pipe(
+        Effect.map((q): WakeupSubscription => ({
+          await: options.mode === "event_driven"
+            ? Effect.as(Queue.take(q), true)
+            : Queue.take(q).pipe(
+              Effect.as(true),
+              Effect.timeoutOption(pollInterval),
+              Effect.map((o) => o._tag === "Some")
+            )
+        }))
+      )
+
+    return Wakeups.of({
+      mode: options.mode,
+      subscribe,
+      taskEvents: PubSub.subscribe(events),
+      publishTaskEvent: (event) => Effect.asVoid(PubSub.publish(events, event)),
+      signal: (queue) => Effect.suspend(() => offerAll(subscribers.get(queue))),
+      signalAll: Effect.suspend(() => Effect.forEach(subscribers.values(), offerAll, { discard: true }))
+    })
+  })
+
+const listen = (pg: PgClient.PgClient, wakeups: Wakeups["Service"]) =>
+  Effect.gen(function*() {
+    const notifications = yield* pg.listen(NOTIFY_CHANNEL)
+    // anything sent while we were not listening is only visible by looking
+    yield* wakeups.signalAll
+    yield* Stream.fromQueue(notifications).pipe(
+      Stream.runForEach((n) => {
+        const event = parseTaskEvent(n.payload)
+        return event === undefined ? wakeups.signal(n.payload) : wakeups.publishTaskEvent(event)
+      })
+    )
+  }).pipe(
+    Effect.scoped,
+    Effect.tapCause((cause) => Effect.logWarning("LISTEN connection lost; reconnecting", cause)),
+    Effect.retry(Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("10 seconds")])),
+    Effect.forever
+  )

@@ -1,0 +1,87 @@
+/**
+ * The engine's settings, as one `Context.Reference` with defaults; `engineConfigFromEnv` reads them from the
+ * environment (every variable is optional).
+ */
+import { Config, Context, Effect } from "effect"
+import type { DeploymentMode } from "../messaging/Wakeups.ts"
+
+export interface EngineSettings {
+  /** how consumers learn about new messages: `hybrid` (LISTEN + polling fallback), `event_driven`, `polling` */
+  readonly deploymentMode: DeploymentMode
+  /** polling fallback interval, and the longest the readiness loop sleeps (ms) */
+  readonly pollIntervalMs: number
+  /** how long a read message stays hidden before another consumer may read it (s); workers extend it while running */
+  readonly visibilityTimeoutSeconds: number
+  /** a message read more often than this goes to the dead-letter archive */
+  readonly maxReadCount: number
+  /** result messages processed per orchestrator round trip */
+  readonly resultBatchSize: number
+  /** tasks claimed per readiness round trip */
+  readonly readyTaskBatchSize: number
+  /** a processor whose heartbeat is older than this (s) is gone: its owned tasks may be taken over */
+  readonly staleAfterSeconds: number
+  readonly heartbeatIntervalMs: number
+  /** cap on any retry delay, including a handler's retry-after hint (s) */
+  readonly maxBackoffSeconds: number
+  /** random extra delay added to retry backoffs, as a fraction of the backoff (0.1 = up to +10 %) */
+  readonly backoffJitter: number
+  /** tasks blocked by failures for longer than this (s) are given up (→ error); null keeps them for an operator */
+  readonly giveUpBlockedAfterSeconds: number | null
+  /** steps one worker runs at once */
+  readonly workerConcurrency: number
+  /** on shutdown, how long a worker waits for running steps before giving them back (ms) */
+  readonly shutdownGraceMs: number
+}
+
+export const defaultEngineSettings: EngineSettings = {
+  deploymentMode: "hybrid",
+  pollIntervalMs: 1000,
+  visibilityTimeoutSeconds: 30,
+  maxReadCount: 5,
+  resultBatchSize: 20,
+  readyTaskBatchSize: 10,
+  staleAfterSeconds: 60,
+  heartbeatIntervalMs: 10_000,
+  maxBackoffSeconds: 300,
+  backoffJitter: 0,
+  giveUpBlockedAfterSeconds: null,
+  workerConcurrency: 10,
+  shutdownGraceMs: 30_000
+}
+
+export const EngineConfig = Context.Reference<EngineSettings>("tasker/orchestration/EngineConfig", {
+  defaultValue: () => defaultEngineSettings
+})
+
+/**
+ * Settings from the environment: TASKER_DEPLOYMENT_MODE, TASKER_POLL_INTERVAL_MS, TASKER_VISIBILITY_TIMEOUT_SECONDS,
+ * TASKER_MAX_READ_COUNT, TASKER_RESULT_BATCH_SIZE, TASKER_READY_TASK_BATCH_SIZE, TASKER_STALE_AFTER_SECONDS,
+ * TASKER_HEARTBEAT_INTERVAL_MS, TASKER_MAX_BACKOFF_SECONDS, TASKER_BACKOFF_JITTER,
+ * TASKER_GIVE_UP_BLOCKED_AFTER_SECONDS, TASKER_WORKER_CONCURRENCY, TASKER_SHUTDOWN_GRACE_MS.
+ */
+export const engineConfigFromEnv = Effect.gen(function*() {
+  const d = defaultEngineSettings
+  const int = (name: string, fallback: number) => Config.Int(name).pipe(Config.withDefault(fallback))
+  const num = (name: string, fallback: number) => Config.Number(name).pipe(Config.withDefault(fallback))
+  const settings: EngineSettings = {
+    deploymentMode: yield* Config.Literals(["hybrid", "event_driven", "polling"], "TASKER_DEPLOYMENT_MODE").pipe(
+      Config.withDefault(d.deploymentMode)
+    ),
+    pollIntervalMs: yield* int("TASKER_POLL_INTERVAL_MS", d.pollIntervalMs),
+    visibilityTimeoutSeconds: yield* num("TASKER_VISIBILITY_TIMEOUT_SECONDS", d.visibilityTimeoutSeconds),
+    maxReadCount: yield* int("TASKER_MAX_READ_COUNT", d.maxReadCount),
+    resultBatchSize: yield* int("TASKER_RESULT_BATCH_SIZE", d.resultBatchSize),
+    readyTaskBatchSize: yield* int("TASKER_READY_TASK_BATCH_SIZE", d.readyTaskBatchSize),
+    staleAfterSeconds: yield* int("TASKER_STALE_AFTER_SECONDS", d.staleAfterSeconds),
+    heartbeatIntervalMs: yield* int("TASKER_HEARTBEAT_INTERVAL_MS", d.heartbeatIntervalMs),
+    maxBackoffSeconds: yield* num("TASKER_MAX_BACKOFF_SECONDS", d.maxBackoffSeconds),
+    backoffJitter: yield* num("TASKER_BACKOFF_JITTER", d.backoffJitter),
+    giveUpBlockedAfterSeconds: yield* Config.Number("TASKER_GIVE_UP_BLOCKED_AFTER_SECONDS").pipe(
+      Config.option,
+      Config.map((o) => (o._tag === "Some" ? o.value : null))
+    ),
+    workerConcurrency: yield* int("TASKER_WORKER_CONCURRENCY", d.workerConcurrency),
+    shutdownGraceMs: yield* int("TASKER_SHUTDOWN_GRACE_MS", d.shutdownGraceMs)
+  }
+  return settings
+})

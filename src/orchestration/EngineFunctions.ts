@@ -1,0 +1,331 @@
+/**
+ * The engine's fused SQL functions (migrations/0004) as typed Effects. Each call is one round trip and one
+ * transaction: state change, enqueue and notification commit together, so no crash can leave a step `enqueued`
+ * without its message or a result recorded without its notice to the orchestrator.
+ */
+import { Context, Effect, Layer, Schema } from "effect"
+import { SqlClient, type SqlError, SqlSchema } from "effect/sql"
+import type { NamedStepUuid, NamedTaskUuid, ProcessorUuid } from "../domain/Ids.ts"
+import { StepUuid, TaskUuid } from "../domain/Ids.ts"
+import { StepState } from "../state/StepStateMachine.ts"
+import { TaskState } from "../state/TaskStateMachine.ts"
+
+const Headers = Schema.Json
+
+export const CreatedTaskRow = Schema.Struct({
+  task_uuid: TaskUuid,
+  created: Schema.Boolean,
+  task_state: TaskState,
+  step_mapping: Schema.Record(Schema.String, StepUuid),
+  correlation_id: Schema.String
+})
+export type CreatedTaskRow = typeof CreatedTaskRow.Type
+
+export const EvaluationRow = Schema.Struct({
+  task_state: TaskState,
+  execution_status: Schema.NullOr(Schema.String),
+  /** enqueued | completed | blocked | waiting | none | owned_by_other */
+  action: Schema.String,
+  enqueued_step_uuids: Schema.Array(StepUuid)
+})
+export type EvaluationRow = typeof EvaluationRow.Type
+
+export const ResultOutcome = Schema.Literals([
+  "completed",
+  "retry_scheduled",
+  "failed",
+  "ignored",
+  "dead_lettered",
+  "error"
+])
+export type ResultOutcome = typeof ResultOutcome.Type
+
+/** One processed result message. */
+export const ProcessedResult = Schema.Struct({
+  msg_id: Schema.BigInt,
+  read_ct: Schema.Int,
+  headers: Headers,
+  step_uuid: Schema.NullOr(StepUuid),
+  task_uuid: Schema.NullOr(TaskUuid),
+  correlation_id: Schema.NullOr(Schema.String),
+  step_state: Schema.NullOr(StepState),
+  task_state: Schema.NullOr(TaskState),
+  outcome: ResultOutcome,
+  execution_status: Schema.NullOr(Schema.String),
+  error: Schema.NullOr(Schema.String)
+})
+export type ProcessedResult = typeof ProcessedResult.Type
+
+export const ClaimOutcome = Schema.Literals(["claimed", "abandoned", "discarded", "dead_lettered"])
+export type ClaimOutcome = typeof ClaimOutcome.Type
+
+/** One step message read by a worker: a claimed step with its handler context, or why it was not claimed. */
+export const ClaimRow = Schema.Struct({
+  msg_id: Schema.BigInt,
+  read_ct: Schema.Int,
+  headers: Headers,
+  outcome: ClaimOutcome,
+  reason: Schema.NullOr(Schema.String),
+  step_uuid: Schema.NullOr(StepUuid),
+  task_uuid: Schema.NullOr(TaskUuid),
+  correlation_id: Schema.NullOr(Schema.String),
+  parent_correlation_id: Schema.NullOr(Schema.String),
+  namespace_name: Schema.NullOr(Schema.String),
+  task_name: Schema.NullOr(Schema.String),
+  task_version: Schema.NullOr(Schema.String),
+  step_name: Schema.NullOr(Schema.String),
+  attempts: Schema.NullOr(Schema.Int),
+  max_attempts: Schema.NullOr(Schema.Int),
+  retryable: Schema.NullOr(Schema.Boolean),
+  timeout_seconds: Schema.NullOr(Schema.Int),
+  inputs: Schema.NullOr(Schema.Json),
+  task_context: Schema.NullOr(Schema.Json),
+  dependency_results: Schema.NullOr(Schema.Record(Schema.String, Schema.Json))
+})
+export type ClaimRow = typeof ClaimRow.Type
+
+export const SubmitOutcome = Schema.Struct({
+  outcome: Schema.Literals(["submitted", "superseded", "discarded"]),
+  step_state: Schema.NullOr(StepState)
+})
+export type SubmitOutcome = typeof SubmitOutcome.Type
+
+/** A template step as `tasker_create_task` takes it. */
+export interface StepSpec {
+  readonly name: string
+  readonly named_step_uuid: NamedStepUuid
+  readonly retryable: boolean
+  readonly max_attempts: number
+  readonly backoff: string
+  readonly backoff_base_ms: number
+  readonly max_backoff_ms: number
+  readonly timeout_seconds: number | null
+  readonly inputs: Schema.Json
+  readonly depends_on: ReadonlyArray<string>
+}
+
+export interface CreateTaskParams {
+  readonly namedTaskUuid: NamedTaskUuid
+  readonly identityHash: string
+  readonly correlationId: string
+  readonly parentCorrelationId: string | null
+  readonly context: Schema.Json
+  readonly tags: ReadonlyArray<string>
+  readonly priority: number
+  readonly initiator: string | null
+  readonly sourceSystem: string | null
+  readonly reason: string | null
+  readonly requestedAt: Date | null
+  readonly steps: ReadonlyArray<StepSpec>
+  readonly processorUuid: ProcessorUuid
+  readonly headers: Schema.Json
+}
+
+export interface ResultBatchParams {
+  readonly processorUuid: ProcessorUuid
+  readonly limit: number
+  readonly visibilityTimeoutSeconds: number
+  readonly maxReadCount: number
+  readonly maxBackoffSeconds: number
+  readonly jitter: number
+}
+
+export interface ClaimParams {
+  readonly queue: string
+  readonly processorUuid: ProcessorUuid
+  readonly limit: number
+  readonly visibilityTimeoutSeconds: number
+  readonly maxReadCount: number
+}
+
+export interface SubmitParams {
+  readonly queue: string
+  readonly msgId: bigint
+  readonly stepUuid: StepUuid
+  readonly attempts: number
+  readonly success: boolean
+  readonly results: Schema.Json
+  readonly processorUuid: ProcessorUuid
+  readonly headers: Schema.Json
+}
+
+const json = (value: Schema.Json): string => JSON.stringify(value)
+
+const die = <A, E, R>(self: Effect.Effect<A, E | Schema.SchemaError, R>) =>
+  Effect.catchTag(self, "SchemaError", (e) => Effect.die(e)) as Effect.Effect<A, Exclude<E, Schema.SchemaError>, R>
+
+export class EngineFunctions extends Context.Service<EngineFunctions, {
+  /** `tasker_create_task`: create (or find, by identity) a task and enqueue its root steps, in one transaction. */
+  readonly createTask: (params: CreateTaskParams) => Effect.Effect<CreatedTaskRow, SqlError.SqlError>
+  /** `tasker_evaluate_task`: move an owned task on according to its execution context. */
+  readonly evaluateTask: (
+    taskUuid: TaskUuid,
+    processorUuid: ProcessorUuid,
+    options?: { readonly headers?: Schema.Json; readonly staleAfterSeconds?: number }
+  ) => Effect.Effect<EvaluationRow | undefined, SqlError.SqlError>
+  /** `tasker_enqueue_ready_steps` (normally called by evaluation, inside its transaction). */
+  readonly enqueueReadySteps: (
+    taskUuid: TaskUuid,
+    processorUuid: ProcessorUuid,
+    headers?: Schema.Json
+  ) => Effect.Effect<ReadonlyArray<StepUuid>, SqlError.SqlError>
+  /** `tasker_process_result_messages`: read and apply a batch of step results. */
+  readonly processResultMessages: (params: ResultBatchParams) => Effect.Effect<ReadonlyArray<ProcessedResult>, SqlError.SqlError>
+  /** `tasker_claim_step_messages`: read step messages and claim their steps. */
+  readonly claimStepMessages: (params: ClaimParams) => Effect.Effect<ReadonlyArray<ClaimRow>, SqlError.SqlError>
+  /** `tasker_submit_step_result`: record a claimed attempt's result and hand it to the orchestrator. */
+  readonly submitStepResult: (params: SubmitParams) => Effect.Effect<SubmitOutcome, SqlError.SqlError>
+  /** `tasker_release_step`: give an unfinished attempt back. */
+  readonly releaseStep: (params: {
+    readonly queue: string
+    readonly msgId: bigint
+    readonly stepUuid: StepUuid
+    readonly attempts: number
+    readonly processorUuid: ProcessorUuid
+  }) => Effect.Effect<boolean, SqlError.SqlError>
+  /** `tasker_set_vt`: keeps a message hidden for `seconds` more (false when it is gone). */
+  readonly setVisibilityTimeout: (queue: string, msgId: bigint, seconds: number) => Effect.Effect<boolean, SqlError.SqlError>
+  /** `tasker_cancel_task`: undefined for an unknown task. */
+  readonly cancelTask: (
+    taskUuid: TaskUuid,
+    processorUuid: ProcessorUuid,
+    reason: string | null
+  ) => Effect.Effect<{ readonly task_state: TaskState; readonly cancelled: boolean } | undefined, SqlError.SqlError>
+  /** `tasker_give_up_blocked_tasks` */
+  readonly giveUpBlockedTasks: (
+    processorUuid: ProcessorUuid,
+    blockedForSeconds: number,
+    limit?: number
+  ) => Effect.Effect<ReadonlyArray<TaskUuid>, SqlError.SqlError>
+  /** `tasker_next_retry_at`: when the next step waiting for a retry becomes ready. */
+  readonly nextRetryAt: Effect.Effect<Date | null, SqlError.SqlError>
+}>()("tasker/orchestration/EngineFunctions") {
+  static readonly layer = Layer.effect(
+    EngineFunctions,
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+
+      const createTask = SqlSchema.findOne({
+        Request: Schema.Any,
+        Result: CreatedTaskRow,
+        execute: (p: CreateTaskParams) =>
+          sql`SELECT * FROM tasker_create_task(
+            ${p.namedTaskUuid}::uuid, ${p.identityHash}::varchar, ${p.correlationId}::uuid,
+            ${p.parentCorrelationId}::uuid, ${json(p.context)}::jsonb, ${json([...p.tags])}::jsonb,
+            ${p.priority}::integer, ${p.initiator}::varchar, ${p.sourceSystem}::varchar, ${p.reason}::varchar,
+            ${p.requestedAt}::timestamptz, ${json(p.steps as unknown as Schema.Json)}::jsonb, ${p.processorUuid}::uuid,
+            ${json(p.headers)}::jsonb)`
+      })
+      const evaluate = SqlSchema.findOneOption({
+        Request: Schema.Any,
+        Result: EvaluationRow,
+        execute: (r: { taskUuid: TaskUuid; processorUuid: ProcessorUuid; headers: Schema.Json; stale: number }) =>
+          sql`SELECT * FROM tasker_evaluate_task(${r.taskUuid}::uuid, ${r.processorUuid}::uuid, ${json(r.headers)}::jsonb,
+                                                  ${r.stale}::integer)`
+      })
+      const results = SqlSchema.findAll({
+        Request: Schema.Any,
+        Result: ProcessedResult,
+        execute: (p: ResultBatchParams) =>
+          sql`SELECT * FROM tasker_process_result_messages(${p.processorUuid}::uuid, ${p.limit}::integer,
+                ${p.visibilityTimeoutSeconds}::double precision, ${p.maxReadCount}::integer,
+                ${p.maxBackoffSeconds}::double precision, ${p.jitter}::double precision)`
+      })
+      const claim = SqlSchema.findAll({
+        Request: Schema.Any,
+        Result: ClaimRow,
+        execute: (p: ClaimParams) =>
+          sql`SELECT * FROM tasker_claim_step_messages(${p.queue}::varchar, ${p.processorUuid}::uuid, ${p.limit}::integer,
+                ${p.visibilityTimeoutSeconds}::double precision, ${p.maxReadCount}::integer)`
+      })
+      const submit = SqlSchema.findOne({
+        Request: Schema.Any,
+        Result: SubmitOutcome,
+        execute: (p: SubmitParams) =>
+          sql`SELECT * FROM tasker_submit_step_result(${p.queue}::varchar, ${p.msgId}::bigint, ${p.stepUuid}::uuid,
+                ${p.attempts}::integer, ${p.success}::boolean, ${json(p.results)}::jsonb, ${p.processorUuid}::uuid,
+                ${json(p.headers)}::jsonb)`
+      })
+      const cancel = SqlSchema.findOneOption({
+        Request: Schema.Any,
+        Result: Schema.Struct({ task_state: TaskState, cancelled: Schema.Boolean }),
+        execute: (r: { taskUuid: TaskUuid; processorUuid: ProcessorUuid; reason: string | null }) =>
+          sql`SELECT * FROM tasker_cancel_task(${r.taskUuid}::uuid, ${r.processorUuid}::uuid, ${r.reason}::text)`
+      })
+      const orDieOne = <A, R>(self: Effect.Effect<A, SqlError.SqlError | Schema.SchemaError | import("effect").Cause.NoSuchElementError, R>) =>
+        Effect.catchTag(self, ["SchemaError", "NoSuchElementError"], (e) => Effect.die(e)) as Effect.Effect<A, SqlError.SqlError, R>
+
+      return EngineFunctions.of({
+        createTask: Effect.fn("EngineFunctions.createTask")(function*(params: CreateTaskParams) {
+          return yield* orDieOne(createTask(params))
+        }),
+        evaluateTask: Effect.fn("EngineFunctions.evaluateTask")(function*(
+          taskUuid: TaskUuid,
+          processorUuid: ProcessorUuid,
+          options?: { readonly headers?: Schema.Json; readonly staleAfterSeconds?: number }
+        ) {
+          const row = yield* die(evaluate({
+            taskUuid,
+            processorUuid,
+            headers: options?.headers ?? {},
+            stale: options?.staleAfterSeconds ?? 60
+          }))
+          return row._tag === "Some" ? row.value : undefined
+        }),
+        enqueueReadySteps: Effect.fn("EngineFunctions.enqueueReadySteps")(function*(
+          taskUuid: TaskUuid,
+          processorUuid: ProcessorUuid,
+          headers?: Schema.Json
+        ) {
+          const [row] = yield* sql<{ uuids: ReadonlyArray<StepUuid> }>`
+            SELECT tasker_enqueue_ready_steps(${taskUuid}::uuid, ${processorUuid}::uuid, ${json(headers ?? {})}::jsonb) AS uuids`
+          return row!.uuids
+        }),
+        processResultMessages: (params) => die(results(params)).pipe(Effect.withSpan("EngineFunctions.processResultMessages")),
+        claimStepMessages: (params) => die(claim(params)).pipe(Effect.withSpan("EngineFunctions.claimStepMessages")),
+        submitStepResult: (params) => orDieOne(submit(params)).pipe(Effect.withSpan("EngineFunctions.submitStepResult")),
+        releaseStep: Effect.fn("EngineFunctions.releaseStep")(function*(p: {
+          readonly queue: string
+          readonly msgId: bigint
+          readonly stepUuid: StepUuid
+          readonly attempts: number
+          readonly processorUuid: ProcessorUuid
+        }) {
+          const [row] = yield* sql<{ released: boolean }>`
+            SELECT tasker_release_step(${p.queue}::varchar, ${p.msgId}::bigint, ${p.stepUuid}::uuid, ${p.attempts}::integer,
+                                       ${p.processorUuid}::uuid) AS released`
+          return row!.released
+        }),
+        setVisibilityTimeout: (queue, msgId, seconds) =>
+          sql<{ found: boolean }>`SELECT tasker_set_vt(${queue}::varchar, ${msgId}::bigint, ${seconds}::double precision) AS found`.pipe(
+            Effect.map((rows) => rows[0]?.found === true),
+            Effect.withSpan("EngineFunctions.setVisibilityTimeout")
+          ),
+        cancelTask: Effect.fn("EngineFunctions.cancelTask")(function*(
+          taskUuid: TaskUuid,
+          processorUuid: ProcessorUuid,
+          reason: string | null
+        ) {
+          const row = yield* die(cancel({ taskUuid, processorUuid, reason }))
+          return row._tag === "Some" ? row.value : undefined
+        }),
+        giveUpBlockedTasks: Effect.fn("EngineFunctions.giveUpBlockedTasks")(function*(
+          processorUuid: ProcessorUuid,
+          blockedForSeconds: number,
+          limit?: number
+        ) {
+          const rows = yield* sql<{ task_uuid: TaskUuid }>`
+            SELECT t AS task_uuid FROM tasker_give_up_blocked_tasks(${processorUuid}::uuid,
+              ${blockedForSeconds}::double precision, ${limit ?? 100}::integer) AS t`
+          return rows.map((r) => r.task_uuid)
+        }),
+        nextRetryAt: sql<{ at: Date | null }>`SELECT tasker_next_retry_at() AS at`.pipe(
+          Effect.map((rows) => rows[0]?.at ?? null),
+          Effect.withSpan("EngineFunctions.nextRetryAt")
+        )
+      })
+    })
+  )
+}
+
+

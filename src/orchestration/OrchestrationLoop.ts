@@ -1,0 +1,89 @@
+/**
+ * The orchestrator: background loops that move tasks forward.
+ *
+ * - **results**: applies step results from `orchestration_step_results_queue` in batches, woken by NOTIFY (or a
+ *   local signal) and by the polling fallback; each result completes, retries or fails its step and evaluates the
+ *   task in the same transaction.
+ * - **readiness**: claims tasks that need an orchestrator (`get_next_ready_tasks`: new tasks, waiting tasks whose
+ *   retry time came or whose dependencies are met, tasks left by a processor that is gone) and evaluates them. It
+ *   sleeps until the next retry is due (`tasker_next_retry_at`), a readiness signal, or the poll interval.
+ * - **give-up** (when `giveUpBlockedAfterSeconds` is set): ends tasks blocked longer than that in `error`.
+ *
+ * Any number of orchestrator processes may run against one database: result messages are read with
+ * `FOR UPDATE SKIP LOCKED`, tasks are claimed, and every transition is a compare-and-set. A loop that fails (the
+ * database restarting, say) logs, waits and starts again.
+ */
+import { Cause, Duration, Effect, Layer } from "effect"
+import { CurrentProcessor } from "../db/Processors.ts"
+import { DiscoveryFunctions } from "../db/SqlFunctions.ts"
+import { RESULTS_QUEUE } from "../messaging/MessageQueue.ts"
+import { Wakeups } from "../messaging/Wakeups.ts"
+import { EngineConfig } from "./EngineConfig.ts"
+import { EngineFunctions } from "./EngineFunctions.ts"
+import { ResultProcessor } from "./ResultProcessor.ts"
+import { TaskFinalizer } from "./TaskFinalizer.ts"
+
+/** Wake-up name (not a queue) for "a task may have become ready": sent after operator actions. */
+export const READINESS_SIGNAL = "tasker_task_readiness"
+
+/** Runs `loop` forever; a failure or defect is logged and the loop restarts after a pause. Interruption stops it. */
+export const supervised = <E, R>(name: string, loop: Effect.Effect<void, E, R>, pause: Duration.Input = "1 second") =>
+  loop.pipe(
+    Effect.catchCause((cause) =>
+      Cause.hasInterruptsOnly(cause)
+        ? Effect.failCause(cause)
+        : Effect.logError(`${name} loop failed; restarting`, cause).pipe(Effect.andThen(Effect.sleep(pause)))
+    ),
+    Effect.forever,
+    Effect.annotateLogs("loop", name)
+  )
+
+export const OrchestrationLoopLayer = Layer.effectDiscard(
+  Effect.gen(function*() {
+    const results = yield* ResultProcessor
+    const discovery = yield* DiscoveryFunctions
+    const finalizer = yield* TaskFinalizer
+    const engine = yield* EngineFunctions
+    const wakeups = yield* Wakeups
+    const processor = yield* CurrentProcessor
+    const config = yield* EngineConfig
+
+    const resultWakeups = yield* wakeups.subscribe(RESULTS_QUEUE)
+    const readinessWakeups = yield* wakeups.subscribe(READINESS_SIGNAL)
+
+    const resultsLoop = Effect.gen(function*() {
+      const rows = yield* results.processBatch
+      if (rows.length < config.resultBatchSize) yield* resultWakeups.await
+    })
+
+    const readinessLoop = Effect.gen(function*() {
+      const claimed = yield* discovery.nextReadyTasks({
+        limit: config.readyTaskBatchSize,
+        processorUuid: processor.processorUuid,
+        staleAfterSeconds: config.staleAfterSeconds
+      })
+      yield* Effect.forEach(claimed, (task) => finalizer.evaluate(task.task_uuid), { discard: true })
+      if (claimed.length >= config.readyTaskBatchSize) return
+      const nextRetry = yield* engine.nextRetryAt
+      // a retry that is due but could not be claimed (its task is busy) is looked at again shortly
+      const untilRetry = nextRetry === null ? config.pollIntervalMs : Math.max(nextRetry.getTime() - Date.now() + 1, 50)
+      yield* Effect.raceFirst(
+        readinessWakeups.await,
+        Effect.sleep(Duration.millis(Math.min(untilRetry, config.pollIntervalMs)))
+      )
+    })
+
+    yield* Effect.forkScoped(supervised("orchestration.results", resultsLoop))
+    yield* Effect.forkScoped(supervised("orchestration.readiness", readinessLoop))
+
+    const giveUpAfter = config.giveUpBlockedAfterSeconds
+    if (giveUpAfter !== null) {
+      const giveUpLoop = Effect.gen(function*() {
+        const given = yield* engine.giveUpBlockedTasks(processor.processorUuid, giveUpAfter)
+        if (given.length > 0) yield* Effect.logInfo(`gave up ${given.length} blocked task(s)`)
+        yield* Effect.sleep(Duration.millis(Math.max(config.pollIntervalMs, 1000)))
+      })
+      yield* Effect.forkScoped(supervised("orchestration.give_up", giveUpLoop))
+    }
+  })
+)

@@ -1,0 +1,172 @@
+/**
+ * The task initializer: validates a task request against its template (the context against the input schema),
+ * derives the identity hash and correlation ID, and creates the task with its steps, edges and initial
+ * transitions in one transaction that also enqueues the root steps (`tasker_create_task`).
+ *
+ * Identity hashes are unique: a request whose identity matches an existing task returns that task
+ * (`created: false`) instead of creating a second one.
+ */
+import { createHash } from "node:crypto"
+import { Context, Effect, Layer, Predicate, Schema } from "effect"
+import type { SqlError } from "effect/sql"
+import { v7 as uuidv7 } from "uuid"
+import type { StepUuid, TaskUuid } from "../domain/Ids.ts"
+import { CurrentProcessor } from "../db/Processors.ts"
+import type { TaskState } from "../state/TaskStateMachine.ts"
+import { type TemplateNotFound, TemplateRegistry } from "../workflow/TemplateRegistry.ts"
+import { type IdentityStrategy, templateKey } from "../workflow/Workflow.ts"
+import { EngineFunctions } from "./EngineFunctions.ts"
+
+const Uuid = Schema.String.pipe(Schema.check(Schema.isUUID()))
+
+/** A request to run a workflow: which template, the task context (its input) and bookkeeping fields. */
+export const TaskRequest = Schema.Struct({
+  namespace: Schema.String,
+  name: Schema.String,
+  version: Schema.String,
+  /** the task's input, a JSON object validated against the template's input schema */
+  context: Schema.optionalKey(Schema.Json),
+  initiator: Schema.optionalKey(Schema.NullOr(Schema.String)),
+  source_system: Schema.optionalKey(Schema.NullOr(Schema.String)),
+  reason: Schema.optionalKey(Schema.NullOr(Schema.String)),
+  tags: Schema.optionalKey(Schema.Array(Schema.String)),
+  priority: Schema.optionalKey(Schema.Int),
+  /** defaults to a new UUIDv7 */
+  correlation_id: Schema.optionalKey(Uuid),
+  parent_correlation_id: Schema.optionalKey(Schema.NullOr(Uuid)),
+  /** dedupe by this key instead of the template's identity strategy */
+  idempotency_key: Schema.optionalKey(Schema.String),
+  requested_at: Schema.optionalKey(Schema.Date)
+})
+export type TaskRequest = typeof TaskRequest.Type
+
+export interface TaskCreated {
+  readonly task_uuid: TaskUuid
+  readonly correlation_id: string
+  /** false when the request matched an existing task's identity */
+  readonly created: boolean
+  readonly status: TaskState
+  readonly step_count: number
+  readonly step_mapping: Readonly<Record<string, StepUuid>>
+}
+
+export class InvalidTaskRequest extends Schema.TaggedError<InvalidTaskRequest>()("InvalidTaskRequest", {
+  /** the offending field, e.g. `context.even_number` */
+  field: Schema.String,
+  message: Schema.String
+}) {}
+
+const LIMITS = { initiator: 128, source_system: 128, reason: 128 } as const
+
+/** JSON with object keys sorted, so equal contexts hash equally. */
+export const canonicalJson = (value: unknown): string => {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`
+  if (Predicate.isObject(value)) {
+    const record = value as Record<string, unknown>
+    return `{${
+      Object.keys(record).sort().filter((k) => record[k] !== undefined).map((k) =>
+        `${JSON.stringify(k)}:${canonicalJson(record[k])}`
+      ).join(",")
+    }}`
+  }
+  return JSON.stringify(value)
+}
+
+const sha256 = (text: string): string => createHash("sha256").update(text).digest("hex")
+
+/** The identity hash of a request under a strategy (a request's idempotency key always wins). */
+export const identityHash = (
+  strategy: IdentityStrategy,
+  template: string,
+  context: unknown,
+  idempotencyKey: string | undefined
+): string => {
+  if (idempotencyKey !== undefined) return sha256(`${template}\ncaller:${idempotencyKey}`)
+  switch (strategy) {
+    case "strict":
+      return sha256(`${template}\ncontext:${canonicalJson(context)}`)
+    case "always_unique":
+    case "caller_provided":
+      return sha256(`${template}\nunique:${uuidv7()}`)
+  }
+}
+
+/** Where a schema issue points, as a dotted path under `context`. */
+const issuePath = (error: Schema.SchemaError): string => {
+  const match = /at \["?([^\]]*?)"?\]/.exec(error.message)
+  return match === null ? "context" : `context.${match[1]!.replace(/"\]\["/g, ".").replace(/"/g, "")}`
+}
+
+export class TaskInitializer extends Context.Service<TaskInitializer, {
+  readonly createTask: (
+    request: TaskRequest
+  ) => Effect.Effect<TaskCreated, TemplateNotFound | InvalidTaskRequest | SqlError.SqlError>
+}>()("tasker/orchestration/TaskInitializer") {
+  static readonly layer = Layer.effect(
+    TaskInitializer,
+    Effect.gen(function*() {
+      const registry = yield* TemplateRegistry
+      const engine = yield* EngineFunctions
+      const processor = yield* CurrentProcessor
+
+      const createTask = Effect.fn("TaskInitializer.createTask")(function*(request: TaskRequest) {
+        const template = yield* registry.resolve(request.namespace, request.name, request.version)
+        const definition = template.definition
+        const context = request.context ?? {}
+        if (!Predicate.isObject(context) || Array.isArray(context)) {
+          return yield* new InvalidTaskRequest({ field: "context", message: "context must be a JSON object" })
+        }
+        if (definition.input !== undefined) {
+          yield* Schema.decodeUnknownEffect(definition.input)(context).pipe(
+            Effect.mapError((error) =>
+              new InvalidTaskRequest({
+                field: issuePath(error),
+                message: `context does not match the input schema of ${template.key}: ${error.message}`
+              })
+            )
+          )
+        }
+        for (const field of ["initiator", "source_system", "reason"] as const) {
+          const value = request[field]
+          if (typeof value === "string" && value.length > LIMITS[field]) {
+            return yield* new InvalidTaskRequest({ field, message: `${field} is longer than ${LIMITS[field]} characters` })
+          }
+        }
+        if (definition.identityStrategy === "caller_provided" && request.idempotency_key === undefined) {
+          return yield* new InvalidTaskRequest({
+            field: "idempotency_key",
+            message: `${template.key} uses the caller_provided identity strategy: idempotency_key is required`
+          })
+        }
+        const correlationId = request.correlation_id ?? uuidv7()
+        const row = yield* engine.createTask({
+          namedTaskUuid: template.namedTaskUuid,
+          identityHash: identityHash(definition.identityStrategy, templateKey(definition), context, request.idempotency_key),
+          correlationId,
+          parentCorrelationId: request.parent_correlation_id ?? null,
+          context,
+          tags: request.tags ?? [],
+          priority: request.priority ?? 0,
+          initiator: request.initiator ?? null,
+          sourceSystem: request.source_system ?? null,
+          reason: request.reason ?? null,
+          requestedAt: request.requested_at ?? null,
+          steps: template.stepSpecs,
+          processorUuid: processor.processorUuid,
+          headers: {}
+        })
+        return {
+          task_uuid: row.task_uuid,
+          correlation_id: row.correlation_id,
+          created: row.created,
+          status: row.task_state,
+          step_count: Object.keys(row.step_mapping).length,
+          step_mapping: row.step_mapping
+        } satisfies TaskCreated
+      })
+
+      return TaskInitializer.of({ createTask })
+    })
+  )
+}
+

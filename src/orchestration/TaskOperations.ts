@@ -1,0 +1,123 @@
+/**
+ * Operator actions on tasks and steps: cancel a task, resolve a step by hand (its result data feeds the steps
+ * that depend on it), retry a failed step, give up a blocked task, resolve a task by hand. A task blocked by
+ * failures is unblocked when one of its failed steps is retried or resolved, and the orchestrators are told to
+ * look at it again.
+ */
+import { Context, Effect, Layer, Schema } from "effect"
+import { SqlClient, type SqlError } from "effect/sql"
+import { InvalidTransition, NotFound, type OwnershipConflict, type StaleState } from "../domain/Errors.ts"
+import type { StepUuid, TaskUuid } from "../domain/Ids.ts"
+import { CurrentProcessor } from "../db/Processors.ts"
+import { TransitionFunctions } from "../db/SqlFunctions.ts"
+import { NOTIFY_CHANNEL } from "../messaging/Wakeups.ts"
+import type { StepState } from "../state/StepStateMachine.ts"
+import type { TaskState } from "../state/TaskStateMachine.ts"
+import { Transitions } from "../state/Transitions.ts"
+import { EngineFunctions } from "./EngineFunctions.ts"
+import { READINESS_SIGNAL } from "./OrchestrationLoop.ts"
+
+export interface StepResolution {
+  /** the step's result as its dependents will see it */
+  readonly resultData: Schema.Json
+  readonly resolvedBy: string
+  readonly reason: string
+}
+
+type OperationError = NotFound | InvalidTransition | StaleState | OwnershipConflict | SqlError.SqlError
+
+export class TaskOperations extends Context.Service<TaskOperations, {
+  /** Cancels the task and its unfinished steps; a finished task is an `InvalidTransition`. */
+  readonly cancelTask: (taskUuid: TaskUuid, reason?: string) => Effect.Effect<TaskState, NotFound | InvalidTransition | SqlError.SqlError>
+  /** Marks a step `resolved_manually` with the given result and lets the task continue. */
+  readonly resolveStep: (
+    taskUuid: TaskUuid,
+    stepUuid: StepUuid,
+    resolution: StepResolution
+  ) => Effect.Effect<StepState, OperationError>
+  /** Retries a failed step (`error` → `pending`, with a fresh attempt budget) and lets the task continue. */
+  readonly retryStep: (taskUuid: TaskUuid, stepUuid: StepUuid) => Effect.Effect<StepState, OperationError>
+  /** Ends a task blocked by failures in `error`. */
+  readonly giveUpTask: (taskUuid: TaskUuid, reason: string) => Effect.Effect<TaskState, OperationError>
+}>()("tasker/orchestration/TaskOperations") {
+  static readonly layer = Layer.effect(
+    TaskOperations,
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const engine = yield* EngineFunctions
+      const transitions = yield* Transitions
+      const fns = yield* TransitionFunctions
+      const processor = yield* CurrentProcessor
+      const processorUuid = processor.processorUuid
+
+      /** The step, checked to belong to the task. */
+      const stepOfTask = (taskUuid: TaskUuid, stepUuid: StepUuid) =>
+        Effect.gen(function*() {
+          const rows = yield* sql<{ task_uuid: string }>`
+            SELECT task_uuid FROM tasker_workflow_steps WHERE workflow_step_uuid = ${stepUuid}`
+          if (rows.length === 0 || rows[0]!.task_uuid !== taskUuid) {
+            return yield* new NotFound({ entity: "step", id: stepUuid })
+          }
+        })
+
+      /** A blocked task waits again (and orchestrators are told to look at it). */
+      const unblock = (taskUuid: TaskUuid, reason: string) =>
+        Effect.gen(function*() {
+          const state = yield* fns.currentTaskState(taskUuid)
+          if (state === "blocked_by_failures") {
+            yield* transitions.task(taskUuid, { _tag: "Unblock", reason }, { processorUuid, expected: state })
+          }
+          yield* sql`SELECT pg_notify(${NOTIFY_CHANNEL}, ${READINESS_SIGNAL})`
+        })
+
+      return TaskOperations.of({
+        cancelTask: Effect.fn("TaskOperations.cancelTask")(function*(taskUuid: TaskUuid, reason?: string) {
+          const outcome = yield* engine.cancelTask(taskUuid, processorUuid, reason ?? null)
+          if (outcome === undefined) return yield* new NotFound({ entity: "task", id: taskUuid })
+          if (!outcome.cancelled) {
+            return yield* new InvalidTransition({ machine: "task", from: outcome.task_state, to: "cancelled", event: "Cancel" })
+          }
+          return outcome.task_state
+        }),
+        resolveStep: Effect.fn("TaskOperations.resolveStep")(function*(
+          taskUuid: TaskUuid,
+          stepUuid: StepUuid,
+          resolution: StepResolution
+        ) {
+          yield* stepOfTask(taskUuid, stepUuid)
+          const result = yield* sql.withTransaction(Effect.gen(function*() {
+            const step = yield* transitions.step(stepUuid, {
+              _tag: "ResolveManually",
+              resolvedBy: resolution.resolvedBy,
+              reason: resolution.reason
+            }, {
+              processorUuid,
+              results: {
+                step_uuid: stepUuid,
+                success: true,
+                status: "resolved_manually",
+                result: resolution.resultData,
+                error: null,
+                metadata: { resolved_by: resolution.resolvedBy, reason: resolution.reason, resolved_at: new Date().toISOString() }
+              }
+            })
+            yield* unblock(taskUuid, `step ${stepUuid} resolved manually`)
+            return step.state
+          }))
+          return result
+        }),
+        retryStep: Effect.fn("TaskOperations.retryStep")(function*(taskUuid: TaskUuid, stepUuid: StepUuid) {
+          yield* stepOfTask(taskUuid, stepUuid)
+          return yield* sql.withTransaction(Effect.gen(function*() {
+            const step = yield* transitions.step(stepUuid, { _tag: "Retry" }, { processorUuid })
+            yield* unblock(taskUuid, `step ${stepUuid} retried`)
+            return step.state
+          }))
+        }),
+        giveUpTask: Effect.fn("TaskOperations.giveUpTask")(function*(taskUuid: TaskUuid, reason: string) {
+          return yield* transitions.task(taskUuid, { _tag: "GiveUp", reason }, { processorUuid })
+        })
+      })
+    })
+  )
+}

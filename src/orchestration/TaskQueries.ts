@@ -1,0 +1,159 @@
+/**
+ * Reading tasks: one task with its execution context, its steps, and waiting for a task to finish.
+ */
+import { Context, Duration, Effect, Layer, Option, PubSub, Schema } from "effect"
+import { SqlClient, type SqlError, SqlSchema } from "effect/sql"
+import { NotFound } from "../domain/Errors.ts"
+import { StepUuid, TaskUuid } from "../domain/Ids.ts"
+import { ReadinessFunctions, type TaskExecutionContext } from "../db/SqlFunctions.ts"
+import { Wakeups } from "../messaging/Wakeups.ts"
+import { StepState } from "../state/StepStateMachine.ts"
+import { TaskState } from "../state/TaskStateMachine.ts"
+import { EngineConfig } from "./EngineConfig.ts"
+
+export const TaskRow = Schema.Struct({
+  task_uuid: TaskUuid,
+  namespace: Schema.String,
+  name: Schema.String,
+  version: Schema.String,
+  status: TaskState,
+  complete: Schema.Boolean,
+  context: Schema.Json,
+  tags: Schema.Json,
+  initiator: Schema.NullOr(Schema.String),
+  source_system: Schema.NullOr(Schema.String),
+  reason: Schema.NullOr(Schema.String),
+  priority: Schema.Int,
+  correlation_id: Schema.String,
+  parent_correlation_id: Schema.NullOr(Schema.String),
+  requested_at: Schema.Date,
+  completed_at: Schema.NullOr(Schema.Date),
+  created_at: Schema.Date,
+  updated_at: Schema.Date
+})
+export type TaskRow = typeof TaskRow.Type
+
+export const StepRow = Schema.Struct({
+  step_uuid: StepUuid,
+  task_uuid: TaskUuid,
+  name: Schema.String,
+  current_state: StepState,
+  attempts: Schema.Int,
+  max_attempts: Schema.Int,
+  retryable: Schema.Boolean,
+  results: Schema.NullOr(Schema.Json),
+  inputs: Schema.NullOr(Schema.Json),
+  last_attempted_at: Schema.NullOr(Schema.Date),
+  processed_at: Schema.NullOr(Schema.Date),
+  created_at: Schema.Date,
+  updated_at: Schema.Date
+})
+export type StepRow = typeof StepRow.Type
+
+export interface TaskWithContext {
+  readonly task: TaskRow
+  readonly execution: TaskExecutionContext
+}
+
+/** States after which a task needs something from outside (or nothing at all) to move again. */
+export const finishedTaskStates: ReadonlySet<TaskState> = new Set([
+  "complete",
+  "error",
+  "cancelled",
+  "resolved_manually",
+  "blocked_by_failures"
+])
+
+export class WaitTimeout extends Schema.TaggedError<WaitTimeout>()("WaitTimeout", {
+  taskUuid: Schema.String,
+  state: Schema.String
+}) {
+  override get message(): string {
+    return `task ${this.taskUuid} did not finish in time (state ${this.state})`
+  }
+}
+
+export class TaskQueries extends Context.Service<TaskQueries, {
+  readonly getTask: (taskUuid: TaskUuid) => Effect.Effect<TaskRow, NotFound | SqlError.SqlError>
+  readonly getTaskWithContext: (taskUuid: TaskUuid) => Effect.Effect<TaskWithContext, NotFound | SqlError.SqlError>
+  /** The task's steps in creation order (empty for an unknown task). */
+  readonly listSteps: (taskUuid: TaskUuid) => Effect.Effect<ReadonlyArray<StepRow>, SqlError.SqlError>
+  /**
+   * Waits until the task is complete, error, cancelled, resolved_manually or blocked_by_failures, woken by the
+   * task's own notification (the poll interval is the fallback); returns the task then.
+   */
+  readonly waitForCompletion: (
+    taskUuid: TaskUuid,
+    options?: { readonly timeout?: Duration.Input }
+  ) => Effect.Effect<TaskRow, NotFound | WaitTimeout | SqlError.SqlError>
+}>()("tasker/orchestration/TaskQueries") {
+  static readonly layer = Layer.effect(
+    TaskQueries,
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const readiness = yield* ReadinessFunctions
+      const wakeups = yield* Wakeups
+
+      const findTask = SqlSchema.findOneOption({
+        Request: TaskUuid,
+        Result: TaskRow,
+        execute: (taskUuid) =>
+          sql`SELECT t.task_uuid, ns.name AS namespace, nt.name, nt.version, t.current_state AS status, t.complete,
+                     t.context, t.tags, t.initiator, t.source_system, t.reason, t.priority, t.correlation_id,
+                     t.parent_correlation_id, t.requested_at, t.completed_at, t.created_at, t.updated_at
+              FROM tasker_tasks t
+              JOIN tasker_named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
+              JOIN tasker_task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid
+              WHERE t.task_uuid = ${taskUuid}`
+      })
+      const steps = SqlSchema.findAll({
+        Request: TaskUuid,
+        Result: StepRow,
+        execute: (taskUuid) =>
+          sql`SELECT ws.workflow_step_uuid AS step_uuid, ws.task_uuid, ns.name, ws.current_state, ws.attempts,
+                     ws.max_attempts, ws.retryable, ws.results, ws.inputs, ws.last_attempted_at, ws.processed_at,
+                     ws.created_at, ws.updated_at
+              FROM tasker_workflow_steps ws JOIN tasker_named_steps ns ON ns.named_step_uuid = ws.named_step_uuid
+              WHERE ws.task_uuid = ${taskUuid} ORDER BY ws.created_at, ws.workflow_step_uuid`
+      })
+
+      const getTask = Effect.fn("TaskQueries.getTask")(function*(taskUuid: TaskUuid) {
+        const row = yield* findTask(taskUuid).pipe(Effect.catchTag("SchemaError", (e) => Effect.die(e)))
+        if (Option.isNone(row)) return yield* new NotFound({ entity: "task", id: taskUuid })
+        return row.value
+      })
+
+      const waitForCompletion = Effect.fn("TaskQueries.waitForCompletion")(function*(
+        taskUuid: TaskUuid,
+        options?: { readonly timeout?: Duration.Input }
+      ) {
+        const config = yield* EngineConfig
+        const events = yield* wakeups.taskEvents
+        const deadline = Date.now() + Duration.toMillis(Duration.fromInputUnsafe(options?.timeout ?? "5 minutes"))
+        while (true) {
+          const task = yield* getTask(taskUuid)
+          if (finishedTaskStates.has(task.status)) return task
+          const remaining = deadline - Date.now()
+          if (remaining <= 0) return yield* new WaitTimeout({ taskUuid, state: task.status })
+          // wait for this task's event; other tasks' events just make us look again
+          yield* PubSub.take(events).pipe(
+            Effect.repeat({ until: (e) => e.taskUuid === taskUuid }),
+            Effect.timeoutOption(Duration.millis(Math.min(remaining, config.pollIntervalMs)))
+          )
+        }
+      }, Effect.scoped)
+
+      return TaskQueries.of({
+        getTask,
+        getTaskWithContext: Effect.fn("TaskQueries.getTaskWithContext")(function*(taskUuid: TaskUuid) {
+          const task = yield* getTask(taskUuid)
+          const execution = yield* readiness.taskExecutionContext(taskUuid)
+          return { task, execution }
+        }),
+        listSteps: (taskUuid) =>
+          steps(taskUuid).pipe(Effect.catchTag("SchemaError", (e) => Effect.die(e)), Effect.withSpan("TaskQueries.listSteps")),
+        waitForCompletion
+      })
+    })
+  )
+}
