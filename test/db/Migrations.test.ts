@@ -30,7 +30,9 @@ layer(TestDatabaseLayer, { excludeTestServices: true })("migrations", (it) => {
         SELECT migration_id, name FROM tasker_migrations ORDER BY migration_id`
       assert.deepStrictEqual(recorded.map((r) => [r.migration_id, r.name]), [
         [1, "core_schema"],
-        [2, "state_and_readiness_functions"]
+        [2, "state_and_readiness_functions"],
+        [3, "message_queue"],
+        [4, "engine_functions"]
       ])
       const again = yield* runMigrations()
       assert.deepStrictEqual(again, [])
