@@ -20,6 +20,12 @@ export interface PostgresOptions {
   /** apply pending migrations when the layer is built (default true) */
   readonly autoMigrate?: boolean | undefined
   readonly applicationName?: string | undefined
+  /**
+   * Let engine progress (claims, results, evaluations) commit asynchronously (`synchronous_commit = off` for those
+   * transactions only; default true). A database crash may then undo the last moments of progress, which the
+   * engine redoes; task creation and operator actions always commit synchronously. See docs/reliability.md.
+   */
+  readonly asyncCommit?: boolean | undefined
 }
 
 /** `PgClient` + `SqlClient` for the given database, migrated when `autoMigrate` is on. */
@@ -27,7 +33,8 @@ export const postgresSqlLayer = (options: PostgresOptions) => {
   const client = PgClient.layer({
     url: typeof options.url === "string" ? Redacted.make(options.url) : options.url,
     maxConnections: options.maxConnections ?? 10,
-    applicationName: options.applicationName ?? "tasker-effect"
+    applicationName: options.applicationName ?? "tasker-effect",
+    startupParameters: { "tasker.async_commit": options.asyncCommit === false ? "off" : "on" }
   })
   return options.autoMigrate === false ? client : MigrationsLayer.pipe(Layer.provideMerge(client))
 }
@@ -38,13 +45,14 @@ export const postgresLayer = (options: PostgresOptions) =>
 
 /**
  * `postgresLayer` configured from the environment: `DATABASE_URL` (required), `TASKER_DB_MAX_CONNECTIONS`
- * (default 10), `TASKER_AUTO_MIGRATE` (default true).
+ * (default 10), `TASKER_AUTO_MIGRATE` (default true), `TASKER_ASYNC_COMMIT` (default true).
  */
 export const PostgresLayer = Layer.unwrap(
   Effect.gen(function*() {
     const url = yield* Config.Redacted("DATABASE_URL")
     const maxConnections = yield* Config.Int("TASKER_DB_MAX_CONNECTIONS").pipe(Config.withDefault(10))
     const autoMigrate = yield* Config.Boolean("TASKER_AUTO_MIGRATE").pipe(Config.withDefault(true))
-    return postgresLayer({ url, maxConnections, autoMigrate })
+    const asyncCommit = yield* Config.Boolean("TASKER_ASYNC_COMMIT").pipe(Config.withDefault(true))
+    return postgresLayer({ url, maxConnections, autoMigrate, asyncCommit })
   })
 )

@@ -29,17 +29,17 @@ CREATE FUNCTION tasker_write_task_transition(
   p_task_uuid uuid, p_from_state varchar, p_to_state varchar, p_processor_uuid uuid, p_metadata jsonb)
 RETURNS void
 LANGUAGE plpgsql AS $fn$
-DECLARE
-  v_sort_key integer;
 BEGIN
-  SELECT COALESCE(max(tt.sort_key), 0) + 1 INTO v_sort_key
-  FROM tasker_task_transitions tt WHERE tt.task_uuid = p_task_uuid;
-
-  UPDATE tasker_task_transitions SET most_recent = false, updated_at = now()
-  WHERE task_uuid = p_task_uuid AND most_recent;
-
+  -- retire the current row and append the next one (sort_key + 1) in one statement; reading `previous` makes
+  -- the UPDATE run before the INSERT, so the partial unique index on most_recent is never violated
+  WITH previous AS (
+    UPDATE tasker_task_transitions SET most_recent = false, updated_at = now()
+    WHERE task_uuid = p_task_uuid AND most_recent
+    RETURNING sort_key
+  )
   INSERT INTO tasker_task_transitions (task_uuid, to_state, from_state, metadata, sort_key, most_recent, processor_uuid)
-  VALUES (p_task_uuid, p_to_state, p_from_state, COALESCE(p_metadata, '{}'::jsonb), v_sort_key, true, p_processor_uuid);
+  VALUES (p_task_uuid, p_to_state, p_from_state, COALESCE(p_metadata, '{}'::jsonb),
+          COALESCE((SELECT max(sort_key) FROM previous), 0) + 1, true, p_processor_uuid);
 
   UPDATE tasker_tasks SET
     current_state = p_to_state,
@@ -63,18 +63,17 @@ CREATE FUNCTION tasker_write_step_transition(
 RETURNS integer
 LANGUAGE plpgsql AS $fn$
 DECLARE
-  v_sort_key integer;
   v_attempts integer;
 BEGIN
-  SELECT COALESCE(max(st.sort_key), 0) + 1 INTO v_sort_key
-  FROM tasker_workflow_step_transitions st WHERE st.workflow_step_uuid = p_step_uuid;
-
-  UPDATE tasker_workflow_step_transitions SET most_recent = false, updated_at = now()
-  WHERE workflow_step_uuid = p_step_uuid AND most_recent;
-
+  WITH previous AS (
+    UPDATE tasker_workflow_step_transitions SET most_recent = false, updated_at = now()
+    WHERE workflow_step_uuid = p_step_uuid AND most_recent
+    RETURNING sort_key
+  )
   INSERT INTO tasker_workflow_step_transitions
     (workflow_step_uuid, to_state, from_state, metadata, sort_key, most_recent, processor_uuid)
-  VALUES (p_step_uuid, p_to_state, p_from_state, COALESCE(p_metadata, '{}'::jsonb), v_sort_key, true, p_processor_uuid);
+  VALUES (p_step_uuid, p_to_state, p_from_state, COALESCE(p_metadata, '{}'::jsonb),
+          COALESCE((SELECT max(sort_key) FROM previous), 0) + 1, true, p_processor_uuid);
 
   UPDATE tasker_workflow_steps SET
     current_state = p_to_state,
@@ -297,8 +296,11 @@ LANGUAGE sql STABLE AS $fn$
     WHERE st.workflow_step_uuid = ws.workflow_step_uuid AND st.to_state IN ('error', 'waiting_for_retry')
   ) f
   CROSS JOIN LATERAL (
-    SELECT calculate_step_next_retry_time(ws.backoff_request_seconds, ws.last_attempted_at, f.last_failure_at,
-                                          ws.attempts, ws.backoff, ws.backoff_base_ms, ws.max_backoff_ms) AS next_retry_at
+    -- attempts = 0 after an operator's retry: no backoff applies
+    SELECT CASE WHEN ws.attempts > 0 THEN
+             calculate_step_next_retry_time(ws.backoff_request_seconds, ws.last_attempted_at, f.last_failure_at,
+                                            ws.attempts, ws.backoff, ws.backoff_base_ms, ws.max_backoff_ms)
+           END AS next_retry_at
     OFFSET 0
   ) nr
   WHERE ws.task_uuid = ANY (input_task_uuids)

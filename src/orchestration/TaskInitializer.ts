@@ -7,7 +7,7 @@
  * (`created: false`) instead of creating a second one.
  */
 import { createHash } from "node:crypto"
-import { Context, Effect, Layer, Predicate, Schema } from "effect"
+import { Context, Effect, Layer, Predicate, Schema, SchemaIssue } from "effect"
 import type { SqlError } from "effect/sql"
 import { v7 as uuidv7 } from "uuid"
 import type { StepUuid, TaskUuid } from "../domain/Ids.ts"
@@ -91,10 +91,12 @@ export const identityHash = (
   }
 }
 
-/** Where a schema issue points, as a dotted path under `context`. */
+const standardIssues = SchemaIssue.makeFormatterStandardSchemaV1()
+
+/** Where the first schema issue points, as a dotted path under `context` (e.g. `context.shipping.method`). */
 const issuePath = (error: Schema.SchemaError): string => {
-  const match = /at \["?([^\]]*?)"?\]/.exec(error.message)
-  return match === null ? "context" : `context.${match[1]!.replace(/"\]\["/g, ".").replace(/"/g, "")}`
+  const path = standardIssues(error.issue).issues[0]?.path ?? []
+  return ["context", ...path.map((segment) => String(typeof segment === "object" ? segment.key : segment))].join(".")
 }
 
 export class TaskInitializer extends Context.Service<TaskInitializer, {

@@ -13,7 +13,7 @@
  * still running then are interrupted and given back (`tasker_release_step`), so another worker picks them up at
  * once without using up an attempt.
  */
-import { Duration, Effect, Fiber, FiberSet, Layer, Schedule, Semaphore } from "effect"
+import { Context, Duration, Effect, Fiber, FiberSet, Layer, Schedule, Semaphore } from "effect"
 import type { SqlError } from "effect/sql"
 import type { ProcessorUuid } from "../domain/Ids.ts"
 import { CurrentProcessor } from "../db/Processors.ts"
@@ -26,6 +26,15 @@ import { TemplateRegistry } from "../workflow/TemplateRegistry.ts"
 import type { InvalidTemplate, StepDefinition, WorkflowDefinition } from "../workflow/Workflow.ts"
 import { templateKey } from "../workflow/Workflow.ts"
 import { type ClaimedStep, executeStep, toClaimedStep } from "./StepExecutor.ts"
+
+/**
+ * Whether a worker gives its running steps back when it is shut down (default true). Turned off, an interrupted
+ * worker leaves its steps as a crashed process would: their messages come back after the visibility timeout and
+ * another worker reclaims them (used to test crash recovery).
+ */
+export const ReleaseOnShutdown = Context.Reference<boolean>("tasker/worker/ReleaseOnShutdown", {
+  defaultValue: () => true
+})
 
 export interface WorkerOptions<R> {
   /** the templates whose steps this worker runs (every step needs a handler) */
@@ -68,6 +77,7 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
     const running = yield* FiberSet.make<void, never>()
     const consumers = yield* FiberSet.make<never, unknown>()
     const vt = config.visibilityTimeoutSeconds
+    const releaseOnShutdown = yield* ReleaseOnShutdown
 
     const runStep = (queue: string, claimed: ClaimedStep) => {
       const entry = hosted.get(templateKey({ namespace: claimed.namespace, name: claimed.taskName, version: claimed.taskVersion }))
@@ -101,7 +111,7 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
         }
       }).pipe(
         Effect.onInterrupt(() =>
-          engine.releaseStep({
+          releaseOnShutdown === false ? Effect.void : engine.releaseStep({
             queue,
             msgId: claimed.msgId,
             stepUuid: claimed.stepUuid,

@@ -112,16 +112,36 @@ export interface StepHandlerOptions<R> extends Omit<StepOptions<unknown, Schema.
 
 /** A template under construction; every `step` returns a new one. `R` collects what the handlers need. */
 export class Workflow<Input, R> implements WorkflowDefinition<R> {
+  readonly namespace: string
+  readonly name: string
+  readonly version: string
+  readonly description: string | undefined
+  readonly identityStrategy: IdentityStrategy
+  readonly input: Schema.Codec<unknown, unknown> | undefined
+  readonly inputJsonSchema: Schema.Json
+  readonly steps: ReadonlyArray<StepDefinition<R>>
+  /** phantom: the task context's type */
+  declare readonly "~input": Input
+
   private constructor(
-    readonly namespace: string,
-    readonly name: string,
-    readonly version: string,
-    readonly description: string | undefined,
-    readonly identityStrategy: IdentityStrategy,
-    readonly input: Schema.Codec<unknown, unknown> | undefined,
-    readonly inputJsonSchema: Schema.Json,
-    readonly steps: ReadonlyArray<StepDefinition<R>>
-  ) {}
+    namespace: string,
+    name: string,
+    version: string,
+    description: string | undefined,
+    identityStrategy: IdentityStrategy,
+    input: Schema.Codec<unknown, unknown> | undefined,
+    inputJsonSchema: Schema.Json,
+    steps: ReadonlyArray<StepDefinition<R>>
+  ) {
+    this.namespace = namespace
+    this.name = name
+    this.version = version
+    this.description = description
+    this.identityStrategy = identityStrategy
+    this.input = input
+    this.inputJsonSchema = inputJsonSchema
+    this.steps = steps
+  }
 
   static make<I = unknown>(options: {
     readonly namespace: string
@@ -208,6 +228,15 @@ const effectHandler = <Input, A, R>(
         : Effect.fail(StepError.permanent("step result is not JSON; declare an output schema to encode it", { errorType: "OutputError" }))
     })
 }
+
+/**
+ * A named, reusable Effect handler (for templates whose steps are bound by name, such as YAML templates):
+ * `handler((ctx) => Effect.succeed(…), Schema.BigInt)`. `output` encodes the result to JSON.
+ */
+export const handler = <A, R = never>(
+  run: (ctx: StepContext<unknown>) => Effect.Effect<A, StepError, R>,
+  output?: Schema.Codec<A, unknown>
+): StepHandler<R> => ({ kind: "effect", run: effectHandler(run, output) })
 
 /**
  * Adapts a plain async function to a step handler (for code that is not written with Effect). A rejected

@@ -1,0 +1,361 @@
+import { assert, describe, layer } from "@effect/vitest"
+import { Deferred, Effect, Layer, Schema } from "effect"
+import { SqlClient } from "effect/sql"
+import type { StepUuid, TaskUuid } from "../../src/domain/Ids.ts"
+import { MessageQueue, RESULTS_QUEUE, workerQueueName } from "../../src/messaging/MessageQueue.ts"
+import { TaskInitializer } from "../../src/orchestration/TaskInitializer.ts"
+import { TaskOperations } from "../../src/orchestration/TaskOperations.ts"
+import { type StepRow, TaskQueries } from "../../src/orchestration/TaskQueries.ts"
+import { StepError } from "../../src/workflow/StepError.ts"
+import { TemplateRegistry } from "../../src/workflow/TemplateRegistry.ts"
+import { Workflow } from "../../src/workflow/Workflow.ts"
+import { engineLayer } from "../../layers/engine.ts"
+import { auditTransitions } from "../support/Audit.ts"
+import { TestDatabaseLayer } from "../support/TestDatabase.ts"
+
+const NS = "lifecycle"
+
+/** Tasks whose failing step an "operator" has fixed: the handler succeeds for them from then on. */
+const fixed = new Set<string>()
+/** Handlers of the `slow` template wait here until the test releases them. */
+const gates = new Map<string, Deferred.Deferred<void>>()
+
+const Flaky = Workflow.make({
+  namespace: NS,
+  name: "flaky",
+  version: "1.0.0",
+  identityStrategy: "always_unique",
+  input: Schema.Struct({ succeed_on: Schema.Int, retry_after: Schema.optionalKey(Schema.Number) })
+})
+  .step("attempt", {
+    retry: { maxAttempts: 3, backoff: "exponential", backoffBaseMs: 100 },
+    run: (ctx) =>
+      ctx.attempt >= ctx.context.succeed_on
+        ? Effect.succeed({ attempt: ctx.attempt })
+        : Effect.fail(StepError.retryable(`attempt ${ctx.attempt} failed`, {
+          code: "FLAKY",
+          ...(ctx.context.retry_after === undefined ? {} : { retryAfterSeconds: ctx.context.retry_after })
+        }))
+  })
+  .step("after", { dependsOn: ["attempt"], run: (ctx) => ctx.dependency("attempt", Schema.Struct({ attempt: Schema.Int })) })
+
+const Fragile = Workflow.make({ namespace: NS, name: "fragile", version: "1.0.0", identityStrategy: "always_unique" })
+  .step("first", { run: () => Effect.succeed(1) })
+  .step("breaks", {
+    dependsOn: ["first"],
+    run: (ctx) =>
+      fixed.has(ctx.taskUuid)
+        ? Effect.succeed(2)
+        : Effect.fail(StepError.permanent("the input is wrong", { code: "VALIDATION_ERROR" }))
+  })
+  .step("last", {
+    dependsOn: ["breaks"],
+    run: (ctx) => ctx.dependency("breaks", Schema.Number).pipe(Effect.map((n) => n * 10))
+  })
+
+const Slow = Workflow.make({ namespace: NS, name: "slow", version: "1.0.0", identityStrategy: "always_unique" })
+  .step("wait", {
+    run: (ctx) =>
+      Effect.gen(function*() {
+        const gate = gates.get(ctx.taskUuid)
+        if (gate !== undefined) yield* Deferred.await(gate)
+        return "released"
+      })
+  })
+  .step("after", { dependsOn: ["wait"], run: () => Effect.succeed("after") })
+
+const TimesOut = Workflow.make({ namespace: NS, name: "times_out", version: "1.0.0", identityStrategy: "always_unique" })
+  .step("sleepy", {
+    timeoutSeconds: 1,
+    retry: { maxAttempts: 1 },
+    run: () => Effect.sleep("10 seconds").pipe(Effect.as("woke"))
+  })
+
+const Strict = Workflow.make({
+  namespace: NS,
+  name: "strict",
+  version: "1.0.0",
+  input: Schema.Struct({ order_id: Schema.Int })
+}).step("only", { run: (ctx) => Effect.succeed(ctx.context.order_id) })
+
+const Keyed = Workflow.make({ namespace: NS, name: "keyed", version: "1.0.0", identityStrategy: "caller_provided" })
+  .step("only", { run: () => Effect.succeed(true) })
+
+/** Stored without handlers: this worker hosts its namespace but cannot run it. */
+const Unhosted = Workflow.make({ namespace: NS, name: "unhosted", version: "1.0.0", identityStrategy: "always_unique" })
+  .step("orphan", { run: () => Effect.succeed(true) })
+
+const templates = [Flaky, Fragile, Slow, TimesOut, Strict, Keyed]
+
+const TestLayer = engineLayer({ templates, settings: { pollIntervalMs: 200 } }).pipe(Layer.provideMerge(TestDatabaseLayer))
+
+const submit = (name: string, context: Record<string, unknown> = {}, extra: { idempotency_key?: string } = {}) =>
+  Effect.gen(function*() {
+    const init = yield* TaskInitializer
+    return yield* init.createTask({ namespace: NS, name, version: "1.0.0", context: context as never, ...extra })
+  })
+
+const finish = (taskUuid: TaskUuid) =>
+  Effect.gen(function*() {
+    const queries = yield* TaskQueries
+    return yield* queries.waitForCompletion(taskUuid, { timeout: "20 seconds" })
+  })
+
+const stepsByName = (taskUuid: TaskUuid) =>
+  Effect.gen(function*() {
+    const queries = yield* TaskQueries
+    const steps = yield* queries.listSteps(taskUuid)
+    return Object.fromEntries(steps.map((s) => [s.name, s])) as Record<string, StepRow>
+  })
+
+const resultOf = (step: StepRow) => (step.results as { result: unknown } | null)?.result
+
+const stepTransitions = (stepUuid: StepUuid) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    return yield* sql<{ to_state: string; created_at: Date; metadata: Record<string, unknown> }>`
+      SELECT to_state, created_at, metadata FROM tasker_workflow_step_transitions
+      WHERE workflow_step_uuid = ${stepUuid} ORDER BY sort_key`
+  })
+
+layer(TestLayer, { excludeTestServices: true, timeout: "60 seconds" })("engine lifecycle", (it) => {
+  describe("retries", () => {
+    it.effect("a retryable failure is retried after its backoff until it succeeds", () =>
+      Effect.gen(function*() {
+        const { task_uuid } = yield* submit("flaky", { succeed_on: 3 })
+        const task = yield* finish(task_uuid)
+        assert.strictEqual(task.status, "complete")
+        const steps = yield* stepsByName(task_uuid)
+        assert.strictEqual(steps.attempt!.attempts, 3)
+        assert.deepStrictEqual(resultOf(steps.after!), { attempt: 3 })
+        const claims = (yield* stepTransitions(steps.attempt!.step_uuid)).filter((t) => t.to_state === "in_progress")
+        assert.strictEqual(claims.length, 3)
+        // exponential, base 100 ms: the 2nd claim waits >= 100 ms after the 1st, the 3rd >= 200 ms after the 2nd
+        assert.isAtLeast(claims[1]!.created_at.getTime() - claims[0]!.created_at.getTime(), 100)
+        assert.isAtLeast(claims[2]!.created_at.getTime() - claims[1]!.created_at.getTime(), 200)
+      }))
+
+    it.effect("a handler's retry-after hint replaces the backoff policy", () =>
+      Effect.gen(function*() {
+        const { task_uuid } = yield* submit("flaky", { succeed_on: 2, retry_after: 0.4 })
+        yield* finish(task_uuid)
+        const steps = yield* stepsByName(task_uuid)
+        const transitions = yield* stepTransitions(steps.attempt!.step_uuid)
+        const waiting = transitions.find((t) => t.to_state === "waiting_for_retry")!
+        assert.closeTo(waiting.metadata.backoff_seconds as number, 0.4, 1e-9)
+        const claims = transitions.filter((t) => t.to_state === "in_progress")
+        assert.isAtLeast(claims[1]!.created_at.getTime() - claims[0]!.created_at.getTime(), 400)
+      }))
+
+    it.effect("a step out of attempts fails, and its task is blocked by failures", () =>
+      Effect.gen(function*() {
+        const { task_uuid } = yield* submit("flaky", { succeed_on: 5 })
+        const task = yield* finish(task_uuid)
+        assert.strictEqual(task.status, "blocked_by_failures")
+        const steps = yield* stepsByName(task_uuid)
+        assert.deepStrictEqual([steps.attempt!.current_state, steps.attempt!.attempts], ["error", 3])
+        assert.strictEqual(steps.after!.current_state, "pending")
+        const error = (steps.attempt!.results as { error: { code: string; retryable: boolean } }).error
+        assert.deepStrictEqual([error.code, error.retryable], ["FLAKY", true])
+      }))
+
+    it.effect("a step that exceeds its timeout fails with a Timeout error", () =>
+      Effect.gen(function*() {
+        const { task_uuid } = yield* submit("times_out")
+        const task = yield* finish(task_uuid)
+        assert.strictEqual(task.status, "blocked_by_failures")
+        const steps = yield* stepsByName(task_uuid)
+        const error = (steps.sleepy!.results as { error: { error_type: string } }).error
+        assert.strictEqual(error.error_type, "Timeout")
+      }))
+  })
+
+  describe("permanent failures and operators", () => {
+    it.effect("a permanent failure blocks the task at once; an operator's retry lets it finish", () =>
+      Effect.gen(function*() {
+        const ops = yield* TaskOperations
+        const { task_uuid } = yield* submit("fragile")
+        assert.strictEqual((yield* finish(task_uuid)).status, "blocked_by_failures")
+        let steps = yield* stepsByName(task_uuid)
+        assert.deepStrictEqual([steps.breaks!.current_state, steps.breaks!.attempts], ["error", 1])
+
+        fixed.add(task_uuid)
+        assert.strictEqual(yield* ops.retryStep(task_uuid, steps.breaks!.step_uuid), "pending")
+        const task = yield* finish(task_uuid)
+        assert.strictEqual(task.status, "complete")
+        steps = yield* stepsByName(task_uuid)
+        assert.strictEqual(resultOf(steps.last!), 20)
+        assert.strictEqual(steps.breaks!.attempts, 1)
+      }))
+
+    it.effect("a manually resolved step feeds its result to the steps that depend on it", () =>
+      Effect.gen(function*() {
+        const ops = yield* TaskOperations
+        const { task_uuid } = yield* submit("fragile")
+        yield* finish(task_uuid)
+        const steps = yield* stepsByName(task_uuid)
+        yield* ops.resolveStep(task_uuid, steps.breaks!.step_uuid, { resultData: 7, resolvedBy: "ops", reason: "fixed upstream" })
+        const task = yield* finish(task_uuid)
+        assert.strictEqual(task.status, "complete")
+        const after = yield* stepsByName(task_uuid)
+        assert.strictEqual(after.breaks!.current_state, "resolved_manually")
+        assert.strictEqual(resultOf(after.last!), 70)
+      }))
+
+    it.effect("giving up a blocked task ends it in error", () =>
+      Effect.gen(function*() {
+        const ops = yield* TaskOperations
+        const { task_uuid } = yield* submit("fragile")
+        yield* finish(task_uuid)
+        assert.strictEqual(yield* ops.giveUpTask(task_uuid, "not worth fixing"), "error")
+        const task = yield* finish(task_uuid)
+        assert.strictEqual(task.status, "error")
+        assert.instanceOf(task.completed_at, Date)
+      }))
+
+    it.effect("operator actions on the wrong task or state are typed errors", () =>
+      Effect.gen(function*() {
+        const ops = yield* TaskOperations
+        const a = yield* submit("fragile")
+        const b = yield* submit("fragile")
+        yield* finish(a.task_uuid)
+        const stepOfA = a.step_mapping.breaks!
+        const wrongTask = yield* Effect.flip(ops.retryStep(b.task_uuid, stepOfA))
+        assert.strictEqual(wrongTask._tag, "NotFound")
+        const notFailed = yield* Effect.flip(ops.retryStep(a.task_uuid, a.step_mapping.first!))
+        assert.strictEqual(notFailed._tag, "InvalidTransition")
+      }))
+  })
+
+  describe("cancel", () => {
+    it.effect("cancelling a running task cancels its steps; the running handler's late result is discarded", () =>
+      Effect.gen(function*() {
+        const ops = yield* TaskOperations
+        const gate = yield* Deferred.make<void>()
+        const { task_uuid, step_mapping } = yield* submit("slow")
+        gates.set(task_uuid, gate)
+        // wait until the step runs
+        const sql = yield* SqlClient.SqlClient
+        for (let i = 0; i < 100; i++) {
+          const [row] = yield* sql<{ current_state: string }>`
+            SELECT current_state FROM tasker_workflow_steps WHERE workflow_step_uuid = ${step_mapping.wait!}`
+          if (row!.current_state === "in_progress") break
+          yield* Effect.sleep("20 millis")
+        }
+        assert.strictEqual(yield* ops.cancelTask(task_uuid, "changed my mind"), "cancelled")
+        yield* Deferred.succeed(gate, undefined)
+        yield* Effect.sleep("300 millis")
+        const task = yield* finish(task_uuid)
+        assert.strictEqual(task.status, "cancelled")
+        const steps = yield* stepsByName(task_uuid)
+        assert.deepStrictEqual([steps.wait!.current_state, steps.after!.current_state], ["cancelled", "cancelled"])
+        assert.isNull(steps.wait!.results)
+        const again = yield* Effect.flip(ops.cancelTask(task_uuid))
+        assert.strictEqual(again._tag, "InvalidTransition")
+      }))
+  })
+
+  describe("identity", () => {
+    it.effect("the same request twice returns the same task (strict identity)", () =>
+      Effect.gen(function*() {
+        const first = yield* submit("strict", { order_id: 41 })
+        const second = yield* submit("strict", { order_id: 41 })
+        const other = yield* submit("strict", { order_id: 42 })
+        assert.isTrue(first.created)
+        assert.isFalse(second.created)
+        assert.strictEqual(second.task_uuid, first.task_uuid)
+        assert.strictEqual(second.correlation_id, first.correlation_id)
+        assert.deepStrictEqual(second.step_mapping, first.step_mapping)
+        assert.notStrictEqual(other.task_uuid, first.task_uuid)
+      }))
+
+    it.effect("concurrent identical requests create exactly one task", () =>
+      Effect.gen(function*() {
+        const created = yield* Effect.all(Array.from({ length: 10 }, () => submit("strict", { order_id: 1000 })), {
+          concurrency: "unbounded"
+        })
+        assert.strictEqual(new Set(created.map((c) => c.task_uuid)).size, 1)
+        assert.strictEqual(created.filter((c) => c.created).length, 1)
+      }))
+
+    it.effect("caller_provided identity needs an idempotency key and dedupes by it", () =>
+      Effect.gen(function*() {
+        const missing = yield* Effect.flip(submit("keyed"))
+        assert.strictEqual(missing._tag, "InvalidTaskRequest")
+        if (missing._tag === "InvalidTaskRequest") assert.strictEqual(missing.field, "idempotency_key")
+        const a = yield* submit("keyed", {}, { idempotency_key: "order-7" })
+        const b = yield* submit("keyed", { other: true }, { idempotency_key: "order-7" })
+        const c = yield* submit("keyed", {}, { idempotency_key: "order-8" })
+        assert.strictEqual(b.task_uuid, a.task_uuid)
+        assert.notStrictEqual(c.task_uuid, a.task_uuid)
+      }))
+
+    it.effect("always_unique creates a new task every time", () =>
+      Effect.gen(function*() {
+        const a = yield* submit("slow")
+        const b = yield* submit("slow")
+        assert.notStrictEqual(a.task_uuid, b.task_uuid)
+        yield* Effect.all([finish(a.task_uuid), finish(b.task_uuid)])
+      }))
+  })
+
+  describe("bad input and bad messages", () => {
+    it.effect("a context that fails the input schema is rejected naming the field; nothing is written", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const [before] = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM tasker_tasks`
+        const error = yield* Effect.flip(submit("strict", { order_id: "not a number" }))
+        assert.strictEqual(error._tag, "InvalidTaskRequest")
+        if (error._tag === "InvalidTaskRequest") assert.strictEqual(error.field, "context.order_id")
+        const notObject = yield* Effect.flip(
+          Effect.flatMap(TaskInitializer, (init) =>
+            init.createTask({ namespace: NS, name: "strict", version: "1.0.0", context: [1, 2] }))
+        )
+        assert.strictEqual(notObject._tag, "InvalidTaskRequest")
+        const unknown = yield* Effect.flip(
+          Effect.flatMap(TaskInitializer, (init) => init.createTask({ namespace: NS, name: "nope", version: "1.0.0" }))
+        )
+        assert.strictEqual(unknown._tag, "TemplateNotFound")
+        const [after] = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM tasker_tasks`
+        assert.strictEqual(after!.n, before!.n)
+      }))
+
+    it.effect("a step with no handler on the worker fails permanently with HANDLER_NOT_FOUND", () =>
+      Effect.gen(function*() {
+        const registry = yield* TemplateRegistry
+        const { definition } = yield* registry.register({
+          ...Unhosted,
+          steps: Unhosted.steps.map((s) => ({ ...s, handler: undefined }))
+        })
+        assert.strictEqual(definition.name, "unhosted")
+        const { task_uuid } = yield* submit("unhosted")
+        const task = yield* finish(task_uuid)
+        assert.strictEqual(task.status, "blocked_by_failures")
+        const steps = yield* stepsByName(task_uuid)
+        assert.strictEqual((steps.orphan!.results as { error: { code: string } }).error.code, "HANDLER_NOT_FOUND")
+      }))
+
+    it.effect("malformed and unknown-step messages go to the dead-letter archive; the queues keep flowing", () =>
+      Effect.gen(function*() {
+        const queue = yield* MessageQueue
+        yield* queue.send(workerQueueName(NS), { hello: "world" })
+        yield* queue.send(workerQueueName(NS), { task_uuid: crypto.randomUUID(), step_uuid: crypto.randomUUID() })
+        yield* queue.send(RESULTS_QUEUE, { step_uuid: "not-a-uuid" })
+        const { task_uuid } = yield* submit("flaky", { succeed_on: 1 })
+        assert.strictEqual((yield* finish(task_uuid)).status, "complete")
+        yield* Effect.sleep("300 millis")
+        const workerDead = yield* queue.archived(workerQueueName(NS), { deadLetterOnly: true })
+        const reasons = workerDead.map((m) => m.reason).sort()
+        assert.includeMembers(reasons, ["malformed message: no step_uuid"])
+        assert.isTrue(reasons.some((r) => r?.startsWith("unknown step")))
+        const resultDead = yield* queue.archived(RESULTS_QUEUE, { deadLetterOnly: true })
+        assert.isTrue(resultDead.some((m) => m.reason === "malformed message: no step_uuid"))
+      }))
+  })
+
+  it.effect("every recorded transition is one the state machines allow", () =>
+    Effect.gen(function*() {
+      const problems = yield* auditTransitions
+      assert.deepStrictEqual(problems, [])
+    }))
+})
