@@ -34,7 +34,7 @@ export const postgresSqlLayer = (options: PostgresOptions) => {
     url: typeof options.url === "string" ? Redacted.make(options.url) : options.url,
     maxConnections: options.maxConnections ?? 10,
     applicationName: options.applicationName ?? "tasker-effect",
-    startupParameters: { "tasker.async_commit": options.asyncCommit === false ? "off" : "on" }
+    startupParameters: { "tasker.async_commit": options.asyncCommit === false ? "off" : "on", plan_cache_mode: "force_generic_plan" }
   })
   return options.autoMigrate === false ? client : MigrationsLayer.pipe(Layer.provideMerge(client))
 }

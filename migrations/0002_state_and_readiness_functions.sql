@@ -25,34 +25,51 @@ $fn$;
 -- Transition writers (internal: the caller holds the row lock and has checked the current state)
 -- ---------------------------------------------------------------------------------------------------
 
-CREATE FUNCTION tasker_write_task_transition(
-  p_task_uuid uuid, p_from_state varchar, p_to_state varchar, p_processor_uuid uuid, p_metadata jsonb)
+-- Writes a sequence of task transitions — from p_from_state through each of p_to_states, with the matching
+-- metadata — as one retire of the current row, one multi-row insert (only the last row most_recent) and one
+-- update of the task row. Reading `previous` makes the UPDATE run before the INSERT, so the partial unique index
+-- on most_recent is never violated.
+CREATE FUNCTION tasker_write_task_transitions(
+  p_task_uuid uuid, p_from_state varchar, p_to_states varchar[], p_processor_uuid uuid, p_metadatas jsonb[])
 RETURNS void
 LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_last varchar := p_to_states[cardinality(p_to_states)];
 BEGIN
-  -- retire the current row and append the next one (sort_key + 1) in one statement; reading `previous` makes
-  -- the UPDATE run before the INSERT, so the partial unique index on most_recent is never violated
   WITH previous AS (
     UPDATE tasker_task_transitions SET most_recent = false, updated_at = now()
     WHERE task_uuid = p_task_uuid AND most_recent
     RETURNING sort_key
-  )
+  ),
+  base AS (SELECT COALESCE((SELECT max(sort_key) FROM previous), 0) AS sort_key)
   INSERT INTO tasker_task_transitions (task_uuid, to_state, from_state, metadata, sort_key, most_recent, processor_uuid)
-  VALUES (p_task_uuid, p_to_state, p_from_state, COALESCE(p_metadata, '{}'::jsonb),
-          COALESCE((SELECT max(sort_key) FROM previous), 0) + 1, true, p_processor_uuid);
+  SELECT p_task_uuid, s.to_state, CASE WHEN s.ord = 1 THEN p_from_state ELSE p_to_states[s.ord - 1] END,
+         COALESCE(p_metadatas[s.ord], '{}'::jsonb), base.sort_key + s.ord, s.ord = cardinality(p_to_states),
+         p_processor_uuid
+  FROM unnest(p_to_states) WITH ORDINALITY AS s(to_state, ord), base;
 
   UPDATE tasker_tasks SET
-    current_state = p_to_state,
-    complete      = complete OR p_to_state = 'complete',
-    completed_at  = CASE WHEN p_to_state IN ('complete', 'error', 'cancelled', 'resolved_manually')
+    current_state = v_last,
+    complete      = complete OR v_last = 'complete',
+    completed_at  = CASE WHEN v_last IN ('complete', 'error', 'cancelled', 'resolved_manually')
                          THEN now() ELSE completed_at END,
     updated_at    = now()
   WHERE task_uuid = p_task_uuid;
 
   -- waiters (waitForCompletion) learn on commit that the task finished or stopped on failures
-  IF p_to_state IN ('complete', 'error', 'cancelled', 'resolved_manually', 'blocked_by_failures') THEN
-    PERFORM pg_notify('tasker_queue', 'task:' || p_task_uuid || ':' || p_to_state);
+  IF v_last IN ('complete', 'error', 'cancelled', 'resolved_manually', 'blocked_by_failures') THEN
+    PERFORM pg_notify('tasker_queue', 'task:' || p_task_uuid || ':' || v_last);
   END IF;
+END
+$fn$;
+
+CREATE FUNCTION tasker_write_task_transition(
+  p_task_uuid uuid, p_from_state varchar, p_to_state varchar, p_processor_uuid uuid, p_metadata jsonb)
+RETURNS void
+LANGUAGE plpgsql AS $fn$
+BEGIN
+  PERFORM tasker_write_task_transitions(p_task_uuid, p_from_state, ARRAY[p_to_state], p_processor_uuid,
+                                        ARRAY[COALESCE(p_metadata, '{}'::jsonb)]);
 END
 $fn$;
 
@@ -98,6 +115,9 @@ BEGIN
       WHEN p_to_state IN ('complete', 'cancelled', 'resolved_manually') THEN now()
       WHEN p_to_state = 'pending' THEN NULL
       ELSE processed_at END,
+    retry_at = CASE WHEN p_to_state = 'waiting_for_retry' THEN
+      calculate_step_next_retry_time(backoff_request_seconds, last_attempted_at, now(), attempts, backoff,
+                                     backoff_base_ms, max_backoff_ms) END,
     results = CASE
       WHEN p_results IS NOT NULL AND p_to_state IN ('enqueued_for_orchestration', 'enqueued_as_error_for_orchestration',
                                                   'complete', 'error', 'waiting_for_retry', 'resolved_manually')
@@ -502,9 +522,8 @@ BEGIN
       JOIN tasker_task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid
       WHERE t.current_state = 'steps_in_process'
         AND t.task_uuid IN (
-          SELECT r.task_uuid FROM tasker_workflow_steps ws
-          CROSS JOIN LATERAL get_step_readiness_status(ws.task_uuid, ARRAY[ws.workflow_step_uuid]) r
-          WHERE ws.current_state = 'waiting_for_retry' AND r.ready_for_execution)
+          SELECT ws.task_uuid FROM tasker_workflow_steps ws
+          WHERE ws.retry_at <= now() AND ws.current_state = 'waiting_for_retry')
       ORDER BY tasker_priority_key(t.priority, t.created_at)
       LIMIT p_limit - v_claimed
       FOR UPDATE OF t SKIP LOCKED

@@ -48,8 +48,6 @@ BEGIN
 END
 $fn$;
 
-CREATE INDEX idx_tasker_workflow_steps_waiting_for_retry ON tasker_workflow_steps (task_uuid)
-  WHERE current_state = 'waiting_for_retry';
 CREATE INDEX idx_task_transitions_blocked ON tasker_task_transitions (created_at)
   WHERE most_recent AND to_state = 'blocked_by_failures';
 
@@ -109,14 +107,80 @@ $fn$;
 -- Task finalizer
 -- ---------------------------------------------------------------------------------------------------
 
--- Evaluates a task in `initializing` or `evaluating_results` (owned by the caller, nobody, or a processor that is
--- gone) and moves it on according to its execution status (a task taken over in `enqueuing_steps` finishes its
--- enqueue):
+-- The evaluation behind tasker_evaluate_task, tasker_process_step_result and tasker_create_task. The caller holds
+-- the task's row lock. The task's persisted state is p_from_state; p_path/p_metas are transitions the caller has
+-- already decided on but not written (e.g. StepCompleted), so the task's effective state is the last of p_path.
+-- The evaluation appends its own transitions, then writes the whole path at once (one retire, one insert, one
+-- update of the task row) — intermediate states of one transaction are recorded but never committed alone.
 --   has_ready_steps -> enqueuing_steps -> (enqueue) -> steps_in_process
 --   processing -> steps_in_process (ownership released until the next result)
 --   all_complete -> complete;  blocked_by_failures -> blocked_by_failures
 --   waiting_for_retry -> waiting_for_retry;  waiting_for_dependencies -> waiting_for_dependencies
--- A task in any other state, or owned by another live processor, is left as it is (action 'none').
+-- A task taken over in `enqueuing_steps` finishes its enqueue.
+CREATE FUNCTION tasker_advance_task(p_task_uuid uuid, p_processor_uuid uuid, p_headers jsonb, p_from_state varchar,
+                                    p_path varchar[], p_metas jsonb[])
+RETURNS TABLE (task_state varchar, execution_status text, action text, enqueued_step_uuids uuid[])
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_state varchar := COALESCE(p_path[cardinality(p_path)], p_from_state);
+  v_path varchar[] := p_path;
+  v_metas jsonb[] := p_metas;
+  v_ctx record;
+  v_enqueued uuid[] := '{}';
+  v_action text;
+BEGIN
+  SELECT * INTO v_ctx FROM get_task_execution_context(p_task_uuid);
+
+  IF v_state = 'enqueuing_steps' OR v_ctx.execution_status = 'has_ready_steps' THEN
+    IF v_state <> 'enqueuing_steps' THEN
+      v_path := v_path || 'enqueuing_steps'::varchar;
+      v_metas := v_metas || jsonb_build_object('event', 'ReadyStepsFound', 'count', v_ctx.ready_steps);
+    END IF;
+    v_enqueued := tasker_enqueue_ready_steps(p_task_uuid, p_processor_uuid, p_headers);
+    v_path := v_path || 'steps_in_process'::varchar;
+    v_metas := v_metas || jsonb_build_object('event', 'StepsEnqueued', 'stepUuids', to_jsonb(v_enqueued));
+    v_action := 'enqueued';
+  ELSIF v_state = 'initializing' THEN
+    IF v_ctx.execution_status = 'all_complete' THEN
+      v_path := v_path || 'complete'::varchar;
+      v_metas := v_metas || '{"event": "NoStepsFound"}'::jsonb;
+      v_action := 'completed';
+    ELSE
+      v_path := v_path || 'waiting_for_dependencies'::varchar;
+      v_metas := v_metas || '{"event": "NoDependenciesReady"}'::jsonb;
+      v_action := 'waiting';
+    END IF;
+  ELSIF v_ctx.execution_status = 'processing' THEN
+    v_path := v_path || 'steps_in_process'::varchar;
+    v_metas := v_metas || '{"event": "StepsInProcess"}'::jsonb;
+    v_action := 'none';
+  ELSIF v_ctx.execution_status = 'all_complete' THEN
+    v_path := v_path || 'complete'::varchar;
+    v_metas := v_metas || '{"event": "AllStepsSuccessful"}'::jsonb;
+    v_action := 'completed';
+  ELSIF v_ctx.execution_status = 'blocked_by_failures' THEN
+    v_path := v_path || 'blocked_by_failures'::varchar;
+    v_metas := v_metas || jsonb_build_object('event', 'PermanentFailure', 'reason',
+      format('%s step(s) failed permanently', v_ctx.blocked_steps));
+    v_action := 'blocked';
+  ELSIF v_ctx.execution_status = 'waiting_for_retry' THEN
+    v_path := v_path || 'waiting_for_retry'::varchar;
+    v_metas := v_metas || '{"event": "WaitForRetry"}'::jsonb;
+    v_action := 'waiting';
+  ELSE
+    v_path := v_path || 'waiting_for_dependencies'::varchar;
+    v_metas := v_metas || '{"event": "NoDependenciesReady"}'::jsonb;
+    v_action := 'waiting';
+  END IF;
+
+  PERFORM tasker_write_task_transitions(p_task_uuid, p_from_state, v_path, p_processor_uuid, v_metas);
+  RETURN QUERY SELECT v_path[cardinality(v_path)], v_ctx.execution_status, v_action, v_enqueued;
+END
+$fn$;
+
+-- Evaluates a task in `initializing`, `evaluating_results` or `enqueuing_steps` (owned by the caller, nobody, or a
+-- processor that is gone) and moves it on according to its execution status (see tasker_advance_task). A task in
+-- any other state, or owned by another live processor, is left as it is (action 'none' / 'owned_by_other').
 CREATE FUNCTION tasker_evaluate_task(p_task_uuid uuid, p_processor_uuid uuid, p_headers jsonb DEFAULT '{}'::jsonb,
                                      p_stale_after_seconds integer DEFAULT 60)
 RETURNS TABLE (task_state varchar, execution_status text, action text, enqueued_step_uuids uuid[])
@@ -124,70 +188,22 @@ LANGUAGE plpgsql AS $fn$
 DECLARE
   v_state varchar;
   v_owner uuid;
-  v_ctx record;
-  v_enqueued uuid[] := '{}';
 BEGIN
   SELECT t.current_state INTO v_state FROM tasker_tasks t WHERE t.task_uuid = p_task_uuid FOR UPDATE;
   IF NOT FOUND THEN
     RETURN;
   END IF;
   IF v_state NOT IN ('initializing', 'evaluating_results', 'enqueuing_steps') THEN
-    RETURN QUERY SELECT v_state, NULL::text, 'none'::text, v_enqueued;
+    RETURN QUERY SELECT v_state, NULL::text, 'none'::text, '{}'::uuid[];
     RETURN;
   END IF;
   SELECT tt.processor_uuid INTO v_owner FROM tasker_task_transitions tt WHERE tt.task_uuid = p_task_uuid AND tt.most_recent;
   IF v_owner IS NOT NULL AND v_owner IS DISTINCT FROM p_processor_uuid
      AND tasker_processor_is_live(v_owner, p_stale_after_seconds) THEN
-    RETURN QUERY SELECT v_state, NULL::text, 'owned_by_other'::text, v_enqueued;
+    RETURN QUERY SELECT v_state, NULL::text, 'owned_by_other'::text, '{}'::uuid[];
     RETURN;
   END IF;
-
-  SELECT * INTO v_ctx FROM get_task_execution_context(p_task_uuid);
-
-  IF v_state = 'enqueuing_steps' THEN
-    -- taken over from a processor that stopped while enqueuing: finish the enqueue
-    v_enqueued := tasker_enqueue_ready_steps(p_task_uuid, p_processor_uuid, p_headers);
-    PERFORM tasker_write_task_transition(p_task_uuid, 'enqueuing_steps', 'steps_in_process', p_processor_uuid,
-      jsonb_build_object('event', 'StepsEnqueued', 'stepUuids', to_jsonb(v_enqueued)));
-    RETURN QUERY SELECT 'steps_in_process'::varchar, v_ctx.execution_status, 'enqueued'::text, v_enqueued;
-  ELSIF v_ctx.execution_status = 'has_ready_steps' THEN
-    PERFORM tasker_write_task_transition(p_task_uuid, v_state, 'enqueuing_steps', p_processor_uuid,
-      jsonb_build_object('event', 'ReadyStepsFound', 'count', v_ctx.ready_steps));
-    v_enqueued := tasker_enqueue_ready_steps(p_task_uuid, p_processor_uuid, p_headers);
-    PERFORM tasker_write_task_transition(p_task_uuid, 'enqueuing_steps', 'steps_in_process', p_processor_uuid,
-      jsonb_build_object('event', 'StepsEnqueued', 'stepUuids', to_jsonb(v_enqueued)));
-    RETURN QUERY SELECT 'steps_in_process'::varchar, v_ctx.execution_status, 'enqueued'::text, v_enqueued;
-  ELSIF v_state = 'initializing' THEN
-    IF v_ctx.execution_status = 'all_complete' THEN
-      PERFORM tasker_write_task_transition(p_task_uuid, v_state, 'complete', p_processor_uuid, '{"event": "NoStepsFound"}'::jsonb);
-      RETURN QUERY SELECT 'complete'::varchar, v_ctx.execution_status, 'completed'::text, v_enqueued;
-    ELSE
-      PERFORM tasker_write_task_transition(p_task_uuid, v_state, 'waiting_for_dependencies', p_processor_uuid,
-        '{"event": "NoDependenciesReady"}'::jsonb);
-      RETURN QUERY SELECT 'waiting_for_dependencies'::varchar, v_ctx.execution_status, 'waiting'::text, v_enqueued;
-    END IF;
-  ELSIF v_ctx.execution_status = 'processing' THEN
-    PERFORM tasker_write_task_transition(p_task_uuid, v_state, 'steps_in_process', p_processor_uuid,
-      '{"event": "StepsInProcess"}'::jsonb);
-    RETURN QUERY SELECT 'steps_in_process'::varchar, v_ctx.execution_status, 'none'::text, v_enqueued;
-  ELSIF v_ctx.execution_status = 'all_complete' THEN
-    PERFORM tasker_write_task_transition(p_task_uuid, v_state, 'complete', p_processor_uuid,
-      '{"event": "AllStepsSuccessful"}'::jsonb);
-    RETURN QUERY SELECT 'complete'::varchar, v_ctx.execution_status, 'completed'::text, v_enqueued;
-  ELSIF v_ctx.execution_status = 'blocked_by_failures' THEN
-    PERFORM tasker_write_task_transition(p_task_uuid, v_state, 'blocked_by_failures', p_processor_uuid,
-      jsonb_build_object('event', 'PermanentFailure', 'reason',
-        format('%s step(s) failed permanently', v_ctx.blocked_steps)));
-    RETURN QUERY SELECT 'blocked_by_failures'::varchar, v_ctx.execution_status, 'blocked'::text, v_enqueued;
-  ELSIF v_ctx.execution_status = 'waiting_for_retry' THEN
-    PERFORM tasker_write_task_transition(p_task_uuid, v_state, 'waiting_for_retry', p_processor_uuid,
-      '{"event": "WaitForRetry"}'::jsonb);
-    RETURN QUERY SELECT 'waiting_for_retry'::varchar, v_ctx.execution_status, 'waiting'::text, v_enqueued;
-  ELSE
-    PERFORM tasker_write_task_transition(p_task_uuid, v_state, 'waiting_for_dependencies', p_processor_uuid,
-      '{"event": "NoDependenciesReady"}'::jsonb);
-    RETURN QUERY SELECT 'waiting_for_dependencies'::varchar, v_ctx.execution_status, 'waiting'::text, v_enqueued;
-  END IF;
+  RETURN QUERY SELECT * FROM tasker_advance_task(p_task_uuid, p_processor_uuid, p_headers, v_state, '{}', '{}');
 END
 $fn$;
 
@@ -272,8 +288,9 @@ BEGIN
   INSERT INTO tasker_task_transitions (task_uuid, to_state, from_state, metadata, sort_key, most_recent, processor_uuid)
   VALUES (v_task_uuid, 'pending', NULL, '{"event": "Create"}'::jsonb, 1, true, p_processor_uuid);
 
-  PERFORM tasker_write_task_transition(v_task_uuid, 'pending', 'initializing', p_processor_uuid, '{"event": "Start"}'::jsonb);
-  SELECT e.task_state INTO v_state FROM tasker_evaluate_task(v_task_uuid, p_processor_uuid, p_headers) e;
+  SELECT a.task_state INTO v_state
+  FROM tasker_advance_task(v_task_uuid, p_processor_uuid, p_headers, 'pending', ARRAY['initializing']::varchar[],
+                           ARRAY['{"event": "Start"}'::jsonb]) a;
 
   RETURN QUERY SELECT v_task_uuid, true, v_state, v_mapping, p_correlation_id;
 END
@@ -346,12 +363,11 @@ BEGIN
     RETURN;
   END IF;
 
-  IF v_task_state = 'steps_in_process' THEN
-    PERFORM tasker_write_task_transition(v_task_uuid, 'steps_in_process', 'evaluating_results', p_processor_uuid,
-      jsonb_build_object('event', 'StepCompleted', 'stepUuid', p_step_uuid));
-  END IF;
   IF v_task_state IN ('steps_in_process', 'evaluating_results') THEN
-    SELECT * INTO v_eval FROM tasker_evaluate_task(v_task_uuid, p_processor_uuid, p_headers);
+    SELECT * INTO v_eval FROM tasker_advance_task(v_task_uuid, p_processor_uuid, p_headers, v_task_state,
+      CASE WHEN v_task_state = 'steps_in_process' THEN ARRAY['evaluating_results']::varchar[] ELSE '{}'::varchar[] END,
+      CASE WHEN v_task_state = 'steps_in_process'
+           THEN ARRAY[jsonb_build_object('event', 'StepCompleted', 'stepUuid', p_step_uuid)] ELSE '{}'::jsonb[] END);
     RETURN QUERY SELECT v_task_uuid, (SELECT ws.current_state FROM tasker_workflow_steps ws
                                       WHERE ws.workflow_step_uuid = p_step_uuid),
                         v_eval.task_state, v_outcome, v_eval.execution_status;
@@ -660,19 +676,15 @@ BEGIN
 END
 $fn$;
 
--- The earliest time a step waiting for a retry becomes ready (NULL when none waits): the orchestration loop
--- sleeps until then instead of polling.
+-- The earliest time a step waiting for a retry becomes ready, for a task an orchestrator can act on (NULL when
+-- none waits): the orchestration loop sleeps until then instead of polling.
 CREATE FUNCTION tasker_next_retry_at() RETURNS timestamptz
 LANGUAGE sql STABLE AS $fn$
-  SELECT min(calculate_step_next_retry_time(ws.backoff_request_seconds, ws.last_attempted_at, f.last_failure_at,
-                                            ws.attempts, ws.backoff, ws.backoff_base_ms, ws.max_backoff_ms))
+  SELECT min(ws.retry_at)
   FROM tasker_workflow_steps ws
   JOIN tasker_tasks t ON t.task_uuid = ws.task_uuid
-  CROSS JOIN LATERAL (
-    SELECT max(st.created_at) AS last_failure_at FROM tasker_workflow_step_transitions st
-    WHERE st.workflow_step_uuid = ws.workflow_step_uuid AND st.to_state IN ('error', 'waiting_for_retry')
-  ) f
-  WHERE ws.current_state = 'waiting_for_retry' AND t.current_state IN ('waiting_for_retry', 'steps_in_process')
+  WHERE ws.retry_at IS NOT NULL AND ws.current_state = 'waiting_for_retry'
+    AND t.current_state IN ('waiting_for_retry', 'steps_in_process')
 $fn$;
 
 SELECT tasker_create_queue('orchestration_step_results_queue');
