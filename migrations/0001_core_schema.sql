@@ -136,7 +136,7 @@ CREATE TABLE tasker_tasks (
   CONSTRAINT tasker_tasks_tags_is_array CHECK (jsonb_typeof(tags) = 'array'),
   CONSTRAINT tasker_tasks_identity_hash_key UNIQUE (identity_hash),
   CONSTRAINT tasker_tasks_current_state_check CHECK (tasker_is_task_state(current_state))
-) WITH (fillfactor = 80);
+) WITH (fillfactor = 80, autovacuum_vacuum_scale_factor = 0.05, autovacuum_analyze_scale_factor = 0.05);
 
 -- Ordering key of the ready-task discovery: computed_priority = priority + 0.1 * age_in_hours, so ordering by
 -- computed_priority DESC is ordering by (created_at epoch - priority * 36000 s) ASC, which does not depend on
@@ -191,7 +191,7 @@ CREATE TABLE tasker_workflow_steps (
   CONSTRAINT tasker_workflow_steps_backoff_base_nonneg CHECK (backoff_base_ms >= 0 AND max_backoff_ms >= 0),
   CONSTRAINT tasker_workflow_steps_timeout_positive CHECK (timeout_seconds IS NULL OR timeout_seconds > 0),
   CONSTRAINT tasker_workflow_steps_current_state_check CHECK (tasker_is_step_state(current_state))
-) WITH (fillfactor = 80);
+) WITH (fillfactor = 80, autovacuum_vacuum_scale_factor = 0.05, autovacuum_analyze_scale_factor = 0.05);
 
 CREATE INDEX idx_tasker_workflow_steps_task_uuid ON tasker_workflow_steps (task_uuid);
 -- steps waiting for a retry, by when it is due (everything else updates steps without touching an index, so

@@ -24,7 +24,9 @@ $fn$;
 CREATE FUNCTION tasker_step_message(p_task_uuid uuid, p_step_uuid uuid, p_correlation_id uuid,
                                     p_parent_correlation_id uuid)
 RETURNS jsonb
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
+-- STABLE like jsonb_build_object, so that it is inlined (an IMMUTABLE wrapper is not, and runs as a separate
+-- SQL function on every call)
+LANGUAGE sql STABLE PARALLEL SAFE AS $fn$
   SELECT jsonb_strip_nulls(jsonb_build_object(
     'task_uuid', p_task_uuid, 'step_uuid', p_step_uuid, 'correlation_id', p_correlation_id,
     'parent_correlation_id', p_parent_correlation_id))
@@ -541,42 +543,57 @@ BEGIN
       v_ctx.correlation_id, v_ctx.parent_correlation_id, v_ctx.namespace_name, v_ctx.task_name, v_ctx.task_version,
       v_ctx.step_name, v_attempts, v_ctx.max_attempts, v_ctx.retryable, v_ctx.timeout_seconds, v_ctx.inputs,
       v_ctx.context,
-      (SELECT COALESCE(jsonb_object_agg(d.step_name, d.results -> 'result'), '{}'::jsonb)
-       FROM get_step_transitive_dependencies(v_step_uuid) d
-       WHERE d.processed AND d.results IS NOT NULL);
+      CASE WHEN EXISTS (SELECT 1 FROM tasker_workflow_step_edges e WHERE e.to_step_uuid = v_step_uuid) THEN
+        (SELECT COALESCE(jsonb_object_agg(d.step_name, d.results -> 'result'), '{}'::jsonb)
+         FROM get_step_transitive_dependencies(v_step_uuid) d
+         WHERE d.processed AND d.results IS NOT NULL)
+      ELSE '{}'::jsonb END;
   END LOOP;
 END
 $fn$;
 
 -- The worker's hand-back of one claimed attempt: records the result envelope (in_progress ->
--- enqueued_for_orchestration on success, enqueued_as_error_for_orchestration on failure), deletes the step
--- message and sends the result message to the orchestrator, in one transaction. Outcomes:
---   'submitted'; 'superseded' (the step was claimed again meanwhile: nothing written, message kept for the new
---   claimant); 'discarded' (the step ended meanwhile, e.g. cancelled: nothing written, message archived).
+-- enqueued_for_orchestration on success, enqueued_as_error_for_orchestration on failure) and deletes the step
+-- message, in one transaction. Then either
+--   * p_process_inline: applies the result at once (tasker_process_step_result: complete / retry / fail, evaluate
+--     the task, enqueue what became ready) in the same transaction — one round trip and one commit per step
+--     instead of three; if that fails, the result goes to the orchestrators as below; or
+--   * sends the result message to orchestration_step_results_queue for an orchestrator to apply.
+-- Outcomes: 'processed' (applied inline), 'submitted' (sent to the orchestrators); 'superseded' (the step was
+-- claimed again meanwhile: nothing written, message kept for the new claimant); 'discarded' (the step ended
+-- meanwhile, e.g. cancelled: nothing written, message archived).
 CREATE FUNCTION tasker_submit_step_result(
   p_queue varchar, p_msg_id bigint, p_step_uuid uuid, p_attempts integer, p_success boolean, p_results jsonb,
-  p_processor_uuid uuid, p_headers jsonb DEFAULT '{}'::jsonb)
-RETURNS TABLE (outcome text, step_state varchar)
+  p_processor_uuid uuid, p_headers jsonb DEFAULT '{}'::jsonb, p_process_inline boolean DEFAULT false,
+  p_max_backoff_seconds double precision DEFAULT 300, p_jitter_fraction double precision DEFAULT 0)
+RETURNS TABLE (outcome text, step_state varchar, task_uuid uuid, task_state varchar, result_outcome text)
 LANGUAGE plpgsql AS $fn$
 DECLARE
+  v_task_uuid uuid;
   v_step record;
   v_to varchar;
+  r record;
 BEGIN
   PERFORM tasker_apply_commit_mode();
-  SELECT ws.current_state, ws.attempts, ws.task_uuid, t.correlation_id, t.parent_correlation_id INTO v_step
-  FROM tasker_workflow_steps ws JOIN tasker_tasks t ON t.task_uuid = ws.task_uuid
-  WHERE ws.workflow_step_uuid = p_step_uuid FOR UPDATE OF ws;
+  SELECT ws.task_uuid INTO v_task_uuid FROM tasker_workflow_steps ws WHERE ws.workflow_step_uuid = p_step_uuid;
   IF NOT FOUND THEN
     PERFORM tasker_archive(p_queue, p_msg_id, 'unknown step ' || p_step_uuid, true);
-    RETURN QUERY SELECT 'discarded'::text, NULL::varchar;
+    RETURN QUERY SELECT 'discarded'::text, NULL::varchar, NULL::uuid, NULL::varchar, NULL::text;
     RETURN;
   END IF;
+  -- lock order: task, then step
+  IF p_process_inline THEN
+    PERFORM 1 FROM tasker_tasks t WHERE t.task_uuid = v_task_uuid FOR UPDATE;
+  END IF;
+  SELECT ws.current_state, ws.attempts, t.correlation_id, t.parent_correlation_id INTO v_step
+  FROM tasker_workflow_steps ws JOIN tasker_tasks t ON t.task_uuid = ws.task_uuid
+  WHERE ws.workflow_step_uuid = p_step_uuid FOR UPDATE OF ws;
   IF v_step.current_state <> 'in_progress' OR v_step.attempts <> p_attempts THEN
     IF v_step.current_state IN ('complete', 'cancelled', 'resolved_manually') THEN
       PERFORM tasker_archive(p_queue, p_msg_id, 'result of a step already ' || v_step.current_state, false);
-      RETURN QUERY SELECT 'discarded'::text, v_step.current_state;
+      RETURN QUERY SELECT 'discarded'::text, v_step.current_state, v_task_uuid, NULL::varchar, NULL::text;
     ELSE
-      RETURN QUERY SELECT 'superseded'::text, v_step.current_state;
+      RETURN QUERY SELECT 'superseded'::text, v_step.current_state, v_task_uuid, NULL::varchar, NULL::text;
     END IF;
     RETURN;
   END IF;
@@ -585,9 +602,21 @@ BEGIN
     jsonb_build_object('event', CASE WHEN p_success THEN 'EnqueueForOrchestration' ELSE 'EnqueueAsErrorForOrchestration' END),
     p_results);
   PERFORM tasker_delete(p_queue, p_msg_id);
+
+  IF p_process_inline THEN
+    BEGIN
+      SELECT * INTO r FROM tasker_process_step_result(p_step_uuid, p_processor_uuid, p_headers, p_max_backoff_seconds,
+                                                      p_jitter_fraction);
+      RETURN QUERY SELECT 'processed'::text, r.step_state, v_task_uuid, r.task_state, r.outcome;
+      RETURN;
+    EXCEPTION WHEN OTHERS THEN
+      RAISE WARNING 'applying the result of step % inline failed (%); handing it to the orchestrators', p_step_uuid, SQLERRM;
+    END;
+  END IF;
+
   PERFORM tasker_send('orchestration_step_results_queue',
-    tasker_step_message(v_step.task_uuid, p_step_uuid, v_step.correlation_id, v_step.parent_correlation_id), p_headers);
-  RETURN QUERY SELECT 'submitted'::text, v_to;
+    tasker_step_message(v_task_uuid, p_step_uuid, v_step.correlation_id, v_step.parent_correlation_id), p_headers);
+  RETURN QUERY SELECT 'submitted'::text, v_to, v_task_uuid, NULL::varchar, NULL::text;
 END
 $fn$;
 
@@ -688,3 +717,19 @@ LANGUAGE sql STABLE AS $fn$
 $fn$;
 
 SELECT tasker_create_queue('orchestration_step_results_queue');
+
+-- The engine's statements are all key lookups, but a plan cached while the tables were still small (a fresh
+-- database, before autovacuum has analyzed it) would keep scanning them sequentially as they grow — measured:
+-- end-to-end latency growing linearly with the number of finished tasks. The entry points therefore plan with
+-- sequential scans disabled (functions they call, and the SQL functions inlined into them, inherit the setting).
+ALTER FUNCTION tasker_create_task SET enable_seqscan = off;
+ALTER FUNCTION tasker_evaluate_task SET enable_seqscan = off;
+ALTER FUNCTION tasker_process_result_messages SET enable_seqscan = off;
+ALTER FUNCTION tasker_claim_step_messages SET enable_seqscan = off;
+ALTER FUNCTION tasker_submit_step_result SET enable_seqscan = off;
+ALTER FUNCTION tasker_release_step SET enable_seqscan = off;
+ALTER FUNCTION tasker_cancel_task SET enable_seqscan = off;
+ALTER FUNCTION tasker_give_up_blocked_tasks SET enable_seqscan = off;
+ALTER FUNCTION get_next_ready_tasks SET enable_seqscan = off;
+ALTER FUNCTION transition_task_state_atomic SET enable_seqscan = off;
+ALTER FUNCTION transition_step_state_atomic SET enable_seqscan = off;

@@ -12,7 +12,7 @@
  * reconnecting (notifications sent meanwhile were lost).
  */
 import { PgClient } from "@effect/sql-pg"
-import { Context, Duration, Effect, Layer, PubSub, Queue, Schedule, Schema, type Scope, Stream } from "effect"
+import { Context, Duration, Effect, Layer, Queue, Schedule, Schema, type Scope, Stream } from "effect"
 
 export const DeploymentMode = Schema.Literals(["hybrid", "event_driven", "polling"])
 export type DeploymentMode = typeof DeploymentMode.Type
@@ -49,8 +49,11 @@ export class Wakeups extends Context.Service<Wakeups, {
   readonly mode: DeploymentMode
   /** A subscription to the wake-ups of `queue`, for the lifetime of the scope. */
   readonly subscribe: (queue: string) => Effect.Effect<WakeupSubscription, never, Scope.Scope>
-  /** Task events (terminal states and blocked_by_failures) for the lifetime of the scope. */
-  readonly taskEvents: Effect.Effect<PubSub.Subscription<TaskEvent>, never, Scope.Scope>
+  /**
+   * A latch for one task's events (terminal states and blocked_by_failures), registered for the lifetime of the
+   * scope: `await` returns when an event for that task arrived since registration or the last `await`.
+   */
+  readonly watchTask: (taskUuid: string) => Effect.Effect<WakeupSubscription, never, Scope.Scope>
   /** Publishes a task event to this process's subscribers. */
   readonly publishTaskEvent: (event: TaskEvent) => Effect.Effect<void>
   /** Wakes this process's consumers of `queue` (the engine calls it after committing a send, to skip the NOTIFY hop). */
@@ -78,26 +81,34 @@ export class Wakeups extends Context.Service<Wakeups, {
 
 const makeLocal = (options: WakeupsOptions) =>
   Effect.gen(function*() {
-    const events = yield* PubSub.sliding<TaskEvent>(1024)
+    const taskWatchers = new Map<string, Set<Queue.Queue<void>>>()
     const subscribers = new Map<string, Set<Queue.Queue<void>>>()
     const pollInterval = Duration.fromInputUnsafe(options.pollInterval)
     const offerAll = (set: Set<Queue.Queue<void>> | undefined) =>
       set === undefined ? Effect.void : Effect.forEach(set, (q) => Queue.offer(q, undefined), { discard: true })
 
-    const subscribe = (queue: string) =>
+    const register = (registry: Map<string, Set<Queue.Queue<void>>>, key: string) =>
       Effect.acquireRelease(
         Effect.gen(function*() {
           const q = yield* Queue.sliding<void>(1)
-          let set = subscribers.get(queue)
+          let set = registry.get(key)
           if (set === undefined) {
             set = new Set()
-            subscribers.set(queue, set)
+            registry.set(key, set)
           }
           set.add(q)
           return q
         }),
-        (q) => Effect.sync(() => subscribers.get(queue)?.delete(q))
-      ).pipe(
+        (q) =>
+          Effect.sync(() => {
+            const set = registry.get(key)
+            set?.delete(q)
+            if (set?.size === 0) registry.delete(key)
+          })
+      )
+
+    const subscribe = (queue: string) =>
+      register(subscribers, queue).pipe(
         Effect.map((q): WakeupSubscription => ({
           await: options.mode === "event_driven"
             ? Effect.as(Queue.take(q), true)
@@ -112,8 +123,17 @@ const makeLocal = (options: WakeupsOptions) =>
     return Wakeups.of({
       mode: options.mode,
       subscribe,
-      taskEvents: PubSub.subscribe(events),
-      publishTaskEvent: (event) => Effect.asVoid(PubSub.publish(events, event)),
+      watchTask: (taskUuid) =>
+        register(taskWatchers, taskUuid).pipe(
+          Effect.map((q): WakeupSubscription => ({
+            await: Queue.take(q).pipe(
+              Effect.as(true),
+              Effect.timeoutOption(pollInterval),
+              Effect.map((o) => o._tag === "Some")
+            )
+          }))
+        ),
+      publishTaskEvent: (event) => Effect.suspend(() => offerAll(taskWatchers.get(event.taskUuid))),
       signal: (queue) => Effect.suspend(() => offerAll(subscribers.get(queue))),
       signalAll: Effect.suspend(() => Effect.forEach(subscribers.values(), offerAll, { discard: true }))
     })

@@ -27,6 +27,12 @@ export interface EngineSettings {
   readonly backoffJitter: number
   /** tasks blocked by failures for longer than this (s) are given up (→ error); null keeps them for an operator */
   readonly giveUpBlockedAfterSeconds: number | null
+  /**
+   * workers apply a step's result in the transaction that records it (complete / retry / fail, evaluate the task,
+   * enqueue what became ready) instead of handing it to an orchestrator through the results queue: one round trip
+   * and one commit per step instead of three. Results that fail to apply inline still go to the orchestrators.
+   */
+  readonly inlineResultProcessing: boolean
   /** steps one worker runs at once */
   readonly workerConcurrency: number
   /** on shutdown, how long a worker waits for running steps before giving them back (ms) */
@@ -45,6 +51,7 @@ export const defaultEngineSettings: EngineSettings = {
   maxBackoffSeconds: 300,
   backoffJitter: 0,
   giveUpBlockedAfterSeconds: null,
+  inlineResultProcessing: true,
   workerConcurrency: 10,
   shutdownGraceMs: 30_000
 }
@@ -57,7 +64,8 @@ export const EngineConfig = Context.Reference<EngineSettings>("tasker/orchestrat
  * Settings from the environment: TASKER_DEPLOYMENT_MODE, TASKER_POLL_INTERVAL_MS, TASKER_VISIBILITY_TIMEOUT_SECONDS,
  * TASKER_MAX_READ_COUNT, TASKER_RESULT_BATCH_SIZE, TASKER_READY_TASK_BATCH_SIZE, TASKER_STALE_AFTER_SECONDS,
  * TASKER_HEARTBEAT_INTERVAL_MS, TASKER_MAX_BACKOFF_SECONDS, TASKER_BACKOFF_JITTER,
- * TASKER_GIVE_UP_BLOCKED_AFTER_SECONDS, TASKER_WORKER_CONCURRENCY, TASKER_SHUTDOWN_GRACE_MS.
+ * TASKER_GIVE_UP_BLOCKED_AFTER_SECONDS, TASKER_INLINE_RESULT_PROCESSING, TASKER_WORKER_CONCURRENCY,
+ * TASKER_SHUTDOWN_GRACE_MS.
  */
 export const engineConfigFromEnv = Effect.gen(function*() {
   const d = defaultEngineSettings
@@ -79,6 +87,9 @@ export const engineConfigFromEnv = Effect.gen(function*() {
     giveUpBlockedAfterSeconds: yield* Config.Number("TASKER_GIVE_UP_BLOCKED_AFTER_SECONDS").pipe(
       Config.option,
       Config.map((o) => (o._tag === "Some" ? o.value : null))
+    ),
+    inlineResultProcessing: yield* Config.Boolean("TASKER_INLINE_RESULT_PROCESSING").pipe(
+      Config.withDefault(d.inlineResultProcessing)
     ),
     workerConcurrency: yield* int("TASKER_WORKER_CONCURRENCY", d.workerConcurrency),
     shutdownGraceMs: yield* int("TASKER_SHUTDOWN_GRACE_MS", d.shutdownGraceMs)

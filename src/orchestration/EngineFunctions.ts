@@ -85,8 +85,14 @@ export const ClaimRow = Schema.Struct({
 export type ClaimRow = typeof ClaimRow.Type
 
 export const SubmitOutcome = Schema.Struct({
-  outcome: Schema.Literals(["submitted", "superseded", "discarded"]),
-  step_state: Schema.NullOr(StepState)
+  /** processed: applied inline; submitted: sent to the orchestrators; superseded / discarded: nothing written */
+  outcome: Schema.Literals(["processed", "submitted", "superseded", "discarded"]),
+  step_state: Schema.NullOr(StepState),
+  task_uuid: Schema.NullOr(TaskUuid),
+  /** the task's state after inline processing */
+  task_state: Schema.NullOr(TaskState),
+  /** what inline processing did with the result: completed, retry_scheduled, failed, ignored */
+  result_outcome: Schema.NullOr(Schema.String)
 })
 export type SubmitOutcome = typeof SubmitOutcome.Type
 
@@ -147,6 +153,10 @@ export interface SubmitParams {
   readonly results: Schema.Json
   readonly processorUuid: ProcessorUuid
   readonly headers: Schema.Json
+  /** apply the result in the same transaction (see tasker_submit_step_result) */
+  readonly processInline: boolean
+  readonly maxBackoffSeconds: number
+  readonly jitter: number
 }
 
 const json = (value: Schema.Json): string => JSON.stringify(value)
@@ -244,7 +254,8 @@ export class EngineFunctions extends Context.Service<EngineFunctions, {
         execute: (p: SubmitParams) =>
           sql`SELECT * FROM tasker_submit_step_result(${p.queue}::varchar, ${p.msgId}::bigint, ${p.stepUuid}::uuid,
                 ${p.attempts}::integer, ${p.success}::boolean, ${json(p.results)}::jsonb, ${p.processorUuid}::uuid,
-                ${json(p.headers)}::jsonb)`
+                ${json(p.headers)}::jsonb, ${p.processInline}::boolean, ${p.maxBackoffSeconds}::double precision,
+                ${p.jitter}::double precision)`
       })
       const cancel = SqlSchema.findOneOption({
         Request: Schema.Any,

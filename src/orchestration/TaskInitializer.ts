@@ -15,6 +15,8 @@ import { CurrentProcessor } from "../db/Processors.ts"
 import type { TaskState } from "../state/TaskStateMachine.ts"
 import { type TemplateNotFound, TemplateRegistry } from "../workflow/TemplateRegistry.ts"
 import { type IdentityStrategy, templateKey } from "../workflow/Workflow.ts"
+import { workerQueueName } from "../messaging/MessageQueue.ts"
+import { Wakeups } from "../messaging/Wakeups.ts"
 import { EngineFunctions } from "./EngineFunctions.ts"
 
 const Uuid = Schema.String.pipe(Schema.check(Schema.isUUID()))
@@ -109,6 +111,7 @@ export class TaskInitializer extends Context.Service<TaskInitializer, {
     Effect.gen(function*() {
       const registry = yield* TemplateRegistry
       const engine = yield* EngineFunctions
+      const wakeups = yield* Wakeups
       const processor = yield* CurrentProcessor
 
       const createTask = Effect.fn("TaskInitializer.createTask")(function*(request: TaskRequest) {
@@ -157,6 +160,8 @@ export class TaskInitializer extends Context.Service<TaskInitializer, {
           processorUuid: processor.processorUuid,
           headers: {}
         })
+        // a worker in this process starts at once, without waiting for the NOTIFY to come back
+        if (row.created) yield* wakeups.signal(workerQueueName(definition.namespace))
         return {
           task_uuid: row.task_uuid,
           correlation_id: row.correlation_id,

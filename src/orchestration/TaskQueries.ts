@@ -1,7 +1,7 @@
 /**
  * Reading tasks: one task with its execution context, its steps, and waiting for a task to finish.
  */
-import { Context, Duration, Effect, Layer, Option, PubSub, Schema } from "effect"
+import { Context, Duration, Effect, Layer, Option, Schema } from "effect"
 import { SqlClient, type SqlError, SqlSchema } from "effect/sql"
 import { NotFound } from "../domain/Errors.ts"
 import { StepUuid, TaskUuid } from "../domain/Ids.ts"
@@ -9,7 +9,6 @@ import { ReadinessFunctions, type TaskExecutionContext } from "../db/SqlFunction
 import { Wakeups } from "../messaging/Wakeups.ts"
 import { StepState } from "../state/StepStateMachine.ts"
 import { TaskState } from "../state/TaskStateMachine.ts"
-import { EngineConfig } from "./EngineConfig.ts"
 
 export const TaskRow = Schema.Struct({
   task_uuid: TaskUuid,
@@ -127,19 +126,15 @@ export class TaskQueries extends Context.Service<TaskQueries, {
         taskUuid: TaskUuid,
         options?: { readonly timeout?: Duration.Input }
       ) {
-        const config = yield* EngineConfig
-        const events = yield* wakeups.taskEvents
+        const watch = yield* wakeups.watchTask(taskUuid)
         const deadline = Date.now() + Duration.toMillis(Duration.fromInputUnsafe(options?.timeout ?? "5 minutes"))
         while (true) {
           const task = yield* getTask(taskUuid)
           if (finishedTaskStates.has(task.status)) return task
           const remaining = deadline - Date.now()
           if (remaining <= 0) return yield* new WaitTimeout({ taskUuid, state: task.status })
-          // wait for this task's event; other tasks' events just make us look again
-          yield* PubSub.take(events).pipe(
-            Effect.repeat({ until: (e) => e.taskUuid === taskUuid }),
-            Effect.timeoutOption(Duration.millis(Math.min(remaining, config.pollIntervalMs)))
-          )
+          // this task's notification, or the poll interval (the fallback), or the deadline
+          yield* watch.await.pipe(Effect.timeoutOption(Duration.millis(remaining)))
         }
       }, Effect.scoped)
 

@@ -100,12 +100,18 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
           success: outcome.success,
           results: outcome.envelope,
           processorUuid: processor.processorUuid,
-          headers: claimed.headers
+          headers: claimed.headers,
+          processInline: config.inlineResultProcessing,
+          maxBackoffSeconds: config.maxBackoffSeconds,
+          jitter: config.backoffJitter
         }).pipe(
           Effect.retry(Schedule.exponential("50 millis").pipe(Schedule.upTo({ duration: "10 seconds" })))
         )
         if (submitted.outcome === "submitted") {
           yield* wakeups.signal(RESULTS_QUEUE)
+        } else if (submitted.outcome === "processed") {
+          // the next steps were enqueued on this namespace's queue: wake our own consumer without the NOTIFY hop
+          if (submitted.task_state === "steps_in_process") yield* wakeups.signal(queue)
         } else {
           yield* Effect.logInfo(`step result not recorded: ${submitted.outcome}`, { step_state: submitted.step_state })
         }

@@ -55,7 +55,8 @@ describe("several orchestrators and workers on one database", () => {
     Effect.gen(function*() {
       const { url } = yield* freshDatabase
       const scope = yield* Scope.Scope
-      const settings = { pollIntervalMs: 200, resultBatchSize: 5, readyTaskBatchSize: 5 }
+      // workers hand every result to the orchestrators (the results queue path), so both orchestrators work
+      const settings = { pollIntervalMs: 200, resultBatchSize: 5, readyTaskBatchSize: 5, inlineResultProcessing: false }
       // the first engine migrates; the others start concurrently
       const client = yield* startEngine(url, { orchestrator: true, settings }, scope)
       const engines = yield* Effect.all([
