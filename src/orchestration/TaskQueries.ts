@@ -75,7 +75,7 @@ export class WaitTimeout extends Schema.TaggedError<WaitTimeout>()("WaitTimeout"
 export class TaskQueries extends Context.Service<TaskQueries, {
   readonly getTask: (taskUuid: TaskUuid) => Effect.Effect<TaskRow, NotFound | SqlError.SqlError>
   readonly getTaskWithContext: (taskUuid: TaskUuid) => Effect.Effect<TaskWithContext, NotFound | SqlError.SqlError>
-  /** The task's steps in creation order (empty for an unknown task). */
+  /** The task's steps, roots first (by dependency level, then name); empty for an unknown task. */
   readonly listSteps: (taskUuid: TaskUuid) => Effect.Effect<ReadonlyArray<StepRow>, SqlError.SqlError>
   /**
    * Waits until the task is complete, error, cancelled, resolved_manually or blocked_by_failures, woken by the
@@ -113,7 +113,8 @@ export class TaskQueries extends Context.Service<TaskQueries, {
                      ws.max_attempts, ws.retryable, ws.results, ws.inputs, ws.last_attempted_at, ws.processed_at,
                      ws.created_at, ws.updated_at
               FROM tasker_workflow_steps ws JOIN tasker_named_steps ns ON ns.named_step_uuid = ws.named_step_uuid
-              WHERE ws.task_uuid = ${taskUuid} ORDER BY ws.created_at, ws.workflow_step_uuid`
+              LEFT JOIN calculate_dependency_levels(${taskUuid}) l ON l.workflow_step_uuid = ws.workflow_step_uuid
+              WHERE ws.task_uuid = ${taskUuid} ORDER BY l.dependency_level, ns.name`
       })
 
       const getTask = Effect.fn("TaskQueries.getTask")(function*(taskUuid: TaskUuid) {

@@ -359,3 +359,27 @@ layer(TestLayer, { excludeTestServices: true, timeout: "60 seconds" })("engine l
       assert.deepStrictEqual(problems, [])
     }))
 })
+
+const GiveUpLayer = engineLayer({
+  templates: [Fragile],
+  settings: { pollIntervalMs: 200, giveUpBlockedAfterSeconds: 0.5 }
+}).pipe(Layer.provideMerge(TestDatabaseLayer))
+
+layer(GiveUpLayer, { excludeTestServices: true, timeout: "30 seconds" })("give-up policy", (it) => {
+  it.effect("a task blocked longer than giveUpBlockedAfterSeconds ends in error by itself", () =>
+    Effect.gen(function*() {
+      const { task_uuid } = yield* submit("fragile")
+      assert.strictEqual((yield* finish(task_uuid)).status, "blocked_by_failures")
+      const queries = yield* TaskQueries
+      let status: string = "blocked_by_failures"
+      for (let i = 0; i < 50 && status !== "error"; i++) {
+        yield* Effect.sleep("100 millis")
+        status = (yield* queries.getTask(task_uuid)).status
+      }
+      assert.strictEqual(status, "error")
+      const sql = yield* SqlClient.SqlClient
+      const [last] = yield* sql<{ event: string }>`
+        SELECT metadata ->> 'event' AS event FROM tasker_task_transitions WHERE task_uuid = ${task_uuid} AND most_recent`
+      assert.strictEqual(last!.event, "GiveUp")
+    }))
+})
