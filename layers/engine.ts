@@ -46,8 +46,8 @@ export interface EngineOptions<R> {
 }
 
 /**
- * The engine's services and (optionally) its loops. Needs the data layer (SqlClient, PgClient and the data
- * services of `postgresLayer`) and whatever the templates' handlers need (`R`).
+ * The engine's services and (optionally) its loops. Needs a database layer (`postgresLayer` or `embeddedLayer`:
+ * SqlClient, NotificationSource and the data services) and whatever the templates' handlers need (`R`).
  */
 export const engineLayer = <R = never>(options: EngineOptions<R> = {}) => {
   const settings: EngineSettings = { ...defaultEngineSettings, ...options.settings }
@@ -63,7 +63,7 @@ export const engineLayer = <R = never>(options: EngineOptions<R> = {}) => {
       role: options.role ?? (runOrchestrator ? (runWorker ? "orchestrator+worker" : "orchestrator") : runWorker ? "worker" : "client"),
       heartbeatInterval: settings.heartbeatIntervalMs
     }),
-    Wakeups.layerPostgres({ mode: settings.deploymentMode, pollInterval: settings.pollIntervalMs })
+    Wakeups.layer({ mode: settings.deploymentMode, pollInterval: settings.pollIntervalMs })
   )
   const services = Layer.mergeAll(
     TaskInitializer.layer,

@@ -10,6 +10,7 @@
 import { PgClient } from "@effect/sql-pg"
 import { Config, Effect, Layer, Redacted } from "effect"
 import { DataServicesLayer } from "../src/db/DataServices.ts"
+import { NotificationSource } from "../src/messaging/Notifications.ts"
 import { MigrationsLayer } from "../src/db/Migrations.ts"
 
 export interface PostgresOptions {
@@ -39,9 +40,12 @@ export const postgresSqlLayer = (options: PostgresOptions) => {
   return options.autoMigrate === false ? client : MigrationsLayer.pipe(Layer.provideMerge(client))
 }
 
-/** The data layer on PostgreSQL: SQL clients, SQL function services, transitions and processors. */
+/**
+ * The data layer on PostgreSQL: SQL clients, SQL function services, transitions, processors and the notification
+ * source (LISTEN) the engine's wake-ups use.
+ */
 export const postgresLayer = (options: PostgresOptions) =>
-  DataServicesLayer.pipe(Layer.provideMerge(postgresSqlLayer(options)))
+  Layer.mergeAll(DataServicesLayer, NotificationSource.layerPostgres).pipe(Layer.provideMerge(postgresSqlLayer(options)))
 
 /**
  * `postgresLayer` configured from the environment: `DATABASE_URL` (required), `TASKER_DB_MAX_CONNECTIONS`

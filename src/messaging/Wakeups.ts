@@ -1,6 +1,7 @@
 /**
- * Wake-ups for queue consumers: one LISTEN connection per process (channel `tasker_queue`, payload = queue name),
- * fanned out to the local consumers of each queue, with a polling fallback.
+ * Wake-ups for queue consumers: one listener per process on channel `tasker_queue` (payload = queue name, or
+ * `task:<uuid>:<state>` for task events), fanned out to the local consumers of each queue and the waiters of each
+ * task, with a polling fallback.
  *
  * Deployment modes:
  * - `hybrid` (default): notifications wake consumers at once; every `pollInterval` they also look anyway, which
@@ -11,8 +12,8 @@
  * The listener reconnects with exponential backoff when its connection drops, and wakes every consumer after
  * reconnecting (notifications sent meanwhile were lost).
  */
-import { PgClient } from "@effect/sql-pg"
-import { Context, Duration, Effect, Layer, Queue, Schedule, Schema, type Scope, Stream } from "effect"
+import { Context, Duration, Effect, Layer, Queue, Schedule, Schema, type Scope } from "effect"
+import { NotificationSource } from "./Notifications.ts"
 
 export const DeploymentMode = Schema.Literals(["hybrid", "event_driven", "polling"])
 export type DeploymentMode = typeof DeploymentMode.Type
@@ -64,15 +65,18 @@ export class Wakeups extends Context.Service<Wakeups, {
   /** Fan-out and polling only; `signal` is the only source of wake-ups (tests, or a backend that pushes itself). */
   static readonly layerLocal = (options: WakeupsOptions) => Layer.effect(Wakeups, makeLocal(options))
 
-  /** With a PostgreSQL LISTEN connection feeding the fan-out (unless the mode is `polling`). */
-  static readonly layerPostgres = (options: WakeupsOptions) =>
+  /**
+   * With the database's notifications (one listener on channel `tasker_queue`) feeding the fan-out, unless the
+   * mode is `polling`. Needs the `NotificationSource` of the database layer.
+   */
+  static readonly layer = (options: WakeupsOptions) =>
     Layer.effect(
       Wakeups,
       Effect.gen(function*() {
         const wakeups = yield* makeLocal(options)
         if (options.mode !== "polling") {
-          const pg = yield* PgClient.PgClient
-          yield* Effect.forkScoped(listen(pg, wakeups))
+          const source = yield* NotificationSource
+          yield* Effect.forkScoped(listen(source, wakeups))
         }
         return wakeups
       })
@@ -139,20 +143,19 @@ const makeLocal = (options: WakeupsOptions) =>
     })
   })
 
-const listen = (pg: PgClient.PgClient, wakeups: Wakeups["Service"]) =>
+const listen = (source: NotificationSource["Service"], wakeups: Wakeups["Service"]) =>
   Effect.gen(function*() {
-    const notifications = yield* pg.listen(NOTIFY_CHANNEL)
+    const payloads = yield* source.listen(NOTIFY_CHANNEL)
     // anything sent while we were not listening is only visible by looking
     yield* wakeups.signalAll
-    yield* Stream.fromQueue(notifications).pipe(
-      Stream.runForEach((n) => {
-        const event = parseTaskEvent(n.payload)
-        return event === undefined ? wakeups.signal(n.payload) : wakeups.publishTaskEvent(event)
-      })
-    )
+    while (true) {
+      const payload = yield* Queue.take(payloads)
+      const event = parseTaskEvent(payload)
+      yield* event === undefined ? wakeups.signal(payload) : wakeups.publishTaskEvent(event)
+    }
   }).pipe(
     Effect.scoped,
-    Effect.tapCause((cause) => Effect.logWarning("LISTEN connection lost; reconnecting", cause)),
+    Effect.tapCause((cause) => Effect.logWarning("notification listener lost its connection; reconnecting", cause)),
     Effect.retry(Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("10 seconds")])),
     Effect.forever
   )
