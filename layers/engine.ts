@@ -15,7 +15,7 @@
  * })
  * ```
  */
-import { Layer } from "effect"
+import { Effect, Layer } from "effect"
 import { CurrentProcessor } from "../src/db/Processors.ts"
 import { MessageQueue } from "../src/messaging/MessageQueue.ts"
 import { Wakeups } from "../src/messaging/Wakeups.ts"
@@ -44,6 +44,12 @@ export interface EngineOptions<R> {
   /** the role recorded for this process in `tasker_processors` */
   readonly role?: string
 }
+
+/** Registers templates (without requiring handlers) when the layer is built. */
+const registerTemplates = <R>(templates: ReadonlyArray<WorkflowDefinition<R>>) =>
+  Layer.effectDiscard(Effect.forEach(templates, (t) => Effect.flatMap(TemplateRegistry, (r) => r.register(t)), {
+    discard: true
+  }))
 
 /**
  * The engine's services and (optionally) its loops. Needs a database layer (`postgresLayer` or `embeddedLayer`:
@@ -76,7 +82,8 @@ export const engineLayer = <R = never>(options: EngineOptions<R> = {}) => {
 
   const loops = Layer.mergeAll(
     runOrchestrator ? OrchestrationLoopLayer : Layer.empty,
-    runWorker ? WorkerLayer<R>({ templates }) : Layer.empty
+    // a worker registers the templates it hosts; without one, they are still registered so tasks can be created
+    runWorker ? WorkerLayer<R>({ templates }) : registerTemplates(templates)
   )
   return loops.pipe(
     Layer.provideMerge(services),

@@ -246,8 +246,9 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
     END)) / 1000.0)
 $fn$;
 
--- When a failed step may run again: an explicit backoff request counts from the last attempt; otherwise the
--- step's backoff policy counts from the failure. NULL when the step never failed.
+-- When a failed step may run again: the backoff — an explicit request (the engine always records one), else the
+-- step's policy — counts from the failure (from the last attempt when no failure time is known). NULL when the step
+-- never failed and has no request.
 CREATE FUNCTION calculate_step_next_retry_time(
   backoff_request_seconds double precision, last_attempted_at timestamptz, failure_time timestamptz, attempts integer,
   backoff varchar DEFAULT 'exponential', backoff_base_ms integer DEFAULT 1000, max_backoff_ms integer DEFAULT 30000)
@@ -255,8 +256,8 @@ RETURNS timestamptz
 -- STABLE (timestamptz arithmetic is), so that it can be inlined
 LANGUAGE sql STABLE PARALLEL SAFE AS $fn$
   SELECT CASE
-    WHEN backoff_request_seconds IS NOT NULL AND last_attempted_at IS NOT NULL
-      THEN last_attempted_at + make_interval(secs => backoff_request_seconds)
+    WHEN backoff_request_seconds IS NOT NULL AND COALESCE(failure_time, last_attempted_at) IS NOT NULL
+      THEN COALESCE(failure_time, last_attempted_at) + make_interval(secs => backoff_request_seconds)
     WHEN failure_time IS NOT NULL
       THEN failure_time + calculate_backoff_delay(attempts, backoff, backoff_base_ms, max_backoff_ms)
     ELSE NULL

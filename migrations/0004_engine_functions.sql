@@ -345,12 +345,11 @@ BEGIN
       AND COALESCE((v_step.results -> 'error' ->> 'retryable')::boolean, true)
       AND v_step.attempts < GREATEST(v_step.max_attempts, 1);
     IF v_retryable THEN
-      v_backoff := LEAST(
-        COALESCE((v_step.results -> 'error' ->> 'retry_after_seconds')::double precision,
-                 extract(epoch FROM calculate_backoff_delay(v_step.attempts, v_step.backoff, v_step.backoff_base_ms,
-                                                            v_step.max_backoff_ms))::double precision),
-        p_max_backoff_seconds);
-      v_backoff := GREATEST(v_backoff, 0) * (1 + random() * GREATEST(p_jitter_fraction, 0));
+      v_backoff := COALESCE((v_step.results -> 'error' ->> 'retry_after_seconds')::double precision,
+                            extract(epoch FROM calculate_backoff_delay(v_step.attempts, v_step.backoff,
+                                                                       v_step.backoff_base_ms, v_step.max_backoff_ms)));
+      -- jitter first, then the cap: no delay exceeds p_max_backoff_seconds
+      v_backoff := LEAST(GREATEST(v_backoff, 0) * (1 + random() * GREATEST(p_jitter_fraction, 0)), p_max_backoff_seconds);
       UPDATE tasker_workflow_steps SET backoff_request_seconds = v_backoff WHERE workflow_step_uuid = p_step_uuid;
       PERFORM tasker_write_step_transition(p_step_uuid, v_step.current_state, 'waiting_for_retry', p_processor_uuid,
         jsonb_build_object('event', 'WaitForRetry', 'message', v_message, 'backoff_seconds', v_backoff), NULL);
@@ -443,10 +442,11 @@ $fn$;
 -- The worker's consumer: reads up to p_limit step messages from p_queue and claims each step.
 --   enqueued -> in_progress (Start, attempts + 1): outcome 'claimed', with everything the handler needs
 --   in_progress (the message came back after its visibility timeout: the previous claimant went silent)
---     -> in_progress again (Reclaim, attempts + 1) while attempts remain: 'claimed';
---     with no attempt left the step is reported failed (WorkerLost) and the message deleted: 'abandoned'
+--     -> in_progress again (Reclaim, attempts + 1) while the step is retryable and attempts remain: 'claimed';
+--     otherwise the step is reported failed (WorkerLost) and the message deleted: 'abandoned'
 --   any other state: the message is stale and is archived: 'discarded'
---   read more than p_max_read_ct times, malformed, or an unknown step: dead-letter archive: 'dead_lettered'
+--   malformed, or an unknown step: dead-letter archive: 'dead_lettered'
+-- p_max_read_ct is kept for the signature; step messages are limited by the step's attempts instead.
 -- The message stays in the queue (hidden by its visibility timeout) until the result is submitted.
 CREATE FUNCTION tasker_claim_step_messages(
   p_queue varchar, p_processor_uuid uuid, p_limit integer DEFAULT 1, p_vt_seconds double precision DEFAULT 30,
@@ -467,13 +467,8 @@ DECLARE
 BEGIN
   PERFORM tasker_apply_commit_mode();
   FOR m IN SELECT * FROM tasker_read(p_queue, p_vt_seconds, p_limit) LOOP
-    IF m.read_ct > p_max_read_ct THEN
-      PERFORM tasker_archive(p_queue, m.msg_id, format('read %s times without a result', m.read_ct), true);
-      RETURN QUERY SELECT m.msg_id, m.read_ct, m.headers, 'dead_lettered'::text, 'max read count exceeded'::text,
-        NULL::uuid, NULL::uuid, NULL::uuid, NULL::uuid, NULL::varchar, NULL::varchar, NULL::varchar, NULL::varchar,
-        NULL::integer, NULL::integer, NULL::boolean, NULL::integer, NULL::jsonb, NULL::jsonb, NULL::jsonb;
-      CONTINUE;
-    END IF;
+    -- (no read-count limit for a step message: every read claims an attempt, and the step's attempt budget
+    -- decides when reclaiming stops; a message that can never be claimed is archived at its first read)
     IF NOT tasker_is_uuid(m.message ->> 'step_uuid') THEN
       PERFORM tasker_archive(p_queue, m.msg_id, 'malformed message: no step_uuid', true);
       RETURN QUERY SELECT m.msg_id, m.read_ct, m.headers, 'dead_lettered'::text, 'malformed message'::text,
@@ -483,7 +478,8 @@ BEGIN
     END IF;
     v_step_uuid := (m.message ->> 'step_uuid')::uuid;
 
-    SELECT ws.task_uuid, ws.current_state, ws.attempts, ws.max_attempts, t.correlation_id, t.parent_correlation_id
+    SELECT ws.task_uuid, ws.current_state, ws.attempts, ws.max_attempts, ws.retryable, t.correlation_id,
+           t.parent_correlation_id
     INTO v_step
     FROM tasker_workflow_steps ws JOIN tasker_tasks t ON t.task_uuid = ws.task_uuid
     WHERE ws.workflow_step_uuid = v_step_uuid FOR UPDATE OF ws;
@@ -495,7 +491,8 @@ BEGIN
       CONTINUE;
     END IF;
 
-    IF v_step.current_state = 'in_progress' AND v_step.attempts >= GREATEST(v_step.max_attempts, 1) THEN
+    IF v_step.current_state = 'in_progress'
+       AND (NOT v_step.retryable OR v_step.attempts >= GREATEST(v_step.max_attempts, 1)) THEN
       -- the claimants of every allowed attempt went silent: report the step failed, for the orchestrator to apply
       v_envelope := jsonb_build_object(
         'step_uuid', v_step_uuid, 'success', false, 'status', 'error', 'result', NULL,
@@ -620,10 +617,11 @@ BEGIN
 END
 $fn$;
 
--- Gives an unfinished claimed attempt back (graceful shutdown): in_progress -> enqueued without using up the
--- attempt, and the message becomes visible again at once. Returns false when the attempt was superseded.
+-- Gives an unfinished claimed attempt back (graceful shutdown, or a worker without the step's handler):
+-- in_progress -> enqueued without using up the attempt; the message becomes visible again after p_delay_seconds.
+-- Returns false when the attempt was superseded.
 CREATE FUNCTION tasker_release_step(p_queue varchar, p_msg_id bigint, p_step_uuid uuid, p_attempts integer,
-                                    p_processor_uuid uuid)
+                                    p_processor_uuid uuid, p_delay_seconds double precision DEFAULT 0)
 RETURNS boolean
 LANGUAGE plpgsql AS $fn$
 BEGIN
@@ -636,8 +634,10 @@ BEGIN
   END IF;
   PERFORM tasker_write_step_transition(p_step_uuid, 'in_progress', 'enqueued', p_processor_uuid,
                                        '{"event": "Release"}'::jsonb, NULL);
-  PERFORM tasker_set_vt(p_queue, p_msg_id, 0);
-  PERFORM pg_notify('tasker_queue', p_queue);
+  PERFORM tasker_set_vt(p_queue, p_msg_id, GREATEST(p_delay_seconds, 0));
+  IF p_delay_seconds <= 0 THEN
+    PERFORM pg_notify('tasker_queue', p_queue);
+  END IF;
   RETURN true;
 END
 $fn$;
@@ -675,6 +675,34 @@ BEGIN
   PERFORM tasker_write_task_transition(p_task_uuid, v_state, 'cancelled', p_processor_uuid,
     jsonb_build_object('event', 'Cancel', 'reason', COALESCE(p_reason, 'cancelled')));
   RETURN QUERY SELECT 'cancelled'::varchar, true;
+END
+$fn$;
+
+-- After an operator changed a step (retried or resolved it): a task in steps_in_process or blocked_by_failures is
+-- evaluated at once in the caller's transaction (Unblock and DependenciesReady for a blocked task, StepCompleted
+-- for one with steps in process), so it moves on without waiting for another result or for the readiness loop.
+-- Returns the task's state afterwards.
+CREATE FUNCTION tasker_reevaluate_task(p_task_uuid uuid, p_processor_uuid uuid, p_reason text,
+                                       p_step_uuid uuid DEFAULT NULL)
+RETURNS varchar
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_state varchar;
+  v_eval record;
+BEGIN
+  SELECT t.current_state INTO v_state FROM tasker_tasks t WHERE t.task_uuid = p_task_uuid FOR UPDATE;
+  IF v_state = 'blocked_by_failures' THEN
+    SELECT * INTO v_eval FROM tasker_advance_task(p_task_uuid, p_processor_uuid, '{}'::jsonb, v_state,
+      ARRAY['waiting_for_dependencies', 'evaluating_results']::varchar[],
+      ARRAY[jsonb_build_object('event', 'Unblock', 'reason', p_reason), '{"event": "DependenciesReady"}'::jsonb]);
+    RETURN v_eval.task_state;
+  ELSIF v_state = 'steps_in_process' THEN
+    SELECT * INTO v_eval FROM tasker_advance_task(p_task_uuid, p_processor_uuid, '{}'::jsonb, v_state,
+      ARRAY['evaluating_results']::varchar[],
+      ARRAY[jsonb_build_object('event', 'StepCompleted', 'stepUuid', p_step_uuid)]);
+    RETURN v_eval.task_state;
+  END IF;
+  RETURN v_state;
 END
 $fn$;
 
@@ -729,6 +757,7 @@ ALTER FUNCTION tasker_claim_step_messages SET enable_seqscan = off;
 ALTER FUNCTION tasker_submit_step_result SET enable_seqscan = off;
 ALTER FUNCTION tasker_release_step SET enable_seqscan = off;
 ALTER FUNCTION tasker_cancel_task SET enable_seqscan = off;
+ALTER FUNCTION tasker_reevaluate_task SET enable_seqscan = off;
 ALTER FUNCTION tasker_give_up_blocked_tasks SET enable_seqscan = off;
 ALTER FUNCTION get_next_ready_tasks SET enable_seqscan = off;
 ALTER FUNCTION transition_task_state_atomic SET enable_seqscan = off;

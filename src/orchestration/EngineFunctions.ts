@@ -192,6 +192,8 @@ export class EngineFunctions extends Context.Service<EngineFunctions, {
     readonly stepUuid: StepUuid
     readonly attempts: number
     readonly processorUuid: ProcessorUuid
+    /** the message becomes visible again after this many seconds (default 0) */
+    readonly delaySeconds?: number
   }) => Effect.Effect<boolean, SqlError.SqlError>
   /** `tasker_set_vt`: keeps a message hidden for `seconds` more (false when it is gone). */
   readonly setVisibilityTimeout: (queue: string, msgId: bigint, seconds: number) => Effect.Effect<boolean, SqlError.SqlError>
@@ -301,10 +303,11 @@ export class EngineFunctions extends Context.Service<EngineFunctions, {
           readonly stepUuid: StepUuid
           readonly attempts: number
           readonly processorUuid: ProcessorUuid
+          readonly delaySeconds?: number
         }) {
           const [row] = yield* sql<{ released: boolean }>`
             SELECT tasker_release_step(${p.queue}::varchar, ${p.msgId}::bigint, ${p.stepUuid}::uuid, ${p.attempts}::integer,
-                                       ${p.processorUuid}::uuid) AS released`
+                                       ${p.processorUuid}::uuid, ${p.delaySeconds ?? 0}::double precision) AS released`
           return row!.released
         }),
         setVisibilityTimeout: (queue, msgId, seconds) =>

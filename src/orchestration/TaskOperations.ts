@@ -1,8 +1,8 @@
 /**
  * Operator actions on tasks and steps: cancel a task, resolve a step by hand (its result data feeds the steps
- * that depend on it), retry a failed step, give up a blocked task, resolve a task by hand. A task blocked by
- * failures is unblocked when one of its failed steps is retried or resolved, and the orchestrators are told to
- * look at it again.
+ * that depend on it), retry a failed step, give up a blocked task. After a step is retried or resolved its task is
+ * evaluated in the same transaction (a blocked task is unblocked), so it moves on at once. Steps of a finished
+ * task cannot be changed.
  */
 import { Context, Effect, Layer, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
@@ -12,7 +12,7 @@ import { CurrentProcessor } from "../db/Processors.ts"
 import { TransitionFunctions } from "../db/SqlFunctions.ts"
 import { NOTIFY_CHANNEL } from "../messaging/Wakeups.ts"
 import type { StepState } from "../state/StepStateMachine.ts"
-import type { TaskState } from "../state/TaskStateMachine.ts"
+import { isTerminalTaskState, type TaskState } from "../state/TaskStateMachine.ts"
 import { Transitions } from "../state/Transitions.ts"
 import { EngineFunctions } from "./EngineFunctions.ts"
 import { READINESS_SIGNAL } from "./OrchestrationLoop.ts"
@@ -60,15 +60,20 @@ export class TaskOperations extends Context.Service<TaskOperations, {
           }
         })
 
-      /** A blocked task waits again (and orchestrators are told to look at it). */
-      const unblock = (taskUuid: TaskUuid, reason: string) =>
+      /** The task of a step, which must not have finished (a finished task's steps are frozen). */
+      const openTask = (taskUuid: TaskUuid, event: string) =>
         Effect.gen(function*() {
           const state = yield* fns.currentTaskState(taskUuid)
-          if (state === "blocked_by_failures") {
-            yield* transitions.task(taskUuid, { _tag: "Unblock", reason }, { processorUuid, expected: state })
+          if (isTerminalTaskState(state)) {
+            return yield* new InvalidTransition({ machine: "task", from: state, to: null, event })
           }
-          yield* sql`SELECT pg_notify(${NOTIFY_CHANNEL}, ${READINESS_SIGNAL})`
         })
+
+      /** Evaluates the task at once so it moves on (see tasker_reevaluate_task). */
+      const reevaluate = (taskUuid: TaskUuid, stepUuid: StepUuid, reason: string) =>
+        sql`SELECT tasker_reevaluate_task(${taskUuid}::uuid, ${processorUuid}::uuid, ${reason}, ${stepUuid}::uuid)`.pipe(
+          Effect.andThen(sql`SELECT pg_notify(${NOTIFY_CHANNEL}, ${READINESS_SIGNAL})`)
+        )
 
       return TaskOperations.of({
         cancelTask: Effect.fn("TaskOperations.cancelTask")(function*(taskUuid: TaskUuid, reason?: string) {
@@ -86,6 +91,7 @@ export class TaskOperations extends Context.Service<TaskOperations, {
         ) {
           yield* stepOfTask(taskUuid, stepUuid)
           const result = yield* sql.withTransaction(Effect.gen(function*() {
+            yield* openTask(taskUuid, "ResolveManually")
             const step = yield* transitions.step(stepUuid, {
               _tag: "ResolveManually",
               resolvedBy: resolution.resolvedBy,
@@ -101,7 +107,7 @@ export class TaskOperations extends Context.Service<TaskOperations, {
                 metadata: { resolved_by: resolution.resolvedBy, reason: resolution.reason, resolved_at: new Date().toISOString() }
               }
             })
-            yield* unblock(taskUuid, `step ${stepUuid} resolved manually`)
+            yield* reevaluate(taskUuid, stepUuid, `step ${stepUuid} resolved manually`)
             return step.state
           }))
           return result
@@ -109,8 +115,9 @@ export class TaskOperations extends Context.Service<TaskOperations, {
         retryStep: Effect.fn("TaskOperations.retryStep")(function*(taskUuid: TaskUuid, stepUuid: StepUuid) {
           yield* stepOfTask(taskUuid, stepUuid)
           return yield* sql.withTransaction(Effect.gen(function*() {
+            yield* openTask(taskUuid, "Retry")
             const step = yield* transitions.step(stepUuid, { _tag: "Retry" }, { processorUuid })
-            yield* unblock(taskUuid, `step ${stepUuid} retried`)
+            yield* reevaluate(taskUuid, stepUuid, `step ${stepUuid} retried`)
             return step.state
           }))
         }),

@@ -23,6 +23,8 @@ import type { StepDefinition, WorkflowDefinition } from "../workflow/Workflow.ts
 /** A claimed step with everything its handler needs (a `claimed` row of `tasker_claim_step_messages`). */
 export interface ClaimedStep {
   readonly msgId: bigint
+  /** how often the message has been read (claimed) */
+  readonly readCount: number
   readonly headers: Schema.Json
   readonly stepUuid: StepUuid
   readonly taskUuid: TaskUuid
@@ -42,6 +44,7 @@ export interface ClaimedStep {
 
 export const toClaimedStep = (row: ClaimRow): ClaimedStep => ({
   msgId: row.msg_id,
+  readCount: row.read_ct,
   headers: row.headers,
   stepUuid: row.step_uuid!,
   taskUuid: row.task_uuid!,

@@ -86,9 +86,26 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
         Effect.repeat(Schedule.spaced(Duration.seconds(vt / 2))),
         Effect.delay(Duration.seconds(vt / 2))
       )
+      const step = entry?.steps.get(claimed.stepName)
+      if (step?.handler === undefined && claimed.readCount < config.maxReadCount) {
+        // another worker may host this template (a rolling deploy adding a version): give the step back for a
+        // while before failing it with HANDLER_NOT_FOUND
+        return Effect.logWarning(`no handler for ${claimed.namespace}/${claimed.taskName}@${claimed.taskVersion} ${claimed.stepName}; giving the step back`).pipe(
+          Effect.andThen(engine.releaseStep({
+            queue,
+            msgId: claimed.msgId,
+            stepUuid: claimed.stepUuid,
+            attempts: claimed.attempt,
+            processorUuid: processor.processorUuid,
+            delaySeconds: Math.min(5, vt)
+          })),
+          Effect.ignore,
+          Effect.ensuring(slots.release(1))
+        )
+      }
       return Effect.gen(function*() {
         const keeper = yield* Effect.forkChild(keepVisible)
-        const outcome = yield* executeStep(claimed, entry?.template, entry?.steps.get(claimed.stepName), processor.processorUuid).pipe(
+        const outcome = yield* executeStep(claimed, entry?.template, step, processor.processorUuid).pipe(
           Effect.provideContext(handlerContext)
         )
         yield* Fiber.interrupt(keeper)

@@ -60,7 +60,8 @@ layer(TestDatabaseLayer, { excludeTestServices: true })("get_next_ready_tasks", 
       yield* forceStepState(retryDue.steps.step_1!, "waiting_for_retry", {
         attempts: 1,
         lastAttemptedAt: new Date(Date.now() - 60_000),
-        backoffRequestSeconds: 5
+        backoffRequestSeconds: 5,
+        at: new Date(Date.now() - 30_000)
       })
       yield* forceTaskState(retryDue.taskUuid, "waiting_for_retry")
       const allDone = yield* createTask({ steps: [{ name: "only" }] })

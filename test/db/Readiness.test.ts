@@ -83,26 +83,31 @@ layer(TestDatabaseLayer, { excludeTestServices: true })("get_step_readiness_stat
   })
 
   describe("retry eligibility and backoff", () => {
-    it.effect("an explicit backoff counts from the last attempt", () =>
+    it.effect("an explicit backoff counts from the failure, not from when the attempt started", () =>
       Effect.gen(function*() {
         const fns = yield* ReadinessFunctions
         const { steps, taskUuid } = yield* createTask({ steps: [{ name: "only", maxAttempts: 3 }] })
-        const lastAttempt = secondsFromNow(-10)
+        // the attempt started 60 s ago and failed 10 s ago: a 30 s backoff runs until 20 s from now
+        const failedAt = secondsFromNow(-10)
         yield* forceStepState(steps.only!, "waiting_for_retry", {
           attempts: 1,
-          lastAttemptedAt: lastAttempt,
-          backoffRequestSeconds: 30
+          lastAttemptedAt: secondsFromNow(-60),
+          backoffRequestSeconds: 30,
+          at: failedAt
         })
         let [row] = yield* fns.stepReadinessStatus(taskUuid)
         assert.isTrue(row!.retry_eligible)
         assert.isFalse(row!.ready_for_execution)
-        assert.strictEqual(row!.next_retry_at!.getTime(), lastAttempt.getTime() + 30_000)
+        assert.strictEqual(row!.next_retry_at!.getTime(), failedAt.getTime() + 30_000)
 
-        yield* forceStepState(steps.only!, "waiting_for_retry", {
-          lastAttemptedAt: secondsFromNow(-40),
-          backoffRequestSeconds: 30
+        const later = yield* createTask({ steps: [{ name: "only", maxAttempts: 3 }] })
+        yield* forceStepState(later.steps.only!, "waiting_for_retry", {
+          attempts: 1,
+          lastAttemptedAt: secondsFromNow(-60),
+          backoffRequestSeconds: 30,
+          at: secondsFromNow(-40)
         })
-        ;[row] = yield* fns.stepReadinessStatus(taskUuid)
+        ;[row] = yield* fns.stepReadinessStatus(later.taskUuid)
         assert.isTrue(row!.ready_for_execution)
       }))
 

@@ -87,7 +87,11 @@ const Unhosted = Workflow.make({ namespace: NS, name: "unhosted", version: "1.0.
 
 const templates = [Flaky, Fragile, Slow, TimesOut, Strict, Keyed]
 
-const TestLayer = engineLayer({ templates, settings: { pollIntervalMs: 200 } }).pipe(Layer.provideMerge(TestDatabaseLayer))
+const TestLayer = engineLayer({
+  templates,
+  // short visibility timeout and read limit: a step without a handler is given back once (for 1 s), then fails
+  settings: { pollIntervalMs: 200, visibilityTimeoutSeconds: 1, maxReadCount: 2 }
+}).pipe(Layer.provideMerge(TestDatabaseLayer))
 
 const submit = (name: string, context: Record<string, unknown> = {}, extra: { idempotency_key?: string } = {}) =>
   Effect.gen(function*() {
@@ -213,6 +217,43 @@ layer(TestLayer, { excludeTestServices: true, timeout: "60 seconds" })("engine l
         assert.instanceOf(task.completed_at, Date)
       }))
 
+    it.effect("steps of a finished task cannot be retried or resolved", () =>
+      Effect.gen(function*() {
+        const ops = yield* TaskOperations
+        const { task_uuid, step_mapping } = yield* submit("fragile")
+        yield* finish(task_uuid)
+        yield* ops.giveUpTask(task_uuid, "done with it")
+        const retry = yield* Effect.flip(ops.retryStep(task_uuid, step_mapping.breaks!))
+        assert.strictEqual(retry._tag, "InvalidTransition")
+        const resolve = yield* Effect.flip(
+          ops.resolveStep(task_uuid, step_mapping.breaks!, { resultData: 1, resolvedBy: "ops", reason: "late" })
+        )
+        assert.strictEqual(resolve._tag, "InvalidTransition")
+        assert.strictEqual((yield* finish(task_uuid)).status, "error")
+      }))
+
+    it.effect("resolving a step while it runs moves the task on; the handler's late result is discarded", () =>
+      Effect.gen(function*() {
+        const ops = yield* TaskOperations
+        const sql = yield* SqlClient.SqlClient
+        const gate = yield* Deferred.make<void>()
+        const { task_uuid, step_mapping } = yield* submit("slow")
+        gates.set(task_uuid, gate)
+        for (let i = 0; i < 100; i++) {
+          const [row] = yield* sql<{ current_state: string }>`
+            SELECT current_state FROM tasker_workflow_steps WHERE workflow_step_uuid = ${step_mapping.wait!}`
+          if (row!.current_state === "in_progress") break
+          yield* Effect.sleep("20 millis")
+        }
+        yield* ops.resolveStep(task_uuid, step_mapping.wait!, { resultData: "by hand", resolvedBy: "ops", reason: "slow" })
+        const task = yield* finish(task_uuid)
+        assert.strictEqual(task.status, "complete")
+        yield* Deferred.succeed(gate, undefined)
+        const steps = yield* stepsByName(task_uuid)
+        assert.strictEqual(resultOf(steps.wait!), "by hand")
+        assert.strictEqual(resultOf(steps.after!), "after")
+      }))
+
     it.effect("operator actions on the wrong task or state are typed errors", () =>
       Effect.gen(function*() {
         const ops = yield* TaskOperations
@@ -320,7 +361,7 @@ layer(TestLayer, { excludeTestServices: true, timeout: "60 seconds" })("engine l
         assert.strictEqual(after!.n, before!.n)
       }))
 
-    it.effect("a step with no handler on the worker fails permanently with HANDLER_NOT_FOUND", () =>
+    it.effect("a step with no handler on the worker is given back, then fails with HANDLER_NOT_FOUND", () =>
       Effect.gen(function*() {
         const registry = yield* TemplateRegistry
         const { definition } = yield* registry.register({
@@ -333,6 +374,10 @@ layer(TestLayer, { excludeTestServices: true, timeout: "60 seconds" })("engine l
         assert.strictEqual(task.status, "blocked_by_failures")
         const steps = yield* stepsByName(task_uuid)
         assert.strictEqual((steps.orphan!.results as { error: { code: string } }).error.code, "HANDLER_NOT_FOUND")
+        // first given back for another worker (without using up the attempt), then failed
+        const events = (yield* stepTransitions(steps.orphan!.step_uuid)).map((t) => t.metadata.event)
+        assert.deepStrictEqual(events.slice(1, 5), ["Enqueue", "Start", "Release", "Start"])
+        assert.strictEqual(steps.orphan!.attempts, 1)
       }))
 
     it.effect("malformed and unknown-step messages go to the dead-letter archive; the queues keep flowing", () =>
