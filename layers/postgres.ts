@@ -22,9 +22,14 @@ export interface PostgresOptions {
   readonly autoMigrate?: boolean | undefined
   readonly applicationName?: string | undefined
   /**
-   * Let engine progress (claims, results, evaluations) commit asynchronously (`synchronous_commit = off` for those
-   * transactions only; default true). A database crash may then undo the last moments of progress, which the
-   * engine redoes; task creation and operator actions always commit synchronously. See docs/reliability.md.
+   * Let the engine's progress transactions commit asynchronously (default true): the SQL functions that call
+   * `tasker_apply_commit_mode` set `synchronous_commit = off` for their own transaction. They are the worker's step
+   * claims, result submissions (including inline result processing), the orchestrator's result processing, step
+   * releases (shutdown, or a worker without the step's handler) and the give-up loop. The readiness loop's claims
+   * and evaluations, task creation and operator actions always commit synchronously. A crash of the database
+   * server can undo the last moments of asynchronous progress, which the engine redoes (messages come back,
+   * handlers may run again), except that an undone result or release on a step's last attempt (or of a step that
+   * is not retryable) ends the step in `error` with `WorkerLost`. See docs/engine.md ("Commit mode").
    */
   readonly asyncCommit?: boolean | undefined
 }

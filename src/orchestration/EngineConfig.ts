@@ -12,7 +12,11 @@ export interface EngineSettings {
   readonly pollIntervalMs: number
   /** how long a read message stays hidden before another consumer may read it (s); workers extend it while running */
   readonly visibilityTimeoutSeconds: number
-  /** a message read more often than this goes to the dead-letter archive */
+  /**
+   * a result message read more often than this goes to the dead-letter archive; a worker without a step's handler
+   * gives the step back until its message has been read this often (step messages are otherwise limited by the
+   * step's attempts, not by reads)
+   */
   readonly maxReadCount: number
   /** result messages processed per orchestrator round trip */
   readonly resultBatchSize: number
