@@ -181,3 +181,56 @@ describe("a worker that dies mid-step", () => {
       assert.deepStrictEqual(yield* auditTransitions.pipe(Effect.provide(orchestrator)), [])
     }).pipe(Effect.scoped), { timeout: 60_000 })
 })
+
+describe("a worker shut down gracefully mid-step", () => {
+  const hang = new Map<string, Deferred.Deferred<void>>()
+  const Slow = Workflow.make({ namespace: "shutdown", name: "slow", version: "1.0.0", identityStrategy: "always_unique" })
+    .step("long", {
+      run: (ctx) =>
+        Effect.gen(function*() {
+          const gate = hang.get(ctx.taskUuid)
+          if (gate !== undefined && ctx.attempt === 1 && !(yield* Deferred.isDone(gate))) yield* Deferred.await(gate)
+          return { ran_on: ctx.attempt }
+        })
+    })
+
+  it.live("gives its running step back without using an attempt; another worker runs it at once", () =>
+    Effect.gen(function*() {
+      const { url } = yield* freshDatabase
+      const scope = yield* Scope.Scope
+      const settings = { pollIntervalMs: 200 }
+      const orchestrator = yield* startEngine(url, { orchestrator: true, settings }, scope)
+      const leavingScope = yield* Scope.fork(scope)
+      yield* startEngine(url, { templates: [Slow], orchestrator: false, settings: { ...settings, shutdownGraceMs: 200 } }, leavingScope)
+      const sql = Context.get(orchestrator, SqlClient.SqlClient)
+      const init = Context.get(orchestrator, TaskInitializer)
+      const queries = Context.get(orchestrator, TaskQueries)
+      const gate = yield* Deferred.make<void>()
+      const created = yield* init.createTask({ namespace: "shutdown", name: "slow", version: "1.0.0" })
+      hang.set(created.task_uuid, gate)
+      const step = created.step_mapping.long!
+      for (let i = 0; i < 100; i++) {
+        const [row] = yield* sql<{ current_state: string }>`
+          SELECT current_state FROM tasker_workflow_steps WHERE workflow_step_uuid = ${step}`
+        if (row!.current_state === "in_progress") break
+        yield* Effect.sleep("20 millis")
+      }
+      const started = Date.now()
+      yield* Scope.close(leavingScope, yield* Effect.exit(Effect.void))
+      assert.isBelow(Date.now() - started, 5_000, "shutdown waited the grace period, not the handler")
+      const [released] = yield* sql<{ current_state: string; attempts: number }>`
+        SELECT current_state, attempts FROM tasker_workflow_steps WHERE workflow_step_uuid = ${step}`
+      assert.deepStrictEqual([released!.current_state, released!.attempts], ["enqueued", 0])
+
+      yield* Deferred.succeed(gate, undefined)
+      yield* startEngine(url, { templates: [Slow], orchestrator: false, settings }, scope)
+      const task = yield* queries.waitForCompletion(created.task_uuid, { timeout: "20 seconds" })
+      assert.strictEqual(task.status, "complete")
+      const [done] = yield* sql<{ attempts: number }>`SELECT attempts FROM tasker_workflow_steps WHERE workflow_step_uuid = ${step}`
+      assert.strictEqual(done!.attempts, 1)
+      const events = yield* sql<{ event: string }>`
+        SELECT metadata ->> 'event' AS event FROM tasker_workflow_step_transitions
+        WHERE workflow_step_uuid = ${step} ORDER BY sort_key`
+      assert.deepStrictEqual(events.map((e) => e.event), ["Create", "Enqueue", "Start", "Release", "Start", "EnqueueForOrchestration", "Complete"])
+    }).pipe(Effect.scoped), { timeout: 60_000 })
+})
