@@ -28,6 +28,8 @@ import { TaskFinalizer } from "../src/orchestration/TaskFinalizer.ts"
 import { TaskInitializer } from "../src/orchestration/TaskInitializer.ts"
 import { TaskOperations } from "../src/orchestration/TaskOperations.ts"
 import { TaskQueries } from "../src/orchestration/TaskQueries.ts"
+import { MetricsSamplerLayer } from "../src/telemetry/Sampler.ts"
+import { SeriesJanitorLayer } from "../src/telemetry/SeriesJanitor.ts"
 import { WorkerLayer } from "../src/worker/Worker.ts"
 import { TemplateRegistry } from "../src/workflow/TemplateRegistry.ts"
 import type { WorkflowDefinition } from "../src/workflow/Workflow.ts"
@@ -82,6 +84,8 @@ export const engineLayer = <R = never>(options: EngineOptions<R> = {}) => {
 
   const loops = Layer.mergeAll(
     runOrchestrator ? OrchestrationLoopLayer : Layer.empty,
+    runOrchestrator ? MetricsSamplerLayer(settings.metricsSampleIntervalMs) : Layer.empty,
+    SeriesJanitorLayer(settings.metricsSweepIntervalMs),
     // a worker registers the templates it hosts; without one, they are still registered so tasks can be created
     runWorker ? WorkerLayer<R>({ templates }) : registerTemplates(templates)
   )

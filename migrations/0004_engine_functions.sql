@@ -222,13 +222,15 @@ CREATE FUNCTION tasker_create_task(
   p_named_task_uuid uuid, p_identity_hash varchar, p_correlation_id uuid, p_parent_correlation_id uuid,
   p_context jsonb, p_tags jsonb, p_priority integer, p_initiator varchar, p_source_system varchar, p_reason varchar,
   p_requested_at timestamptz, p_steps jsonb, p_processor_uuid uuid, p_headers jsonb DEFAULT '{}'::jsonb)
-RETURNS TABLE (task_uuid uuid, created boolean, task_state varchar, step_mapping jsonb, correlation_id uuid)
+RETURNS TABLE (task_uuid uuid, created boolean, task_state varchar, step_mapping jsonb, correlation_id uuid,
+               enqueued_count integer)
 LANGUAGE plpgsql AS $fn$
 DECLARE
   v_task_uuid uuid;
   v_mapping jsonb;
   v_state varchar;
   v_correlation uuid;
+  v_enqueued integer := 0;
 BEGIN
   INSERT INTO tasker_tasks (named_task_uuid, identity_hash, correlation_id, parent_correlation_id, context, tags,
                             priority, initiator, source_system, reason, requested_at)
@@ -244,7 +246,7 @@ BEGIN
     SELECT COALESCE(jsonb_object_agg(ns.name, ws.workflow_step_uuid), '{}'::jsonb) INTO v_mapping
     FROM tasker_workflow_steps ws JOIN tasker_named_steps ns ON ns.named_step_uuid = ws.named_step_uuid
     WHERE ws.task_uuid = v_task_uuid;
-    RETURN QUERY SELECT v_task_uuid, false, v_state, v_mapping, v_correlation;
+    RETURN QUERY SELECT v_task_uuid, false, v_state, v_mapping, v_correlation, 0;
     RETURN;
   END IF;
 
@@ -290,11 +292,11 @@ BEGIN
   INSERT INTO tasker_task_transitions (task_uuid, to_state, from_state, metadata, sort_key, most_recent, processor_uuid)
   VALUES (v_task_uuid, 'pending', NULL, '{"event": "Create"}'::jsonb, 1, true, p_processor_uuid);
 
-  SELECT a.task_state INTO v_state
+  SELECT a.task_state, cardinality(a.enqueued_step_uuids) INTO v_state, v_enqueued
   FROM tasker_advance_task(v_task_uuid, p_processor_uuid, p_headers, 'pending', ARRAY['initializing']::varchar[],
                            ARRAY['{"event": "Start"}'::jsonb]) a;
 
-  RETURN QUERY SELECT v_task_uuid, true, v_state, v_mapping, p_correlation_id;
+  RETURN QUERY SELECT v_task_uuid, true, v_state, v_mapping, p_correlation_id, COALESCE(v_enqueued, 0);
 END
 $fn$;
 
@@ -312,7 +314,8 @@ $fn$;
 CREATE FUNCTION tasker_process_step_result(
   p_step_uuid uuid, p_processor_uuid uuid, p_headers jsonb DEFAULT '{}'::jsonb,
   p_max_backoff_seconds double precision DEFAULT 300, p_jitter_fraction double precision DEFAULT 0)
-RETURNS TABLE (task_uuid uuid, step_state varchar, task_state varchar, outcome text, execution_status text)
+RETURNS TABLE (task_uuid uuid, step_state varchar, task_state varchar, outcome text, execution_status text,
+               enqueued_count integer)
 LANGUAGE plpgsql AS $fn$
 DECLARE
   v_task_uuid uuid;
@@ -326,7 +329,7 @@ DECLARE
 BEGIN
   SELECT ws.task_uuid INTO v_task_uuid FROM tasker_workflow_steps ws WHERE ws.workflow_step_uuid = p_step_uuid;
   IF NOT FOUND THEN
-    RETURN QUERY SELECT NULL::uuid, NULL::varchar, NULL::varchar, 'unknown_step'::text, NULL::text;
+    RETURN QUERY SELECT NULL::uuid, NULL::varchar, NULL::varchar, 'unknown_step'::text, NULL::text, 0;
     RETURN;
   END IF;
   SELECT t.current_state INTO v_task_state FROM tasker_tasks t WHERE t.task_uuid = v_task_uuid FOR UPDATE;
@@ -360,7 +363,7 @@ BEGIN
       v_outcome := 'failed';
     END IF;
   ELSE
-    RETURN QUERY SELECT v_task_uuid, v_step.current_state, v_task_state, 'ignored'::text, NULL::text;
+    RETURN QUERY SELECT v_task_uuid, v_step.current_state, v_task_state, 'ignored'::text, NULL::text, 0;
     RETURN;
   END IF;
 
@@ -371,11 +374,12 @@ BEGIN
            THEN ARRAY[jsonb_build_object('event', 'StepCompleted', 'stepUuid', p_step_uuid)] ELSE '{}'::jsonb[] END);
     RETURN QUERY SELECT v_task_uuid, (SELECT ws.current_state FROM tasker_workflow_steps ws
                                       WHERE ws.workflow_step_uuid = p_step_uuid),
-                        v_eval.task_state, v_outcome, v_eval.execution_status;
+                        v_eval.task_state, v_outcome, v_eval.execution_status,
+                        cardinality(v_eval.enqueued_step_uuids);
   ELSE
     RETURN QUERY SELECT v_task_uuid, (SELECT ws.current_state FROM tasker_workflow_steps ws
                                       WHERE ws.workflow_step_uuid = p_step_uuid),
-                        v_task_state, v_outcome, NULL::text;
+                        v_task_state, v_outcome, NULL::text, 0;
   END IF;
 END
 $fn$;
@@ -388,8 +392,9 @@ CREATE FUNCTION tasker_process_result_messages(
   p_processor_uuid uuid, p_limit integer DEFAULT 10, p_vt_seconds double precision DEFAULT 30,
   p_max_read_ct integer DEFAULT 5, p_max_backoff_seconds double precision DEFAULT 300,
   p_jitter_fraction double precision DEFAULT 0)
-RETURNS TABLE (msg_id bigint, read_ct integer, headers jsonb, step_uuid uuid, task_uuid uuid, correlation_id uuid,
-               step_state varchar, task_state varchar, outcome text, execution_status text, error text)
+RETURNS TABLE (msg_id bigint, read_ct integer, enqueued_at timestamptz, headers jsonb, step_uuid uuid, task_uuid uuid,
+               correlation_id uuid, step_state varchar, task_state varchar, outcome text, execution_status text,
+               error text, enqueued_count integer)
 LANGUAGE plpgsql AS $fn$
 DECLARE
   c_queue constant varchar := 'orchestration_step_results_queue';
@@ -404,14 +409,14 @@ BEGIN
     v_correlation := CASE WHEN tasker_is_uuid(m.message ->> 'correlation_id') THEN (m.message ->> 'correlation_id')::uuid END;
     IF m.read_ct > p_max_read_ct THEN
       PERFORM tasker_archive(c_queue, m.msg_id, format('read %s times without being processed', m.read_ct), true);
-      RETURN QUERY SELECT m.msg_id, m.read_ct, m.headers, NULL::uuid, NULL::uuid, v_correlation, NULL::varchar,
-                          NULL::varchar, 'dead_lettered'::text, NULL::text, 'max read count exceeded'::text;
+      RETURN QUERY SELECT m.msg_id, m.read_ct, m.enqueued_at, m.headers, NULL::uuid, NULL::uuid, v_correlation, NULL::varchar,
+                          NULL::varchar, 'dead_lettered'::text, NULL::text, 'max read count exceeded'::text, 0;
       CONTINUE;
     END IF;
     IF NOT tasker_is_uuid(m.message ->> 'step_uuid') THEN
       PERFORM tasker_archive(c_queue, m.msg_id, 'malformed message: no step_uuid', true);
-      RETURN QUERY SELECT m.msg_id, m.read_ct, m.headers, NULL::uuid, NULL::uuid, v_correlation, NULL::varchar,
-                          NULL::varchar, 'dead_lettered'::text, NULL::text, 'malformed message'::text;
+      RETURN QUERY SELECT m.msg_id, m.read_ct, m.enqueued_at, m.headers, NULL::uuid, NULL::uuid, v_correlation, NULL::varchar,
+                          NULL::varchar, 'dead_lettered'::text, NULL::text, 'malformed message'::text, 0;
       CONTINUE;
     END IF;
     v_step_uuid := (m.message ->> 'step_uuid')::uuid;
@@ -420,16 +425,16 @@ BEGIN
                                                       p_jitter_fraction);
       IF r.outcome = 'unknown_step' THEN
         PERFORM tasker_archive(c_queue, m.msg_id, 'unknown step ' || v_step_uuid, true);
-        RETURN QUERY SELECT m.msg_id, m.read_ct, m.headers, v_step_uuid, NULL::uuid, v_correlation, NULL::varchar,
-                            NULL::varchar, 'dead_lettered'::text, NULL::text, 'unknown step'::text;
+        RETURN QUERY SELECT m.msg_id, m.read_ct, m.enqueued_at, m.headers, v_step_uuid, NULL::uuid, v_correlation, NULL::varchar,
+                            NULL::varchar, 'dead_lettered'::text, NULL::text, 'unknown step'::text, 0;
       ELSE
         PERFORM tasker_delete(c_queue, m.msg_id);
-        RETURN QUERY SELECT m.msg_id, m.read_ct, m.headers, v_step_uuid, r.task_uuid, v_correlation, r.step_state,
-                            r.task_state, r.outcome, r.execution_status, NULL::text;
+        RETURN QUERY SELECT m.msg_id, m.read_ct, m.enqueued_at, m.headers, v_step_uuid, r.task_uuid, v_correlation, r.step_state,
+                            r.task_state, r.outcome, r.execution_status, NULL::text, r.enqueued_count;
       END IF;
     EXCEPTION WHEN OTHERS THEN
-      RETURN QUERY SELECT m.msg_id, m.read_ct, m.headers, v_step_uuid, NULL::uuid, v_correlation, NULL::varchar,
-                          NULL::varchar, 'error'::text, NULL::text, SQLERRM;
+      RETURN QUERY SELECT m.msg_id, m.read_ct, m.enqueued_at, m.headers, v_step_uuid, NULL::uuid, v_correlation, NULL::varchar,
+                          NULL::varchar, 'error'::text, NULL::text, SQLERRM, 0;
     END;
   END LOOP;
 END
@@ -452,7 +457,7 @@ CREATE FUNCTION tasker_claim_step_messages(
   p_queue varchar, p_processor_uuid uuid, p_limit integer DEFAULT 1, p_vt_seconds double precision DEFAULT 30,
   p_max_read_ct integer DEFAULT 5)
 RETURNS TABLE (
-  msg_id bigint, read_ct integer, headers jsonb, outcome text, reason text, step_uuid uuid, task_uuid uuid,
+  msg_id bigint, read_ct integer, enqueued_at timestamptz, headers jsonb, outcome text, reason text, step_uuid uuid, task_uuid uuid,
   correlation_id uuid, parent_correlation_id uuid, namespace_name varchar, task_name varchar, task_version varchar,
   step_name varchar, attempts integer, max_attempts integer, retryable boolean, timeout_seconds integer,
   inputs jsonb, task_context jsonb, dependency_results jsonb)
@@ -471,7 +476,7 @@ BEGIN
     -- decides when reclaiming stops; a message that can never be claimed is archived at its first read)
     IF NOT tasker_is_uuid(m.message ->> 'step_uuid') THEN
       PERFORM tasker_archive(p_queue, m.msg_id, 'malformed message: no step_uuid', true);
-      RETURN QUERY SELECT m.msg_id, m.read_ct, m.headers, 'dead_lettered'::text, 'malformed message'::text,
+      RETURN QUERY SELECT m.msg_id, m.read_ct, m.enqueued_at, m.headers, 'dead_lettered'::text, 'malformed message'::text,
         NULL::uuid, NULL::uuid, NULL::uuid, NULL::uuid, NULL::varchar, NULL::varchar, NULL::varchar, NULL::varchar,
         NULL::integer, NULL::integer, NULL::boolean, NULL::integer, NULL::jsonb, NULL::jsonb, NULL::jsonb;
       CONTINUE;
@@ -485,7 +490,7 @@ BEGIN
     WHERE ws.workflow_step_uuid = v_step_uuid FOR UPDATE OF ws;
     IF NOT FOUND THEN
       PERFORM tasker_archive(p_queue, m.msg_id, 'unknown step ' || v_step_uuid, true);
-      RETURN QUERY SELECT m.msg_id, m.read_ct, m.headers, 'dead_lettered'::text, 'unknown step'::text,
+      RETURN QUERY SELECT m.msg_id, m.read_ct, m.enqueued_at, m.headers, 'dead_lettered'::text, 'unknown step'::text,
         v_step_uuid, NULL::uuid, NULL::uuid, NULL::uuid, NULL::varchar, NULL::varchar, NULL::varchar, NULL::varchar,
         NULL::integer, NULL::integer, NULL::boolean, NULL::integer, NULL::jsonb, NULL::jsonb, NULL::jsonb;
       CONTINUE;
@@ -505,7 +510,7 @@ BEGIN
       PERFORM tasker_send('orchestration_step_results_queue',
         tasker_step_message(v_step.task_uuid, v_step_uuid, v_step.correlation_id, v_step.parent_correlation_id),
         m.headers);
-      RETURN QUERY SELECT m.msg_id, m.read_ct, m.headers, 'abandoned'::text, 'no attempt left after lost workers'::text,
+      RETURN QUERY SELECT m.msg_id, m.read_ct, m.enqueued_at, m.headers, 'abandoned'::text, 'no attempt left after lost workers'::text,
         v_step_uuid, v_step.task_uuid, NULL::uuid, NULL::uuid, NULL::varchar, NULL::varchar, NULL::varchar,
         NULL::varchar, v_step.attempts, v_step.max_attempts, NULL::boolean, NULL::integer, NULL::jsonb, NULL::jsonb,
         NULL::jsonb;
@@ -518,7 +523,7 @@ BEGIN
                                                  '{"event": "Reclaim"}'::jsonb, NULL);
     ELSE
       PERFORM tasker_archive(p_queue, m.msg_id, 'step not claimable in state ' || v_step.current_state, false);
-      RETURN QUERY SELECT m.msg_id, m.read_ct, m.headers, 'discarded'::text,
+      RETURN QUERY SELECT m.msg_id, m.read_ct, m.enqueued_at, m.headers, 'discarded'::text,
         ('step not claimable in state ' || v_step.current_state)::text,
         v_step_uuid, v_step.task_uuid, NULL::uuid, NULL::uuid, NULL::varchar, NULL::varchar, NULL::varchar,
         NULL::varchar, NULL::integer, NULL::integer, NULL::boolean, NULL::integer, NULL::jsonb, NULL::jsonb, NULL::jsonb;
@@ -536,7 +541,7 @@ BEGIN
     JOIN tasker_task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid
     WHERE ws.workflow_step_uuid = v_step_uuid;
 
-    RETURN QUERY SELECT m.msg_id, m.read_ct, m.headers, 'claimed'::text, NULL::text, v_step_uuid, v_ctx.task_uuid,
+    RETURN QUERY SELECT m.msg_id, m.read_ct, m.enqueued_at, m.headers, 'claimed'::text, NULL::text, v_step_uuid, v_ctx.task_uuid,
       v_ctx.correlation_id, v_ctx.parent_correlation_id, v_ctx.namespace_name, v_ctx.task_name, v_ctx.task_version,
       v_ctx.step_name, v_attempts, v_ctx.max_attempts, v_ctx.retryable, v_ctx.timeout_seconds, v_ctx.inputs,
       v_ctx.context,
@@ -563,7 +568,8 @@ CREATE FUNCTION tasker_submit_step_result(
   p_queue varchar, p_msg_id bigint, p_step_uuid uuid, p_attempts integer, p_success boolean, p_results jsonb,
   p_processor_uuid uuid, p_headers jsonb DEFAULT '{}'::jsonb, p_process_inline boolean DEFAULT false,
   p_max_backoff_seconds double precision DEFAULT 300, p_jitter_fraction double precision DEFAULT 0)
-RETURNS TABLE (outcome text, step_state varchar, task_uuid uuid, task_state varchar, result_outcome text)
+RETURNS TABLE (outcome text, step_state varchar, task_uuid uuid, task_state varchar, result_outcome text,
+               enqueued_count integer)
 LANGUAGE plpgsql AS $fn$
 DECLARE
   v_task_uuid uuid;
@@ -575,7 +581,7 @@ BEGIN
   SELECT ws.task_uuid INTO v_task_uuid FROM tasker_workflow_steps ws WHERE ws.workflow_step_uuid = p_step_uuid;
   IF NOT FOUND THEN
     PERFORM tasker_archive(p_queue, p_msg_id, 'unknown step ' || p_step_uuid, true);
-    RETURN QUERY SELECT 'discarded'::text, NULL::varchar, NULL::uuid, NULL::varchar, NULL::text;
+    RETURN QUERY SELECT 'discarded'::text, NULL::varchar, NULL::uuid, NULL::varchar, NULL::text, 0;
     RETURN;
   END IF;
   -- lock order: task, then step
@@ -588,9 +594,9 @@ BEGIN
   IF v_step.current_state <> 'in_progress' OR v_step.attempts <> p_attempts THEN
     IF v_step.current_state IN ('complete', 'cancelled', 'resolved_manually') THEN
       PERFORM tasker_archive(p_queue, p_msg_id, 'result of a step already ' || v_step.current_state, false);
-      RETURN QUERY SELECT 'discarded'::text, v_step.current_state, v_task_uuid, NULL::varchar, NULL::text;
+      RETURN QUERY SELECT 'discarded'::text, v_step.current_state, v_task_uuid, NULL::varchar, NULL::text, 0;
     ELSE
-      RETURN QUERY SELECT 'superseded'::text, v_step.current_state, v_task_uuid, NULL::varchar, NULL::text;
+      RETURN QUERY SELECT 'superseded'::text, v_step.current_state, v_task_uuid, NULL::varchar, NULL::text, 0;
     END IF;
     RETURN;
   END IF;
@@ -604,7 +610,7 @@ BEGIN
     BEGIN
       SELECT * INTO r FROM tasker_process_step_result(p_step_uuid, p_processor_uuid, p_headers, p_max_backoff_seconds,
                                                       p_jitter_fraction);
-      RETURN QUERY SELECT 'processed'::text, r.step_state, v_task_uuid, r.task_state, r.outcome;
+      RETURN QUERY SELECT 'processed'::text, r.step_state, v_task_uuid, r.task_state, r.outcome, r.enqueued_count;
       RETURN;
     EXCEPTION WHEN OTHERS THEN
       RAISE WARNING 'applying the result of step % inline failed (%); handing it to the orchestrators', p_step_uuid, SQLERRM;
@@ -613,7 +619,7 @@ BEGIN
 
   PERFORM tasker_send('orchestration_step_results_queue',
     tasker_step_message(v_task_uuid, p_step_uuid, v_step.correlation_id, v_step.parent_correlation_id), p_headers);
-  RETURN QUERY SELECT 'submitted'::text, v_to, v_task_uuid, NULL::varchar, NULL::text;
+  RETURN QUERY SELECT 'submitted'::text, v_to, v_task_uuid, NULL::varchar, NULL::text, 0;
 END
 $fn$;
 

@@ -19,6 +19,7 @@ import { NotFound } from "../domain/Errors.ts"
 import { NamedStepUuid, NamedTaskUuid, ProcessorUuid, StepUuid, TaskUuid } from "../domain/Ids.ts"
 import { StepState } from "../state/StepStateMachine.ts"
 import { TaskState } from "../state/TaskStateMachine.ts"
+import { instrumentSql } from "../telemetry/SqlMetrics.ts"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Row schemas
@@ -254,35 +255,39 @@ export class ReadinessFunctions extends Context.Service<ReadinessFunctions, {
             const rows = yield* orDieOnDecode(readiness({ taskUuids: [taskUuid], stepUuids: stepUuids ?? null }))
             if (rows.length === 0) yield* exists.task(taskUuid)
             return rows
-          }
+          },
+          instrumentSql("get_step_readiness_status")
         ),
         stepReadinessStatusBatch: Effect.fn("ReadinessFunctions.stepReadinessStatusBatch")(
           function*(taskUuids: ReadonlyArray<TaskUuid>) {
             return yield* orDieOnDecode(readiness({ taskUuids, stepUuids: null }))
-          }
+          },
+          instrumentSql("get_step_readiness_status_batch")
         ),
         taskExecutionContext: Effect.fn("ReadinessFunctions.taskExecutionContext")(function*(taskUuid: TaskUuid) {
           const row = yield* orDieOnDecode(context(taskUuid))
           if (row._tag === "None") return yield* new NotFound({ entity: "task", id: taskUuid })
           return row.value
-        }),
+        }, instrumentSql("get_task_execution_context")),
         taskExecutionContexts: Effect.fn("ReadinessFunctions.taskExecutionContexts")(
           function*(taskUuids: ReadonlyArray<TaskUuid>) {
             return yield* orDieOnDecode(contexts(taskUuids))
-          }
+          },
+          instrumentSql("get_task_execution_contexts_batch")
         ),
         stepTransitiveDependencies: Effect.fn("ReadinessFunctions.stepTransitiveDependencies")(
           function*(stepUuid: StepUuid) {
             const rows = yield* orDieOnDecode(ancestors(stepUuid))
             if (rows.length === 0) yield* exists.step(stepUuid)
             return rows
-          }
+          },
+          instrumentSql("get_step_transitive_dependencies")
         ),
         dependencyLevels: Effect.fn("ReadinessFunctions.dependencyLevels")(function*(taskUuid: TaskUuid) {
           const rows = yield* orDieOnDecode(levels(taskUuid))
           if (rows.length === 0) yield* exists.task(taskUuid)
           return rows
-        })
+        }, instrumentSql("calculate_dependency_levels"))
       })
     })
   )
@@ -383,7 +388,8 @@ export class TransitionFunctions extends Context.Service<TransitionFunctions, {
             }))
             if (outcome._tag === "None") return yield* new NotFound({ entity: "task", id: request.taskUuid })
             return outcome.value
-          }
+          },
+          instrumentSql("transition_task_state_atomic")
         ),
         transitionStepStateAtomic: Effect.fn("TransitionFunctions.transitionStepStateAtomic")(
           function*(request: StepTransitionRequest) {
@@ -398,7 +404,8 @@ export class TransitionFunctions extends Context.Service<TransitionFunctions, {
             }))
             if (outcome._tag === "None") return yield* new NotFound({ entity: "step", id: request.stepUuid })
             return outcome.value
-          }
+          },
+          instrumentSql("transition_step_state_atomic")
         ),
         currentTaskState: Effect.fn("TransitionFunctions.currentTaskState")(function*(taskUuid: TaskUuid) {
           const row = yield* orDieOnDecode(taskState(taskUuid))
@@ -406,12 +413,12 @@ export class TransitionFunctions extends Context.Service<TransitionFunctions, {
             return yield* new NotFound({ entity: "task", id: taskUuid })
           }
           return row.value.state
-        }),
+        }, instrumentSql("get_current_task_state")),
         currentStepState: Effect.fn("TransitionFunctions.currentStepState")(function*(stepUuid: StepUuid) {
           const row = yield* orDieOnDecode(stepState(stepUuid))
           if (row._tag === "None") return yield* new NotFound({ entity: "step", id: stepUuid })
           return row.value
-        })
+        }, instrumentSql("current_step_state"))
       })
     })
   )
@@ -454,12 +461,12 @@ export class DiscoveryFunctions extends Context.Service<DiscoveryFunctions, {
             processorUuid: request.processorUuid,
             staleAfterSeconds: request.staleAfterSeconds ?? DEFAULT_STALE_AFTER_SECONDS
           }))
-        }),
+        }, instrumentSql("get_next_ready_tasks")),
         taskReadyInfo: Effect.fn("DiscoveryFunctions.taskReadyInfo")(function*(taskUuid: TaskUuid) {
           const row = yield* orDieOnDecode(info(taskUuid))
           if (row._tag === "None") return yield* new NotFound({ entity: "task", id: taskUuid })
           return row.value
-        })
+        }, instrumentSql("get_task_ready_info"))
       })
     })
   )

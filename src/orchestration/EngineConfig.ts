@@ -41,6 +41,13 @@ export interface EngineSettings {
   readonly workerConcurrency: number
   /** on shutdown, how long a worker waits for running steps before giving them back (ms) */
   readonly shutdownGraceMs: number
+  /** how often the orchestrator samples the gauges (tasks by state, queue depths, connections) (ms) */
+  readonly metricsSampleIntervalMs: number
+  /**
+   * how often finished tasks' metric series are dropped (ms): set it to the metric export interval, so each series
+   * is exported at least once after its task finished
+   */
+  readonly metricsSweepIntervalMs: number
 }
 
 export const defaultEngineSettings: EngineSettings = {
@@ -57,7 +64,9 @@ export const defaultEngineSettings: EngineSettings = {
   giveUpBlockedAfterSeconds: null,
   inlineResultProcessing: true,
   workerConcurrency: 10,
-  shutdownGraceMs: 30_000
+  shutdownGraceMs: 30_000,
+  metricsSampleIntervalMs: 10_000,
+  metricsSweepIntervalMs: 60_000
 }
 
 export const EngineConfig = Context.Reference<EngineSettings>("tasker/orchestration/EngineConfig", {
@@ -69,7 +78,7 @@ export const EngineConfig = Context.Reference<EngineSettings>("tasker/orchestrat
  * TASKER_MAX_READ_COUNT, TASKER_RESULT_BATCH_SIZE, TASKER_READY_TASK_BATCH_SIZE, TASKER_STALE_AFTER_SECONDS,
  * TASKER_HEARTBEAT_INTERVAL_MS, TASKER_MAX_BACKOFF_SECONDS, TASKER_BACKOFF_JITTER,
  * TASKER_GIVE_UP_BLOCKED_AFTER_SECONDS, TASKER_INLINE_RESULT_PROCESSING, TASKER_WORKER_CONCURRENCY,
- * TASKER_SHUTDOWN_GRACE_MS.
+ * TASKER_SHUTDOWN_GRACE_MS, TASKER_METRICS_SAMPLE_INTERVAL_MS, OTEL_METRIC_EXPORT_INTERVAL (the series sweep).
  */
 export const engineConfigFromEnv = Effect.gen(function*() {
   const d = defaultEngineSettings
@@ -96,7 +105,9 @@ export const engineConfigFromEnv = Effect.gen(function*() {
       Config.withDefault(d.inlineResultProcessing)
     ),
     workerConcurrency: yield* int("TASKER_WORKER_CONCURRENCY", d.workerConcurrency),
-    shutdownGraceMs: yield* int("TASKER_SHUTDOWN_GRACE_MS", d.shutdownGraceMs)
+    shutdownGraceMs: yield* int("TASKER_SHUTDOWN_GRACE_MS", d.shutdownGraceMs),
+    metricsSampleIntervalMs: yield* int("TASKER_METRICS_SAMPLE_INTERVAL_MS", d.metricsSampleIntervalMs),
+    metricsSweepIntervalMs: yield* int("OTEL_METRIC_EXPORT_INTERVAL", d.metricsSweepIntervalMs)
   }
   return settings
 })

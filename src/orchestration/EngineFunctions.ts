@@ -8,6 +8,7 @@ import { SqlClient, type SqlError, SqlSchema } from "effect/sql"
 import type { NamedStepUuid, NamedTaskUuid, ProcessorUuid } from "../domain/Ids.ts"
 import { StepUuid, TaskUuid } from "../domain/Ids.ts"
 import { StepState } from "../state/StepStateMachine.ts"
+import { instrumentSql } from "../telemetry/SqlMetrics.ts"
 import { TaskState } from "../state/TaskStateMachine.ts"
 
 const Headers = Schema.Json
@@ -17,7 +18,9 @@ export const CreatedTaskRow = Schema.Struct({
   created: Schema.Boolean,
   task_state: TaskState,
   step_mapping: Schema.Record(Schema.String, StepUuid),
-  correlation_id: Schema.String
+  correlation_id: Schema.String,
+  /** root steps enqueued by the creation */
+  enqueued_count: Schema.Int
 })
 export type CreatedTaskRow = typeof CreatedTaskRow.Type
 
@@ -44,6 +47,7 @@ export type ResultOutcome = typeof ResultOutcome.Type
 export const ProcessedResult = Schema.Struct({
   msg_id: Schema.BigInt,
   read_ct: Schema.Int,
+  enqueued_at: Schema.Date,
   headers: Headers,
   step_uuid: Schema.NullOr(StepUuid),
   task_uuid: Schema.NullOr(TaskUuid),
@@ -52,7 +56,9 @@ export const ProcessedResult = Schema.Struct({
   task_state: Schema.NullOr(TaskState),
   outcome: ResultOutcome,
   execution_status: Schema.NullOr(Schema.String),
-  error: Schema.NullOr(Schema.String)
+  error: Schema.NullOr(Schema.String),
+  /** steps the result's evaluation enqueued */
+  enqueued_count: Schema.Int
 })
 export type ProcessedResult = typeof ProcessedResult.Type
 
@@ -63,6 +69,7 @@ export type ClaimOutcome = typeof ClaimOutcome.Type
 export const ClaimRow = Schema.Struct({
   msg_id: Schema.BigInt,
   read_ct: Schema.Int,
+  enqueued_at: Schema.Date,
   headers: Headers,
   outcome: ClaimOutcome,
   reason: Schema.NullOr(Schema.String),
@@ -92,7 +99,9 @@ export const SubmitOutcome = Schema.Struct({
   /** the task's state after inline processing */
   task_state: Schema.NullOr(TaskState),
   /** what inline processing did with the result: completed, retry_scheduled, failed, ignored */
-  result_outcome: Schema.NullOr(Schema.String)
+  result_outcome: Schema.NullOr(Schema.String),
+  /** steps inline processing enqueued */
+  enqueued_count: Schema.Int
 })
 export type SubmitOutcome = typeof SubmitOutcome.Type
 
@@ -271,7 +280,7 @@ export class EngineFunctions extends Context.Service<EngineFunctions, {
       return EngineFunctions.of({
         createTask: Effect.fn("EngineFunctions.createTask")(function*(params: CreateTaskParams) {
           return yield* orDieOne(createTask(params))
-        }),
+        }, instrumentSql("tasker_create_task", { transaction: true })),
         evaluateTask: Effect.fn("EngineFunctions.evaluateTask")(function*(
           taskUuid: TaskUuid,
           processorUuid: ProcessorUuid,
@@ -284,7 +293,7 @@ export class EngineFunctions extends Context.Service<EngineFunctions, {
             stale: options?.staleAfterSeconds ?? 60
           }))
           return row._tag === "Some" ? row.value : undefined
-        }),
+        }, instrumentSql("tasker_evaluate_task", { transaction: true })),
         enqueueReadySteps: Effect.fn("EngineFunctions.enqueueReadySteps")(function*(
           taskUuid: TaskUuid,
           processorUuid: ProcessorUuid,
@@ -293,10 +302,22 @@ export class EngineFunctions extends Context.Service<EngineFunctions, {
           const [row] = yield* sql<{ uuids: ReadonlyArray<StepUuid> }>`
             SELECT tasker_enqueue_ready_steps(${taskUuid}::uuid, ${processorUuid}::uuid, ${json(headers ?? {})}::jsonb) AS uuids`
           return row!.uuids
-        }),
-        processResultMessages: (params) => die(results(params)).pipe(Effect.withSpan("EngineFunctions.processResultMessages")),
-        claimStepMessages: (params) => die(claim(params)).pipe(Effect.withSpan("EngineFunctions.claimStepMessages")),
-        submitStepResult: (params) => orDieOne(submit(params)).pipe(Effect.withSpan("EngineFunctions.submitStepResult")),
+        }, instrumentSql("tasker_enqueue_ready_steps", { transaction: true })),
+        processResultMessages: (params) =>
+          die(results(params)).pipe(
+            instrumentSql("tasker_process_result_messages", { transaction: true }),
+            Effect.withSpan("EngineFunctions.processResultMessages")
+          ),
+        claimStepMessages: (params) =>
+          die(claim(params)).pipe(
+            instrumentSql("tasker_claim_step_messages", { transaction: true }),
+            Effect.withSpan("EngineFunctions.claimStepMessages", { attributes: { queue: params.queue } })
+          ),
+        submitStepResult: (params) =>
+          orDieOne(submit(params)).pipe(
+            instrumentSql("tasker_submit_step_result", { transaction: true }),
+            Effect.withSpan("EngineFunctions.submitStepResult", { attributes: { step_uuid: params.stepUuid } })
+          ),
         releaseStep: Effect.fn("EngineFunctions.releaseStep")(function*(p: {
           readonly queue: string
           readonly msgId: bigint
@@ -309,10 +330,11 @@ export class EngineFunctions extends Context.Service<EngineFunctions, {
             SELECT tasker_release_step(${p.queue}::varchar, ${p.msgId}::bigint, ${p.stepUuid}::uuid, ${p.attempts}::integer,
                                        ${p.processorUuid}::uuid, ${p.delaySeconds ?? 0}::double precision) AS released`
           return row!.released
-        }),
+        }, instrumentSql("tasker_release_step", { transaction: true })),
         setVisibilityTimeout: (queue, msgId, seconds) =>
           sql<{ found: boolean }>`SELECT tasker_set_vt(${queue}::varchar, ${msgId}::bigint, ${seconds}::double precision) AS found`.pipe(
             Effect.map((rows) => rows[0]?.found === true),
+            instrumentSql("tasker_set_vt"),
             Effect.withSpan("EngineFunctions.setVisibilityTimeout")
           ),
         cancelTask: Effect.fn("EngineFunctions.cancelTask")(function*(
@@ -322,7 +344,7 @@ export class EngineFunctions extends Context.Service<EngineFunctions, {
         ) {
           const row = yield* die(cancel({ taskUuid, processorUuid, reason }))
           return row._tag === "Some" ? row.value : undefined
-        }),
+        }, instrumentSql("tasker_cancel_task", { transaction: true })),
         giveUpBlockedTasks: Effect.fn("EngineFunctions.giveUpBlockedTasks")(function*(
           processorUuid: ProcessorUuid,
           blockedForSeconds: number,
@@ -332,9 +354,10 @@ export class EngineFunctions extends Context.Service<EngineFunctions, {
             SELECT t AS task_uuid FROM tasker_give_up_blocked_tasks(${processorUuid}::uuid,
               ${blockedForSeconds}::double precision, ${limit ?? 100}::integer) AS t`
           return rows.map((r) => r.task_uuid)
-        }),
+        }, instrumentSql("tasker_give_up_blocked_tasks", { transaction: true })),
         nextRetryAt: sql<{ at: Date | null }>`SELECT tasker_next_retry_at() AS at`.pipe(
           Effect.map((rows) => rows[0]?.at ?? null),
+          instrumentSql("tasker_next_retry_at"),
           Effect.withSpan("EngineFunctions.nextRetryAt")
         )
       })

@@ -20,7 +20,8 @@ import { RESULTS_QUEUE } from "../messaging/MessageQueue.ts"
 import { Wakeups } from "../messaging/Wakeups.ts"
 import { EngineConfig } from "./EngineConfig.ts"
 import { EngineFunctions } from "./EngineFunctions.ts"
-import { ResultProcessor } from "./ResultProcessor.ts"
+import { recordTaskOutcome, ResultProcessor } from "./ResultProcessor.ts"
+import { recordEnqueued } from "./TaskInitializer.ts"
 import { TaskFinalizer } from "./TaskFinalizer.ts"
 
 /** Wake-up name (not a queue) for "a task may have become ready": sent after operator actions. */
@@ -62,7 +63,13 @@ export const OrchestrationLoopLayer = Layer.effectDiscard(
         processorUuid: processor.processorUuid,
         staleAfterSeconds: config.staleAfterSeconds
       })
-      yield* Effect.forEach(claimed, (task) => finalizer.evaluate(task.task_uuid), { discard: true })
+      yield* Effect.forEach(claimed, (task) =>
+        Effect.gen(function*() {
+          const row = yield* finalizer.evaluate(task.task_uuid)
+          if (row === undefined) return
+          yield* recordEnqueued(task.namespace_name, row.enqueued_step_uuids.length)
+          yield* recordTaskOutcome(row.task_state, { namespace: task.namespace_name, task_type: task.task_name })
+        }).pipe(Effect.annotateLogs({ task_uuid: task.task_uuid })), { discard: true })
       if (claimed.length >= config.readyTaskBatchSize) return
       const nextRetry = yield* engine.nextRetryAt
       // a retry that is due but could not be claimed (its task is busy) is looked at again shortly

@@ -3,12 +3,75 @@
  * a success completes the step; a retryable failure with attempts left waits for its backoff (the handler's
  * retry-after hint, else the step's policy); any other failure fails the step. The step's task is then evaluated
  * and moved on — its next ready steps enqueued, or finalized — in the same transaction (`tasker_process_step_result`).
+ * (With `inlineResultProcessing`, workers apply their results themselves through the same function; only results
+ * that could not be applied inline, and lost-worker reports, come through here.)
  */
 import { Context, Effect, Layer } from "effect"
 import type { SqlError } from "effect/sql"
 import { CurrentProcessor } from "../db/Processors.ts"
+import { RESULTS_QUEUE, workerQueueName } from "../messaging/MessageQueue.ts"
+import { CurrentCorrelation, withCorrelation } from "../telemetry/Correlation.ts"
+import { markFinished } from "../telemetry/SeriesJanitor.ts"
+import * as Metrics from "../telemetry/Metrics.ts"
+import { continueTrace } from "../telemetry/TraceContext.ts"
 import { EngineConfig } from "./EngineConfig.ts"
 import { EngineFunctions, type ProcessedResult } from "./EngineFunctions.ts"
+
+const resultTypes: Record<string, string> = {
+  completed: "success",
+  retry_scheduled: "retry",
+  failed: "error",
+  ignored: "ignored"
+}
+
+/**
+ * The metrics of one applied result (by a worker inline or by an orchestrator): results processed, processing and
+ * finalization durations, steps the evaluation enqueued, and the task's completion or failure.
+ */
+export const recordResultApplied = (r: {
+  readonly namespace: string | undefined
+  readonly taskType: string | undefined
+  readonly resultOutcome: string | null
+  readonly taskState: string | null
+  readonly enqueued: number
+  readonly durationMs: number
+}) =>
+  Effect.gen(function*() {
+    const resultType = resultTypes[r.resultOutcome ?? ""] ?? (r.resultOutcome ?? "unknown")
+    const ns = r.namespace === undefined ? {} : { namespace: r.namespace }
+    yield* Metrics.increment(Metrics.stepResultsProcessed, { result_type: resultType, ...ns })
+    yield* Metrics.observeMs(Metrics.stepResultProcessingDuration, { result_type: resultType }, r.durationMs)
+    if (r.taskState !== null) {
+      yield* Metrics.observeMs(Metrics.taskFinalizationDuration, { final_state: r.taskState }, r.durationMs)
+    }
+    if (r.namespace !== undefined && r.enqueued > 0) {
+      yield* Metrics.increment(Metrics.stepsEnqueued, { namespace: r.namespace }, r.enqueued)
+      yield* Metrics.increment(Metrics.messagesSent, {
+        queue: workerQueueName(r.namespace),
+        message_type: "SimpleStepMessage"
+      }, r.enqueued)
+    }
+    yield* recordTaskOutcome(r.taskState, { ...ns, ...(r.taskType === undefined ? {} : { task_type: r.taskType }) })
+  })
+
+/** `tasker.tasks.completions.total` / `tasker.tasks.failures.total` when a task reached an end. */
+export const recordTaskOutcome = (taskState: string | null, labels: Record<string, string>) =>
+  taskState === "complete"
+    ? Effect.all([
+      Metrics.increment(Metrics.taskCompletions, labels),
+      Effect.logInfo("Task completed"),
+      finishedSeries
+    ], { discard: true })
+    : taskState === "blocked_by_failures" || taskState === "error"
+    ? Effect.all([
+      Metrics.increment(Metrics.taskFailures, { ...labels, error_type: taskState }),
+      Effect.logWarning("Task failed", { status: taskState }),
+      taskState === "error" ? finishedSeries : Effect.void
+    ], { discard: true })
+    : Effect.void
+
+/** The current task finished for good: its metric series may be dropped after the next export. */
+const finishedSeries = Effect.flatMap(CurrentCorrelation, (c) => markFinished(c?.correlationId))
 
 export class ResultProcessor extends Context.Service<ResultProcessor, {
   /** Processes up to one batch of result messages; returns what happened to each. */
@@ -20,8 +83,45 @@ export class ResultProcessor extends Context.Service<ResultProcessor, {
       const engine = yield* EngineFunctions
       const processor = yield* CurrentProcessor
 
+      /** Logs, spans and metrics of one processed message, in the task's correlation and trace. */
+      const report = (row: ProcessedResult, batchMs: number, batchSize: number) => {
+        const body = Effect.gen(function*() {
+          const now = Date.now()
+          yield* Metrics.increment(Metrics.messagesReceived, { queue: RESULTS_QUEUE, message_type: "SimpleStepMessage" })
+          yield* Metrics.observeMs(Metrics.messageLatency, { queue: RESULTS_QUEUE, message_type: "SimpleStepMessage" }, now - row.enqueued_at.getTime())
+          if (row.outcome === "error") {
+            yield* Metrics.increment(Metrics.messageReceiveFailures, { error_type: "processing_error" })
+            yield* Effect.logWarning("Step result could not be processed; it will be retried", {
+              step_uuid: row.step_uuid,
+              msg_id: String(row.msg_id),
+              error: row.error
+            })
+          } else if (row.outcome === "dead_lettered") {
+            yield* Metrics.increment(Metrics.messagesArchived, { queue: RESULTS_QUEUE, reason: "dead_lettered" })
+            yield* Effect.logError("Step result moved to the dead-letter archive", { msg_id: String(row.msg_id), error: row.error })
+          } else {
+            yield* recordResultApplied({
+              namespace: undefined,
+              taskType: undefined,
+              resultOutcome: row.outcome,
+              taskState: row.task_state,
+              enqueued: row.enqueued_count,
+              durationMs: batchMs / Math.max(batchSize, 1)
+            })
+          }
+        }).pipe(
+          Effect.annotateLogs({ task_uuid: row.task_uuid ?? "", step_uuid: row.step_uuid ?? "" }),
+          Effect.withSpan("ResultProcessor.applyResult", {
+            attributes: { task_uuid: row.task_uuid ?? "", step_uuid: row.step_uuid ?? "", outcome: row.outcome }
+          }),
+          continueTrace(row.headers)
+        )
+        return row.correlation_id === null ? body : body.pipe(withCorrelation({ correlationId: row.correlation_id, parentCorrelationId: null }))
+      }
+
       const processBatch = Effect.gen(function*() {
         const config = yield* EngineConfig
+        const started = performance.now()
         const rows = yield* engine.processResultMessages({
           processorUuid: processor.processorUuid,
           limit: config.resultBatchSize,
@@ -30,20 +130,9 @@ export class ResultProcessor extends Context.Service<ResultProcessor, {
           maxBackoffSeconds: config.maxBackoffSeconds,
           jitter: config.backoffJitter
         })
-        for (const row of rows) {
-          if (row.outcome === "error") {
-            yield* Effect.logWarning("step result could not be processed; it will be retried", {
-              step_uuid: row.step_uuid,
-              msg_id: String(row.msg_id),
-              error: row.error
-            })
-          } else if (row.outcome === "dead_lettered") {
-            yield* Effect.logWarning("step result moved to the dead-letter archive", {
-              msg_id: String(row.msg_id),
-              reason: row.error
-            })
-          }
-        }
+        const batchMs = performance.now() - started
+        if (rows.length > 0) yield* Metrics.observeMs(Metrics.messageReceiveDuration, { queue: RESULTS_QUEUE }, batchMs)
+        yield* Effect.forEach(rows, (row) => report(row, batchMs, rows.length), { discard: true })
         return rows
       }).pipe(Effect.withSpan("ResultProcessor.processBatch"))
 
@@ -51,3 +140,5 @@ export class ResultProcessor extends Context.Service<ResultProcessor, {
     })
   )
 }
+
+

@@ -17,6 +17,9 @@ import { type TemplateNotFound, TemplateRegistry } from "../workflow/TemplateReg
 import { type IdentityStrategy, templateKey } from "../workflow/Workflow.ts"
 import { workerQueueName } from "../messaging/MessageQueue.ts"
 import { Wakeups } from "../messaging/Wakeups.ts"
+import { withCorrelation } from "../telemetry/Correlation.ts"
+import * as Metrics from "../telemetry/Metrics.ts"
+import { currentTraceHeaders } from "../telemetry/TraceContext.ts"
 import { EngineFunctions } from "./EngineFunctions.ts"
 
 const Uuid = Schema.String.pipe(Schema.check(Schema.isUUID()))
@@ -59,6 +62,13 @@ export class InvalidTaskRequest extends Schema.TaggedError<InvalidTaskRequest>()
 }) {}
 
 const LIMITS = { initiator: 128, source_system: 128, reason: 128 } as const
+
+/** `tasker.steps.enqueued.total` and `tasker.messages.sent.total` for steps an evaluation enqueued. */
+export const recordEnqueued = (namespace: string, count: number) =>
+  count === 0 ? Effect.void : Effect.all([
+    Metrics.increment(Metrics.stepsEnqueued, { namespace }, count),
+    Metrics.increment(Metrics.messagesSent, { queue: workerQueueName(namespace), message_type: "SimpleStepMessage" }, count)
+  ], { discard: true })
 
 /** JSON with object keys sorted, so equal contexts hash equally. */
 export const canonicalJson = (value: unknown): string => {
@@ -114,7 +124,11 @@ export class TaskInitializer extends Context.Service<TaskInitializer, {
       const wakeups = yield* Wakeups
       const processor = yield* CurrentProcessor
 
-      const createTask = Effect.fn("TaskInitializer.createTask")(function*(request: TaskRequest) {
+      const initialize = Effect.fn("TaskInitializer.createTask")(function*(request: TaskRequest, correlationId: string) {
+        const started = performance.now()
+        const labels = { task_type: request.name, namespace: request.namespace }
+        yield* Effect.annotateCurrentSpan(labels)
+        yield* Metrics.increment(Metrics.taskRequests, labels)
         const template = yield* registry.resolve(request.namespace, request.name, request.version)
         const definition = template.definition
         const context = request.context ?? {}
@@ -143,7 +157,6 @@ export class TaskInitializer extends Context.Service<TaskInitializer, {
             message: `${template.key} uses the caller_provided identity strategy: idempotency_key is required`
           })
         }
-        const correlationId = request.correlation_id ?? uuidv7()
         const row = yield* engine.createTask({
           namedTaskUuid: template.namedTaskUuid,
           identityHash: identityHash(definition.identityStrategy, templateKey(definition), context, request.idempotency_key),
@@ -158,10 +171,20 @@ export class TaskInitializer extends Context.Service<TaskInitializer, {
           requestedAt: request.requested_at ?? null,
           steps: template.stepSpecs,
           processorUuid: processor.processorUuid,
-          headers: {}
+          // the root steps' messages carry this span, so the workers' spans join the request's trace
+          headers: yield* currentTraceHeaders
         })
-        // a worker in this process starts at once, without waiting for the NOTIFY to come back
-        if (row.created) yield* wakeups.signal(workerQueueName(definition.namespace))
+        if (row.created) {
+          // a worker in this process starts at once, without waiting for the NOTIFY to come back
+          yield* wakeups.signal(workerQueueName(definition.namespace))
+          yield* Metrics.observeMs(Metrics.taskInitializationDuration, { task_type: request.name }, performance.now() - started)
+          yield* recordEnqueued(definition.namespace, row.enqueued_count)
+          if (row.task_state === "complete") yield* Metrics.increment(Metrics.taskCompletions, labels)
+          yield* Effect.logInfo("Task created", { task_uuid: row.task_uuid, namespace: request.namespace, name: request.name, steps: Object.keys(row.step_mapping).length })
+        } else {
+          yield* Effect.logInfo("Task request matched an existing task", { task_uuid: row.task_uuid })
+        }
+        yield* Effect.annotateCurrentSpan({ task_uuid: row.task_uuid, created: row.created })
         return {
           task_uuid: row.task_uuid,
           correlation_id: row.correlation_id,
@@ -171,6 +194,14 @@ export class TaskInitializer extends Context.Service<TaskInitializer, {
           step_mapping: row.step_mapping
         } satisfies TaskCreated
       })
+
+      // the request's correlation (or a new UUIDv7) is the region's correlation: logs, spans, metrics
+      const createTask = (request: TaskRequest) => {
+        const correlationId = request.correlation_id ?? uuidv7()
+        return initialize(request, correlationId).pipe(
+          withCorrelation({ correlationId, parentCorrelationId: request.parent_correlation_id ?? null })
+        )
+      }
 
       return TaskInitializer.of({ createTask })
     })

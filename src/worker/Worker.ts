@@ -13,7 +13,7 @@
  * still running then are interrupted and given back (`tasker_release_step`), so another worker picks them up at
  * once without using up an attempt.
  */
-import { Context, Duration, Effect, Fiber, FiberSet, Layer, Schedule, Semaphore } from "effect"
+import { Context, Duration, Effect, Fiber, FiberSet, Layer, Metric, Schedule, Semaphore } from "effect"
 import type { SqlError } from "effect/sql"
 import type { ProcessorUuid } from "../domain/Ids.ts"
 import { CurrentProcessor } from "../db/Processors.ts"
@@ -22,6 +22,10 @@ import { Wakeups } from "../messaging/Wakeups.ts"
 import { EngineConfig } from "../orchestration/EngineConfig.ts"
 import { EngineFunctions } from "../orchestration/EngineFunctions.ts"
 import { supervised } from "../orchestration/OrchestrationLoop.ts"
+import { recordResultApplied } from "../orchestration/ResultProcessor.ts"
+import { withCorrelation } from "../telemetry/Correlation.ts"
+import * as Metrics from "../telemetry/Metrics.ts"
+import { continueTrace, currentTraceHeaders } from "../telemetry/TraceContext.ts"
 import { TemplateRegistry } from "../workflow/TemplateRegistry.ts"
 import type { InvalidTemplate, StepDefinition, WorkflowDefinition } from "../workflow/Workflow.ts"
 import { templateKey } from "../workflow/Workflow.ts"
@@ -78,6 +82,14 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
     const consumers = yield* FiberSet.make<never, unknown>()
     const vt = config.visibilityTimeoutSeconds
     const releaseOnShutdown = yield* ReleaseOnShutdown
+    const active = new Map<string, number>()
+    /** `tasker.steps.active_executions`: steps running on this worker, per namespace */
+    const trackActive = (namespace: string, delta: number) =>
+      Effect.suspend(() => {
+        const count = (active.get(namespace) ?? 0) + delta
+        active.set(namespace, count)
+        return Metric.update(Metric.withAttributes(Metrics.stepsActiveExecutions, { namespace }), count)
+      })
 
     const runStep = (queue: string, claimed: ClaimedStep) => {
       const entry = hosted.get(templateKey({ namespace: claimed.namespace, name: claimed.taskName, version: claimed.taskVersion }))
@@ -103,12 +115,37 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
           Effect.ensuring(slots.release(1))
         )
       }
+      const labels = { namespace: claimed.namespace, step_name: claimed.stepName }
       return Effect.gen(function*() {
+        yield* Metrics.increment(Metrics.stepExecutions, { ...labels, handler_type: step?.handler?.kind ?? "none" })
+        yield* trackActive(claimed.namespace, 1)
         const keeper = yield* Effect.forkChild(keepVisible)
         const outcome = yield* executeStep(claimed, entry?.template, step, processor.processorUuid).pipe(
-          Effect.provideContext(handlerContext)
+          Effect.provideContext(handlerContext),
+          Effect.withSpan(`StepHandler ${claimed.stepName}`, { attributes: { handler_type: step?.handler?.kind ?? "none" } })
         )
         yield* Fiber.interrupt(keeper)
+        yield* Metrics.observeMs(Metrics.stepExecutionDuration, {
+          namespace: claimed.namespace,
+          result: outcome.success ? "success" : "failure"
+        }, outcome.durationMs)
+        if (outcome.success) {
+          yield* Metrics.increment(Metrics.stepSuccesses, labels)
+        } else {
+          yield* Metrics.increment(Metrics.stepFailures, {
+            ...labels,
+            error_type: outcome.error?.errorType ?? "StepError",
+            retryable: String(outcome.error?.retryable ?? false)
+          })
+          yield* Effect.logWarning("Step failed", {
+            step_uuid: claimed.stepUuid,
+            error: outcome.error?.message,
+            error_type: outcome.error?.errorType,
+            retryable: outcome.error?.retryable,
+            attempt: claimed.attempt
+          })
+        }
+        const submitStarted = performance.now()
         const submitted = yield* engine.submitStepResult({
           queue,
           msgId: claimed.msgId,
@@ -117,20 +154,33 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
           success: outcome.success,
           results: outcome.envelope,
           processorUuid: processor.processorUuid,
-          headers: claimed.headers,
+          // the next steps' messages carry this span, so the trace continues on whichever worker runs them
+          headers: yield* currentTraceHeaders,
           processInline: config.inlineResultProcessing,
           maxBackoffSeconds: config.maxBackoffSeconds,
           jitter: config.backoffJitter
         }).pipe(
           Effect.retry(Schedule.exponential("50 millis").pipe(Schedule.upTo({ duration: "10 seconds" })))
         )
+        const submitMs = performance.now() - submitStarted
+        yield* Metrics.observeMs(Metrics.stepResultSubmissionDuration, { result_type: submitted.outcome }, submitMs)
+        yield* Metrics.increment(Metrics.resultsSubmitted, { result_type: submitted.outcome })
         if (submitted.outcome === "submitted") {
+          yield* Metrics.increment(Metrics.messagesSent, { queue: RESULTS_QUEUE, message_type: "SimpleStepMessage" })
           yield* wakeups.signal(RESULTS_QUEUE)
         } else if (submitted.outcome === "processed") {
+          yield* recordResultApplied({
+            namespace: claimed.namespace,
+            taskType: claimed.taskName,
+            resultOutcome: submitted.result_outcome,
+            taskState: submitted.task_state,
+            enqueued: submitted.enqueued_count,
+            durationMs: submitMs
+          })
           // the next steps were enqueued on this namespace's queue: wake our own consumer without the NOTIFY hop
           if (submitted.task_state === "steps_in_process") yield* wakeups.signal(queue)
         } else {
-          yield* Effect.logInfo(`step result not recorded: ${submitted.outcome}`, { step_state: submitted.step_state })
+          yield* Effect.logInfo(`Step result not recorded: ${submitted.outcome}`, { step_state: submitted.step_state })
         }
       }).pipe(
         Effect.onInterrupt(() =>
@@ -142,10 +192,20 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
             processorUuid: processor.processorUuid
           }).pipe(Effect.ignore)
         ),
-        Effect.catchCause((cause) => Effect.logError("step execution failed; the message will be redelivered", cause)),
-        Effect.ensuring(slots.release(1)),
-        Effect.annotateLogs({ step_uuid: claimed.stepUuid, task_uuid: claimed.taskUuid, step_name: claimed.stepName }),
-        Effect.withSpan("Worker.runStep", { attributes: { step_name: claimed.stepName, attempt: claimed.attempt } })
+        Effect.catchCause((cause) => Effect.logError("Step execution failed; the message will be redelivered", cause)),
+        Effect.ensuring(Effect.andThen(slots.release(1), trackActive(claimed.namespace, -1))),
+        Effect.annotateLogs({ task_uuid: claimed.taskUuid, step_uuid: claimed.stepUuid, namespace: claimed.namespace, step_name: claimed.stepName }),
+        Effect.withSpan("Worker.runStep", {
+          attributes: {
+            task_uuid: claimed.taskUuid,
+            step_uuid: claimed.stepUuid,
+            namespace: claimed.namespace,
+            step_name: claimed.stepName,
+            attempt: claimed.attempt
+          }
+        }),
+        continueTrace(claimed.headers),
+        withCorrelation({ correlationId: claimed.correlationId, parentCorrelationId: claimed.parentCorrelationId })
       )
     }
 
@@ -153,10 +213,13 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
       Effect.gen(function*() {
         const queue = workerQueueName(namespace)
         const wake = yield* wakeups.subscribe(queue)
+        // how the consumer last woke up: by a notification or signal ("event"), or by the poll interval ("poll")
+        let claimMethod = "event"
         const loop = Effect.gen(function*() {
           yield* slots.take(1)
           let free = 1
           while (free < config.workerConcurrency && (yield* slots.takeIfAvailable(1))) free++
+          const claimStarted = performance.now()
           const rows = yield* engine.claimStepMessages({
             queue,
             processorUuid: processor.processorUuid,
@@ -164,18 +227,36 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
             visibilityTimeoutSeconds: vt,
             maxReadCount: config.maxReadCount
           }).pipe(Effect.onError(() => slots.release(free)))
+          const claimMs = performance.now() - claimStarted
+          yield* Metrics.observeMs(Metrics.messageReceiveDuration, { queue }, claimMs)
           let claimed = 0
+          const now = Date.now()
           for (const row of rows) {
+            const received = Effect.all([
+              Metrics.increment(Metrics.messagesReceived, { queue, message_type: "SimpleStepMessage" }),
+              Metrics.observeMs(Metrics.messageLatency, { queue, message_type: "SimpleStepMessage" }, now - row.enqueued_at.getTime())
+            ], { discard: true })
             if (row.outcome === "claimed") {
               claimed++
+              yield* Effect.all([
+                received,
+                Metrics.increment(Metrics.stepsClaimed, { namespace, claim_method: claimMethod }),
+                Metrics.observeMs(Metrics.stepClaimDuration, { namespace, claim_method: claimMethod }, claimMs)
+              ], { discard: true }).pipe(
+                withCorrelation({ correlationId: row.correlation_id!, parentCorrelationId: row.parent_correlation_id })
+              )
               yield* FiberSet.run(running, runStep(queue, toClaimedStep(row)))
             } else {
-              yield* Effect.logWarning(`step message ${row.outcome}: ${row.reason}`, { msg_id: String(row.msg_id) })
+              yield* received
+              yield* Effect.logWarning(`Step message ${row.outcome}`).pipe(
+                Effect.annotateLogs({ msg_id: String(row.msg_id), reason: row.reason ?? "" })
+              )
+              if (row.outcome !== "abandoned") yield* Metrics.increment(Metrics.messagesArchived, { queue, reason: row.outcome })
               if (row.outcome === "abandoned") yield* wakeups.signal(RESULTS_QUEUE)
             }
           }
           if (claimed < free) yield* slots.release(free - claimed)
-          if (rows.length < free) yield* wake.await
+          if (rows.length < free) claimMethod = (yield* wake.await) ? "event" : "poll"
         })
         return yield* supervised(`worker.${namespace}`, loop)
       }).pipe(Effect.scoped)

@@ -1,0 +1,185 @@
+/**
+ * The REST API as one `HttpApi` definition, shared by the server (`Http.ts`) and the typed client
+ * (`src/client/Client.ts`). Definitions only: nothing here may import server code.
+ *
+ * | group | endpoints |
+ * |---|---|
+ * | `tasks` | `POST /v1/tasks`, `GET /v1/tasks`, `GET/DELETE /v1/tasks/:task_uuid`, `GET /v1/tasks/:task_uuid/wait`, `GET /v1/tasks/:task_uuid/workflow_steps[/:step_uuid]`, `PATCH /v1/tasks/:task_uuid/workflow_steps/:step_uuid` |
+ * | `templates` | `GET /v1/templates[/:namespace[/:name]]` |
+ * | `system` (top level) | `GET /health`, `/live`, `/ready` |
+ *
+ * Two middlewares: `Authorization` (tasks and templates; a bearer token or `X-API-Key`, checked only when a
+ * token is configured) and `RequestErrors` (every endpoint; turns request decoding failures, oversize bodies and
+ * defects into the API's error shape).
+ */
+import { Schema } from "effect"
+import {
+  HttpApi,
+  HttpApiEndpoint,
+  HttpApiGroup,
+  HttpApiMiddleware,
+  HttpApiSchema,
+  HttpApiSecurity,
+  OpenApi
+} from "effect/http-api"
+import { StepUuid, TaskUuid } from "../domain/Ids.ts"
+import {
+  ApiBadRequest,
+  ApiConflict,
+  ApiInternalError,
+  ApiNotFound,
+  ApiPayloadTooLarge,
+  ApiServiceUnavailable,
+  ApiUnauthorized,
+  ApiValidationError
+} from "./Errors.ts"
+import {
+  BoundedString,
+  CreateTaskRequest,
+  HealthStatus,
+  ListTasksQuery,
+  LiveStatus,
+  NamespaceTemplates,
+  ReadyStatus,
+  StepAction,
+  StepView,
+  TaskCreated,
+  TaskDetail,
+  TaskExisting,
+  TaskList,
+  TaskView,
+  TemplateIndex,
+  TemplateVersions,
+  Uuid,
+  WaitQuery,
+  WaitResult
+} from "./Models.ts"
+
+/** The header carrying the caller's correlation ID (`POST /v1/tasks` uses it when the body has none). */
+export const CORRELATION_HEADER = "x-correlation-id"
+/** The header carrying an API key (an alternative to `Authorization: Bearer <token>`). */
+export const API_KEY_HEADER = "X-API-Key"
+
+/**
+ * Authentication: `Authorization: Bearer <token>` or `X-API-Key: <token>`. Off unless the server is given a
+ * token (`TASKER_API_TOKEN`); then a request without a valid token is a 401. Not required by the client: it
+ * sends a token when it is configured with one.
+ */
+export class Authorization extends HttpApiMiddleware.Service<Authorization>()("tasker/api/Authorization", {
+  error: ApiUnauthorized,
+  security: {
+    bearer: HttpApiSecurity.bearer,
+    apiKey: HttpApiSecurity.apiKey({ key: API_KEY_HEADER, in: "header" })
+  }
+}) {}
+
+/**
+ * Request failures in the API's error shape: a body, path parameter, query parameter or header that does not
+ * decode is a 400 naming the field, an oversize body a 413, and anything unexpected a 500 without details.
+ */
+export class RequestErrors extends HttpApiMiddleware.Service<RequestErrors>()("tasker/api/RequestErrors", {
+  error: [ApiBadRequest, ApiPayloadTooLarge, ApiInternalError]
+}) {}
+
+const TaskParams = { task_uuid: TaskUuid }
+const StepParams = { task_uuid: TaskUuid, step_uuid: StepUuid }
+
+const doc = (summary: string, description?: string) =>
+  OpenApi.annotations(description === undefined ? { summary } : { summary, description })
+
+export class TasksGroup extends HttpApiGroup.make("tasks").add(
+  HttpApiEndpoint.post("create", "/v1/tasks", {
+    payload: CreateTaskRequest,
+    headers: { [CORRELATION_HEADER]: Schema.optionalKey(Uuid) },
+    success: [TaskCreated.pipe(HttpApiSchema.status(201)), TaskExisting],
+    error: [ApiBadRequest, ApiNotFound, ApiValidationError]
+  }).annotateMerge(doc(
+    "Create a task",
+    "Creates a task from a template. 201 with the new task; 200 with `created: false` when the request matches " +
+      "an existing task's identity (nothing is created). 404 for an unknown template, 422 when the context does not " +
+      "match the template's input schema (`error.field` names the field)."
+  )),
+  HttpApiEndpoint.get("list", "/v1/tasks", {
+    query: ListTasksQuery,
+    success: TaskList,
+    error: ApiBadRequest
+  }).annotateMerge(doc("List tasks", "Newest first, paginated, filtered by namespace, name, status and correlation ids.")),
+  HttpApiEndpoint.get("get", "/v1/tasks/:task_uuid", {
+    params: TaskParams,
+    success: TaskDetail,
+    error: ApiNotFound
+  }).annotateMerge(doc("Get a task with its execution context and steps")),
+  HttpApiEndpoint.delete("cancel", "/v1/tasks/:task_uuid", {
+    params: TaskParams,
+    success: TaskView,
+    error: [ApiNotFound, ApiConflict]
+  }).annotateMerge(doc("Cancel a task", "Cancels the task and its unfinished steps; 409 when it already finished.")),
+  HttpApiEndpoint.get("wait", "/v1/tasks/:task_uuid/wait", {
+    params: TaskParams,
+    query: WaitQuery,
+    success: WaitResult,
+    error: ApiNotFound
+  }).annotateMerge(doc(
+    "Wait for a task to finish (long poll)",
+    "Holds the request until the task is complete, error, cancelled, resolved_manually or blocked_by_failures, " +
+      "or `timeout_ms` (default 30000, at most 60000) passed; `finished` tells which."
+  )),
+  HttpApiEndpoint.get("listSteps", "/v1/tasks/:task_uuid/workflow_steps", {
+    params: TaskParams,
+    success: Schema.Array(StepView),
+    error: ApiNotFound
+  }).annotateMerge(doc("List a task's steps", "Roots first, with readiness.")),
+  HttpApiEndpoint.get("getStep", "/v1/tasks/:task_uuid/workflow_steps/:step_uuid", {
+    params: StepParams,
+    success: StepView,
+    error: ApiNotFound
+  }).annotateMerge(doc("Get a step", "404 when the step does not belong to the task.")),
+  HttpApiEndpoint.patch("updateStep", "/v1/tasks/:task_uuid/workflow_steps/:step_uuid", {
+    params: StepParams,
+    payload: StepAction,
+    success: StepView,
+    error: [ApiNotFound, ApiConflict]
+  }).annotateMerge(doc(
+    "Resolve or retry a step",
+    "`{action: \"resolve\", result_data, resolved_by, reason}` resolves the step by hand (its dependents receive " +
+      "`result_data`); `{action: \"retry\"}` retries a failed step. 409 when the step's state does not allow it."
+  ))
+).middleware(Authorization).annotateMerge(OpenApi.annotations({ title: "Tasks" })) {}
+
+export class TemplatesGroup extends HttpApiGroup.make("templates").add(
+  HttpApiEndpoint.get("list", "/v1/templates", { success: TemplateIndex })
+    .annotateMerge(doc("List namespaces and stored templates")),
+  HttpApiEndpoint.get("namespace", "/v1/templates/:namespace", {
+    params: { namespace: BoundedString(64) },
+    success: NamespaceTemplates,
+    error: ApiNotFound
+  }).annotateMerge(doc("List a namespace's templates")),
+  HttpApiEndpoint.get("versions", "/v1/templates/:namespace/:name", {
+    params: { namespace: BoundedString(64), name: BoundedString(64) },
+    success: TemplateVersions,
+    error: ApiNotFound
+  }).annotateMerge(doc("Get a template's versions", "Every stored version with its configuration, newest last."))
+).middleware(Authorization).annotateMerge(OpenApi.annotations({ title: "Templates" })) {}
+
+/** Health probes: never behind authentication. */
+export class SystemGroup extends HttpApiGroup.make("system", { topLevel: true }).add(
+  HttpApiEndpoint.get("health", "/health", { success: HealthStatus }).annotateMerge(doc("Health")),
+  HttpApiEndpoint.get("live", "/live", { success: LiveStatus }).annotateMerge(doc("Liveness probe")),
+  HttpApiEndpoint.get("ready", "/ready", { success: ReadyStatus, error: ApiServiceUnavailable }).annotateMerge(doc(
+    "Readiness probe",
+    "200 when the database answers and this process's engine services are registered and heartbeating; 503 otherwise."
+  ))
+).annotateMerge(OpenApi.annotations({ title: "System" })) {}
+
+export class Api extends HttpApi.make("tasker")
+  .add(TasksGroup)
+  .add(TemplatesGroup)
+  .add(SystemGroup)
+  .middleware(RequestErrors)
+  .annotateMerge(OpenApi.annotations({
+    title: "tasker-effect API",
+    version: "1.0.0",
+    description: "Workflow orchestration: create and inspect tasks, operate on steps, browse templates. " +
+      "Errors are `{\"error\": {\"code\", \"message\", \"field\"?}}`."
+  }))
+{}

@@ -1,0 +1,319 @@
+/**
+ * Request and response bodies of the REST API. Definitions only (pure schemas): shared by the server and the
+ * client. Field names are snake_case like the database and tasker-core's API; timestamps are ISO 8601 strings on
+ * the wire and `Date`s in TypeScript.
+ *
+ * Input strings are bounded and may not contain NUL characters (PostgreSQL cannot store them), and task
+ * contexts must be JSON objects at most `MAX_JSON_DEPTH` levels deep, so bad input is rejected with a 400 before
+ * anything reaches the database.
+ */
+import { Schema } from "effect"
+import { StepUuid, TaskUuid } from "../domain/Ids.ts"
+import { StepState } from "../state/StepStateMachine.ts"
+import { TaskState } from "../state/TaskStateMachine.ts"
+import { ReadinessCheck } from "./Errors.ts"
+
+// ---------------------------------------------------------------------------------------------------------------
+// Input building blocks
+// ---------------------------------------------------------------------------------------------------------------
+
+/** The deepest nesting accepted in a JSON input (contexts, result data). */
+export const MAX_JSON_DEPTH = 64
+
+const noNul = Schema.makeFilter<string>(
+  (s) => !s.includes("\u0000") || "must not contain NUL (\\u0000) characters",
+  { expected: "a string without NUL characters" }
+)
+
+/** A string without NUL characters, at most `max` characters long. */
+export const BoundedString = (max: number) => Schema.String.pipe(Schema.check(noNul, Schema.isMaxLength(max)))
+
+/** A non-empty bounded string (template coordinates). */
+export const Identifier = (max: number) =>
+  Schema.String.pipe(Schema.check(noNul, Schema.isMinLength(1), Schema.isMaxLength(max)))
+
+/** A UUID in its canonical text form. */
+export const Uuid = Schema.String.pipe(Schema.check(Schema.isUUID()))
+
+/** The first NUL-containing string or over-deep value of a JSON tree, as a path (iterative: no recursion). */
+const findBadJson = (root: unknown): { path: ReadonlyArray<PropertyKey>; message: string } | undefined => {
+  const stack: Array<{ value: unknown; path: ReadonlyArray<PropertyKey> }> = [{ value: root, path: [] }]
+  while (stack.length > 0) {
+    const { path, value } = stack.pop()!
+    if (typeof value === "string") {
+      if (value.includes("\u0000")) return { path, message: "must not contain NUL (\\u0000) characters" }
+    } else if (typeof value === "object" && value !== null) {
+      if (path.length >= MAX_JSON_DEPTH) return { path, message: `must not be nested deeper than ${MAX_JSON_DEPTH} levels` }
+      if (Array.isArray(value)) {
+        value.forEach((item, i) => stack.push({ value: item, path: [...path, i] }))
+      } else {
+        for (const [key, item] of Object.entries(value)) {
+          if (key.includes("\u0000")) return { path: [...path, key], message: "keys must not contain NUL (\\u0000) characters" }
+          stack.push({ value: item, path: [...path, key] })
+        }
+      }
+    }
+  }
+  return undefined
+}
+
+const storableJson = Schema.makeFilter<Schema.Json>((value) => {
+  const bad = findBadJson(value)
+  return bad === undefined ? undefined : { path: bad.path, issue: bad.message }
+}, { expected: "JSON that PostgreSQL can store" })
+
+/** Any JSON value PostgreSQL can store in a `jsonb` column. */
+export const StorableJson = Schema.Json.pipe(Schema.check(storableJson))
+
+/** A JSON object PostgreSQL can store (a task context). */
+export const JsonObject = Schema.Record(Schema.String, Schema.Json).pipe(Schema.check(storableJson))
+
+const Int32 = Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: -2147483648, maximum: 2147483647 })))
+
+// ---------------------------------------------------------------------------------------------------------------
+// Tasks
+// ---------------------------------------------------------------------------------------------------------------
+
+/** `POST /v1/tasks`: which template to run, the task context (its input) and bookkeeping fields. */
+export const CreateTaskRequest = Schema.Struct({
+  namespace: Identifier(64),
+  name: Identifier(64),
+  version: Identifier(16),
+  /** the task's input, validated against the template's input schema (default `{}`) */
+  context: Schema.optionalKey(JsonObject),
+  initiator: Schema.optionalKey(Schema.NullOr(BoundedString(128))),
+  source_system: Schema.optionalKey(Schema.NullOr(BoundedString(128))),
+  reason: Schema.optionalKey(Schema.NullOr(BoundedString(128))),
+  tags: Schema.optionalKey(Schema.Array(BoundedString(256)).pipe(Schema.check(Schema.isMaxLength(100)))),
+  /** higher runs first (a 32-bit integer, default 0) */
+  priority: Schema.optionalKey(Int32),
+  /** defaults to the `X-Correlation-ID` header, else a new UUIDv7 */
+  correlation_id: Schema.optionalKey(Uuid),
+  parent_correlation_id: Schema.optionalKey(Schema.NullOr(Uuid)),
+  /** dedupe by this key instead of the template's identity strategy */
+  idempotency_key: Schema.optionalKey(BoundedString(255))
+})
+export type CreateTaskRequest = typeof CreateTaskRequest.Type
+
+const createdFields = {
+  task_uuid: TaskUuid,
+  correlation_id: Schema.String,
+  /** the task's state */
+  status: TaskState,
+  step_count: Schema.Int,
+  /** step name → step uuid */
+  step_mapping: Schema.Record(Schema.String, StepUuid),
+  created_at: Schema.optionalKey(Schema.Date)
+}
+
+/** `201 Created`: a new task. */
+export const TaskCreated = Schema.Struct({ ...createdFields, created: Schema.Literal(true) })
+/** `200 OK`: the request matched an existing task's identity; that task is returned and nothing is created. */
+export const TaskExisting = Schema.Struct({ ...createdFields, created: Schema.Literal(false) })
+export type TaskCreatedResponse = typeof TaskCreated.Type | typeof TaskExisting.Type
+
+/** A task's fields. `status` is its state (one of the 12 task states). */
+export const TaskView = Schema.Struct({
+  task_uuid: TaskUuid,
+  namespace: Schema.String,
+  name: Schema.String,
+  version: Schema.String,
+  status: TaskState,
+  complete: Schema.Boolean,
+  context: Schema.Json,
+  tags: Schema.Json,
+  initiator: Schema.NullOr(Schema.String),
+  source_system: Schema.NullOr(Schema.String),
+  reason: Schema.NullOr(Schema.String),
+  priority: Schema.Int,
+  correlation_id: Schema.String,
+  parent_correlation_id: Schema.NullOr(Schema.String),
+  requested_at: Schema.Date,
+  completed_at: Schema.NullOr(Schema.Date),
+  created_at: Schema.Date,
+  updated_at: Schema.Date
+})
+export type TaskView = typeof TaskView.Type
+
+/** The task's execution context (`get_task_execution_context`): step counts and derived status. */
+export const ExecutionView = Schema.Struct({
+  status: TaskState,
+  total_steps: Schema.Int,
+  pending_steps: Schema.Int,
+  in_progress_steps: Schema.Int,
+  enqueued_steps: Schema.Int,
+  completed_steps: Schema.Int,
+  failed_steps: Schema.Int,
+  ready_steps: Schema.Int,
+  waiting_for_retry_steps: Schema.Int,
+  blocked_steps: Schema.Int,
+  execution_status: Schema.String,
+  recommended_action: Schema.String,
+  completion_percentage: Schema.Number,
+  health_status: Schema.String
+})
+export type ExecutionView = typeof ExecutionView.Type
+
+/** A workflow step with its readiness (`get_step_readiness_status`). `results` is the stored result envelope. */
+export const StepView = Schema.Struct({
+  step_uuid: StepUuid,
+  task_uuid: TaskUuid,
+  name: Schema.String,
+  current_state: StepState,
+  attempts: Schema.Int,
+  max_attempts: Schema.Int,
+  retryable: Schema.Boolean,
+  /** `{success, status, result, error, metadata}` once the step ran or was resolved */
+  results: Schema.NullOr(Schema.Json),
+  inputs: Schema.NullOr(Schema.Json),
+  dependencies_satisfied: Schema.Boolean,
+  retry_eligible: Schema.Boolean,
+  ready_for_execution: Schema.Boolean,
+  total_parents: Schema.Int,
+  completed_parents: Schema.Int,
+  backoff_request_seconds: Schema.NullOr(Schema.Number),
+  last_failure_at: Schema.NullOr(Schema.Date),
+  next_retry_at: Schema.NullOr(Schema.Date),
+  last_attempted_at: Schema.NullOr(Schema.Date),
+  /** when the step was processed (complete, cancelled or resolved manually) */
+  completed_at: Schema.NullOr(Schema.Date),
+  created_at: Schema.Date,
+  updated_at: Schema.Date
+})
+export type StepView = typeof StepView.Type
+
+/** `GET /v1/tasks/:task_uuid`: the task, its execution context and its steps (roots first). */
+export const TaskDetail = Schema.Struct({
+  ...TaskView.fields,
+  execution: ExecutionView,
+  steps: Schema.Array(StepView)
+})
+export type TaskDetail = typeof TaskDetail.Type
+
+export const DEFAULT_PER_PAGE = 25
+export const MAX_PER_PAGE = 100
+
+/** `GET /v1/tasks` query: pagination (page from 1; per_page 1–100, default 25) and filters. */
+export const ListTasksQuery = Schema.Struct({
+  page: Schema.optionalKey(Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 1, maximum: 1_000_000 })))),
+  per_page: Schema.optionalKey(Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 1, maximum: MAX_PER_PAGE })))),
+  namespace: Schema.optionalKey(BoundedString(64)),
+  name: Schema.optionalKey(BoundedString(64)),
+  /** any of the 12 task states */
+  status: Schema.optionalKey(TaskState),
+  correlation_id: Schema.optionalKey(Uuid),
+  parent_correlation_id: Schema.optionalKey(Uuid)
+})
+export type ListTasksQuery = typeof ListTasksQuery.Type
+
+export const Pagination = Schema.Struct({
+  page: Schema.Int,
+  per_page: Schema.Int,
+  total_count: Schema.Int,
+  total_pages: Schema.Int,
+  has_next: Schema.Boolean,
+  has_previous: Schema.Boolean
+})
+export type Pagination = typeof Pagination.Type
+
+/** `GET /v1/tasks`: a page of tasks, newest first. */
+export const TaskList = Schema.Struct({ tasks: Schema.Array(TaskView), pagination: Pagination })
+export type TaskList = typeof TaskList.Type
+
+/** The longest a single `wait` request holds (ms); clients wait longer by asking again. */
+export const MAX_WAIT_MS = 60_000
+export const DEFAULT_WAIT_MS = 30_000
+
+export const WaitQuery = Schema.Struct({
+  timeout_ms: Schema.optionalKey(Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 0, maximum: MAX_WAIT_MS }))))
+})
+
+/**
+ * `GET /v1/tasks/:task_uuid/wait`: the task once it finished (complete, error, cancelled, resolved_manually or
+ * blocked_by_failures: `finished: true`), or as it is when the timeout expired (`finished: false`).
+ */
+export const WaitResult = Schema.Struct({ finished: Schema.Boolean, task: TaskView })
+export type WaitResult = typeof WaitResult.Type
+
+/** States after which a task needs something from outside (or nothing at all) to move again. */
+export const finishedTaskStates: ReadonlySet<TaskState> = new Set([
+  "complete",
+  "error",
+  "cancelled",
+  "resolved_manually",
+  "blocked_by_failures"
+])
+
+// ---------------------------------------------------------------------------------------------------------------
+// Steps
+// ---------------------------------------------------------------------------------------------------------------
+
+/** Resolve the step by hand: it becomes `resolved_manually` and its dependents receive `result_data`. */
+export const ResolveStepAction = Schema.Struct({
+  action: Schema.Literal("resolve"),
+  result_data: StorableJson,
+  resolved_by: Identifier(128),
+  reason: Identifier(255)
+})
+
+/** Retry a failed step: `error` → `pending` with a fresh attempt budget. */
+export const RetryStepAction = Schema.Struct({ action: Schema.Literal("retry") })
+
+/** `PATCH /v1/tasks/:task_uuid/workflow_steps/:step_uuid` */
+export const StepAction = Schema.Union([ResolveStepAction, RetryStepAction])
+export type StepAction = typeof StepAction.Type
+
+// ---------------------------------------------------------------------------------------------------------------
+// Templates
+// ---------------------------------------------------------------------------------------------------------------
+
+/** A stored template version. */
+export const TemplateSummary = Schema.Struct({
+  namespace: Schema.String,
+  name: Schema.String,
+  version: Schema.String,
+  description: Schema.NullOr(Schema.String),
+  step_names: Schema.Array(Schema.String),
+  created_at: Schema.Date,
+  updated_at: Schema.Date
+})
+export type TemplateSummary = typeof TemplateSummary.Type
+
+/** A stored template version with its whole configuration (steps, retry policies, input JSON Schema). */
+export const TemplateDetail = Schema.Struct({ ...TemplateSummary.fields, configuration: Schema.Json })
+export type TemplateDetail = typeof TemplateDetail.Type
+
+export const NamespaceSummary = Schema.Struct({ name: Schema.String, template_count: Schema.Int })
+
+/** `GET /v1/templates`: the namespaces and every stored template version. */
+export const TemplateIndex = Schema.Struct({
+  namespaces: Schema.Array(NamespaceSummary),
+  templates: Schema.Array(TemplateSummary)
+})
+export type TemplateIndex = typeof TemplateIndex.Type
+
+/** `GET /v1/templates/:namespace` */
+export const NamespaceTemplates = Schema.Struct({ namespace: Schema.String, templates: Schema.Array(TemplateSummary) })
+export type NamespaceTemplates = typeof NamespaceTemplates.Type
+
+/** `GET /v1/templates/:namespace/:name`: every version, newest last. */
+export const TemplateVersions = Schema.Struct({
+  namespace: Schema.String,
+  name: Schema.String,
+  versions: Schema.Array(TemplateDetail)
+})
+export type TemplateVersions = typeof TemplateVersions.Type
+
+// ---------------------------------------------------------------------------------------------------------------
+// Health
+// ---------------------------------------------------------------------------------------------------------------
+
+export const HealthStatus = Schema.Struct({ status: Schema.Literal("healthy"), timestamp: Schema.Date })
+export const LiveStatus = Schema.Struct({ status: Schema.Literal("alive"), timestamp: Schema.Date })
+
+/** `GET /ready` when every check passed (otherwise a 503 `ApiServiceUnavailable` with the same checks). */
+export const ReadyStatus = Schema.Struct({
+  status: Schema.Literal("ready"),
+  timestamp: Schema.Date,
+  checks: Schema.Record(Schema.String, ReadinessCheck)
+})

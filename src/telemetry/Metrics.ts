@@ -1,0 +1,132 @@
+/**
+ * The metrics catalog: every metric the engine records, with tasker-core's names, units and attribute names, in
+ * one place. Durations are milliseconds (fractions kept) in histograms with explicit boundaries from 0.1 ms to 10 s.
+ *
+ * Metric updates inside a `withCorrelation` region carry `correlation_id` automatically; the other attributes are
+ * given where the metric is recorded (`record` helpers below take them explicitly). docs/observability/metrics.md
+ * lists each metric with the point it is recorded at.
+ */
+import { Effect, Metric } from "effect"
+
+/** Histogram boundaries in milliseconds: sub-millisecond SQL calls to multi-second handlers. */
+export const latencyBoundariesMs: ReadonlyArray<number> = [
+  0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000
+]
+
+const counter = (name: string, description: string) => Metric.counter(name, { description, incremental: true })
+const histogramMs = (name: string, description: string) =>
+  Metric.histogram(name, { description, boundaries: latencyBoundariesMs, attributes: { unit: "ms" } })
+const gauge = (name: string, description: string) => Metric.gauge(name, { description })
+
+// --- orchestration -------------------------------------------------------------------------------------------
+
+/** O1: task creation requests (attempts, before the transaction); attrs task_type, namespace */
+export const taskRequests = counter("tasker.tasks.requests.total", "Task creation requests")
+/** O2: tasks that reached `complete`; attrs task_type, namespace */
+export const taskCompletions = counter("tasker.tasks.completions.total", "Tasks completed")
+/** O3: tasks that failed (blocked_by_failures or error); attrs task_type, namespace, error_type (final state) */
+export const taskFailures = counter("tasker.tasks.failures.total", "Tasks failed")
+/** O4: steps enqueued for workers; attrs namespace */
+export const stepsEnqueued = counter("tasker.steps.enqueued.total", "Steps enqueued for workers")
+/** O5: step results applied; attrs result_type (success, retry, error, ignored), namespace */
+export const stepResultsProcessed = counter("tasker.steps.results_processed.total", "Step results processed")
+/** O6: task creation, request to commit; attrs task_type */
+export const taskInitializationDuration = histogramMs("tasker.task.initialization.duration", "Task initialization duration")
+/** O7: evaluation and finalization of a task after a result; attrs final_state */
+export const taskFinalizationDuration = histogramMs("tasker.task.finalization.duration", "Task finalization duration")
+/** O8: applying one step result (its transaction); attrs result_type */
+export const stepResultProcessingDuration = histogramMs(
+  "tasker.step_result.processing.duration",
+  "Step result processing duration"
+)
+/** O9: tasks per state (sampled); attrs state */
+export const tasksActive = gauge("tasker.tasks.active", "Tasks by state")
+/** O10: steps ready to run (sampled); attrs namespace */
+export const stepsReady = gauge("tasker.steps.ready", "Steps ready to run")
+
+// --- worker ----------------------------------------------------------------------------------------------------
+
+/** W1: step executions started (a handler invoked); attrs namespace, step_name, handler_type */
+export const stepExecutions = counter("tasker.steps.executions.total", "Step executions")
+/** W2: handlers that succeeded; attrs namespace, step_name */
+export const stepSuccesses = counter("tasker.steps.successes.total", "Step handler successes")
+/** W3: handlers that failed; attrs namespace, step_name, error_type, retryable */
+export const stepFailures = counter("tasker.steps.failures.total", "Step handler failures")
+/** W4: steps claimed; attrs namespace, claim_method (event, poll) */
+export const stepsClaimed = counter("tasker.steps.claimed.total", "Steps claimed")
+/** W5: results recorded by workers; attrs result_type (inline, submitted) */
+export const resultsSubmitted = counter("tasker.steps.results_submitted.total", "Step results submitted")
+/** W6: handler execution, start to result; attrs namespace, result (success, failure) */
+export const stepExecutionDuration = histogramMs("tasker.step.execution.duration", "Step handler execution duration")
+/** W7: the claim round trip; attrs namespace, claim_method */
+export const stepClaimDuration = histogramMs("tasker.step.claim.duration", "Step claim duration")
+/** W8: recording a result (and applying it, inline); attrs result_type */
+export const stepResultSubmissionDuration = histogramMs(
+  "tasker.step_result.submission.duration",
+  "Step result submission duration"
+)
+/** W9: steps running on this worker now; attrs namespace */
+export const stepsActiveExecutions = gauge("tasker.steps.active_executions", "Steps executing on this worker")
+/** W10: messages waiting in a queue (sampled); attrs queue */
+export const queueDepth = gauge("tasker.queue.depth", "Messages in the queue")
+
+// --- database --------------------------------------------------------------------------------------------------
+
+/** SQL function calls; attrs query_type (the function), result (success, error) */
+export const sqlQueries = counter("tasker.sql.queries.total", "SQL function calls")
+/** SQL function call duration; attrs query_type, result */
+export const sqlQueryDuration = histogramMs("tasker.sql.query.duration", "SQL function call duration")
+/** transactions of the engine (one per fused SQL function); attrs transaction_type, result (commit, rollback) */
+export const dbTransactionDuration = histogramMs("tasker.db.transaction.duration", "Database transaction duration")
+/** connections taken from the pool (one per statement or transaction); attrs pool */
+export const dbPoolCheckouts = counter("tasker.db.pool.checkouts.total", "Connection pool checkouts")
+/** time to get a connection (measured as the wait before a statement starts, when observable); attrs pool */
+export const dbPoolCheckoutDuration = histogramMs("tasker.db.pool.checkout.duration", "Connection pool checkout duration")
+/** database errors; attrs error_type (the SqlError reason) */
+export const dbConnectionErrors = counter("tasker.db.connection.errors.total", "Database errors")
+/** pool connections (configured maximum); attrs pool, state */
+export const dbPoolConnections = gauge("tasker.db.pool.connections", "Connection pool connections")
+
+// --- messaging -------------------------------------------------------------------------------------------------
+
+/** messages sent; attrs queue, message_type */
+export const messagesSent = counter("tasker.messages.sent.total", "Messages sent")
+/** messages received; attrs queue, message_type */
+export const messagesReceived = counter("tasker.messages.received.total", "Messages received")
+/** messages archived (dead letters included); attrs queue, reason */
+export const messagesArchived = counter("tasker.messages.archived.total", "Messages archived")
+/** send failures; attrs error_type */
+export const messageSendFailures = counter("tasker.messages.send_failures.total", "Message send failures")
+/** receive failures; attrs error_type */
+export const messageReceiveFailures = counter("tasker.messages.receive_failures.total", "Message receive failures")
+/** time from a message's enqueue to its receipt; attrs queue, message_type */
+export const messageLatency = histogramMs("tasker.message.latency", "Message latency (enqueued to received)")
+/** send call duration; attrs queue */
+export const messageSendDuration = histogramMs("tasker.message.send.duration", "Message send duration")
+/** receive call duration; attrs queue */
+export const messageReceiveDuration = histogramMs("tasker.message.receive.duration", "Message receive duration")
+/** archive call duration; attrs queue */
+export const messageArchiveDuration = histogramMs("tasker.message.archive.duration", "Message archive duration")
+/** age of the oldest message (sampled); attrs queue */
+export const queueOldestMessageAge = gauge("tasker.queue.oldest_message.age", "Age of the oldest message (ms)")
+
+// --- helpers ---------------------------------------------------------------------------------------------------
+
+/** Adds 1 to `metric` with `attributes` (and the region's correlation). */
+export const increment = (metric: Metric.Metric<number, unknown>, attributes: Record<string, string>, by = 1) =>
+  Metric.update(Metric.withAttributes(metric, attributes), by)
+
+/** Records a duration in ms. */
+export const observeMs = (metric: Metric.Metric<number, unknown>, attributes: Record<string, string>, ms: number) =>
+  Metric.update(Metric.withAttributes(metric, attributes), ms)
+
+/** Runs `self` and records its duration in ms to `metric`. */
+export const timedMs = (metric: Metric.Metric<number, unknown>, attributes: Record<string, string>) =>
+<A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.gen(function*() {
+    const started = performance.now()
+    const exit = yield* Effect.exit(self)
+    yield* observeMs(metric, attributes, performance.now() - started)
+    return yield* exit
+  })
+

@@ -1,0 +1,64 @@
+/**
+ * Gauges sampled from the database at a fixed interval (by the orchestrator process):
+ * - `tasker.tasks.active{state}`: tasks in each non-terminal state (terminal states only grow; count them with SQL),
+ * - `tasker.steps.ready{namespace}`: steps enqueued and waiting for a worker,
+ * - `tasker.queue.depth{queue}` and `tasker.queue.oldest_message.age{queue}` (ms) for every queue,
+ * - `tasker.db.pool.connections{pool, state}`: this application's connections to the database by state.
+ */
+import { Duration, Effect, Layer, Metric } from "effect"
+import { SqlClient } from "effect/sql"
+import { supervised } from "../orchestration/OrchestrationLoop.ts"
+import * as Metrics from "./Metrics.ts"
+
+const set = (gauge: Metric.Metric<number, unknown>, attributes: Record<string, string>, value: number) =>
+  Metric.update(Metric.withAttributes(gauge, attributes), value)
+
+const ACTIVE_STATES = [
+  "pending",
+  "initializing",
+  "enqueuing_steps",
+  "steps_in_process",
+  "evaluating_results",
+  "waiting_for_dependencies",
+  "waiting_for_retry",
+  "blocked_by_failures"
+]
+
+/** Samples the gauges once. */
+export const sampleGauges = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const states = yield* sql<{ state: string; n: number }>`
+    SELECT current_state AS state, count(*)::int AS n FROM tasker_tasks
+    WHERE current_state IN ${sql.in(ACTIVE_STATES)} GROUP BY current_state`
+  const byState = new Map(states.map((r) => [r.state, r.n]))
+  for (const state of ACTIVE_STATES) yield* set(Metrics.tasksActive, { state }, byState.get(state) ?? 0)
+
+  const ready = yield* sql<{ namespace: string; n: number }>`
+    SELECT ns.name AS namespace, count(ws.workflow_step_uuid)::int AS n
+    FROM tasker_task_namespaces ns
+    LEFT JOIN tasker_named_tasks nt ON nt.task_namespace_uuid = ns.task_namespace_uuid
+    LEFT JOIN tasker_tasks t ON t.named_task_uuid = nt.named_task_uuid AND t.current_state = 'steps_in_process'
+    LEFT JOIN tasker_workflow_steps ws ON ws.task_uuid = t.task_uuid AND ws.current_state = 'enqueued'
+    GROUP BY ns.name`
+  for (const row of ready) yield* set(Metrics.stepsReady, { namespace: row.namespace }, row.n)
+
+  const queues = yield* sql<{ queue_name: string; queue_length: bigint; oldest_msg_age_seconds: number | null }>`
+    SELECT m.queue_name, m.queue_length, m.oldest_msg_age_seconds
+    FROM tasker_queues q CROSS JOIN LATERAL tasker_queue_metrics(q.queue_name) m`
+  for (const q of queues) {
+    yield* set(Metrics.queueDepth, { queue: q.queue_name }, Number(q.queue_length))
+    yield* set(Metrics.queueOldestMessageAge, { queue: q.queue_name }, (q.oldest_msg_age_seconds ?? 0) * 1000)
+  }
+
+  const connections = yield* sql<{ state: string; n: number }>`
+    SELECT COALESCE(state, 'unknown') AS state, count(*)::int AS n FROM pg_stat_activity
+    WHERE datname = current_database() AND application_name = current_setting('application_name')
+    GROUP BY state`
+  for (const c of connections) yield* set(Metrics.dbPoolConnections, { pool: "engine", state: c.state }, c.n)
+}).pipe(Effect.withSpan("MetricsSampler.sample"))
+
+/** Samples the gauges every `interval` while the layer lives. */
+export const MetricsSamplerLayer = (interval: Duration.Input) =>
+  Layer.effectDiscard(
+    Effect.forkScoped(supervised("metrics.sampler", Effect.andThen(sampleGauges, Effect.sleep(interval)), "10 seconds"))
+  )

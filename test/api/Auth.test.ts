@@ -1,0 +1,126 @@
+/**
+ * Authentication on (a configured token): requests to `/v1` without the token or with a wrong one are 401s that
+ * write nothing; the bearer header and `X-API-Key` both work; the probes and the documentation stay open. And
+ * `/ready` answers 503 with its checks when this process's engine is not running.
+ */
+import { assert, layer } from "@effect/vitest"
+import { Effect, Redacted } from "effect"
+import { SqlClient } from "effect/sql"
+import { CurrentProcessor } from "../../src/db/Processors.ts"
+import { TaskerClient } from "../../src/client/Client.ts"
+import { apiTestLayer, assertError, baseUrl, countTasks, request } from "./Support.ts"
+
+const TOKEN = "s3cret-token-for-tests"
+const SUCCESS = { namespace: "test_errors", name: "success_only", version: "1.0.0" } as const
+
+layer(apiTestLayer({ token: Redacted.make(TOKEN) }, { token: TOKEN }), {
+  excludeTestServices: true,
+  timeout: "120 seconds"
+})("REST API with authentication", (it) => {
+  it.effect("requests without a valid token are 401s and write nothing", () =>
+    Effect.gen(function*() {
+      const before = yield* countTasks
+      const body = { ...SUCCESS, context: { auth: "denied" } }
+      const attempts: ReadonlyArray<[string, Record<string, string>]> = [
+        ["no token", {}],
+        ["wrong bearer", { authorization: "Bearer wrong" }],
+        ["empty bearer", { authorization: "Bearer " }],
+        ["token without scheme", { authorization: TOKEN }],
+        ["basic scheme", { authorization: `Basic ${Buffer.from(`user:${TOKEN}`).toString("base64")}` }],
+        ["wrong api key", { "x-api-key": "wrong" }],
+        ["token prefix", { "x-api-key": TOKEN.slice(0, -1) }],
+        ["token with suffix", { authorization: `Bearer ${TOKEN}x` }]
+      ]
+      for (const [label, headers] of attempts) {
+        assertError(yield* request("POST", "/v1/tasks", { body, headers }), { status: 401, code: "UNAUTHORIZED" }, label)
+        assertError(yield* request("GET", "/v1/tasks", { headers }), { status: 401, code: "UNAUTHORIZED" }, label)
+        assertError(yield* request("GET", "/v1/templates", { headers }), { status: 401, code: "UNAUTHORIZED" }, label)
+      }
+      // authentication comes before the body is even decoded
+      assertError(yield* request("POST", "/v1/tasks", { body: "{not json" }), { status: 401, code: "UNAUTHORIZED" })
+      assertError(yield* request("DELETE", "/v1/tasks/not-a-uuid"), { status: 401, code: "UNAUTHORIZED" })
+      assert.strictEqual(yield* countTasks, before)
+
+      // a client without the token gets a typed 401
+      const url = yield* baseUrl
+      const anonymous = yield* Effect.flip(
+        Effect.gen(function*() {
+          return yield* (yield* TaskerClient).listTasks()
+        }).pipe(
+          Effect.provide(TaskerClient.layerFetch({ baseUrl: url }))
+        )
+      )
+      assert.strictEqual(anonymous._tag, "ApiUnauthorized")
+      assert.strictEqual(yield* countTasks, before)
+    }))
+
+  it.effect("the bearer token and X-API-Key both authenticate", () =>
+    Effect.gen(function*() {
+      const before = yield* countTasks
+      const bearer = yield* request("POST", "/v1/tasks", {
+        body: { ...SUCCESS, context: { auth: "bearer" } },
+        headers: { authorization: `Bearer ${TOKEN}` }
+      })
+      assert.strictEqual(bearer.status, 201, bearer.text)
+      const apiKey = yield* request("POST", "/v1/tasks", {
+        body: { ...SUCCESS, context: { auth: "api key" } },
+        headers: { "X-API-Key": TOKEN }
+      })
+      assert.strictEqual(apiKey.status, 201, apiKey.text)
+      assert.strictEqual(yield* countTasks, before + 2)
+      // with the token, bad input gets its usual answer
+      assertError(
+        yield* request("POST", "/v1/tasks", { body: "{not json", headers: { authorization: `Bearer ${TOKEN}` } }),
+        { status: 400, code: "INVALID_JSON", field: "body" }
+      )
+
+      // the clients configured with the token (bearer, and X-API-Key)
+      const client = yield* TaskerClient
+      const created = yield* client.createTask({ ...SUCCESS, context: { auth: "client" } })
+      const done = yield* client.waitForCompletion(created.task_uuid, { timeout: "20 seconds" })
+      assert.strictEqual(done.status, "complete")
+      const url = yield* baseUrl
+      const viaKey = yield* Effect.gen(function*() {
+        return yield* (yield* TaskerClient).getTask(created.task_uuid)
+      }).pipe(
+        Effect.provide(TaskerClient.layerFetch({ baseUrl: url, token: Redacted.make(TOKEN), tokenHeader: "api-key" }))
+      )
+      assert.strictEqual(viaKey.status, "complete")
+    }))
+
+  it.effect("probes and documentation stay open", () =>
+    Effect.gen(function*() {
+      assert.strictEqual((yield* request("GET", "/health")).json.status, "healthy")
+      assert.strictEqual((yield* request("GET", "/live")).json.status, "alive")
+      assert.strictEqual((yield* request("GET", "/ready")).json.status, "ready")
+      const doc = yield* request("GET", "/openapi.json")
+      assert.strictEqual(doc.status, 200)
+      assert.deepStrictEqual(doc.json.paths["/health"].get.security ?? [], [])
+      assert.isNotEmpty(doc.json.paths["/v1/tasks"].post.security)
+      assert.strictEqual((yield* request("GET", "/docs")).status, 200)
+    }))
+})
+
+layer(apiTestLayer(), { excludeTestServices: true, timeout: "120 seconds" })("REST API readiness", (it) => {
+  it.effect("/ready is a 503 with its checks when this process's engine is stopped", () =>
+    Effect.gen(function*() {
+      assert.strictEqual((yield* request("GET", "/ready")).status, 200)
+      const sql = yield* SqlClient.SqlClient
+      const processor = yield* CurrentProcessor
+      yield* sql`UPDATE tasker_processors SET stopped_at = now() WHERE processor_uuid = ${processor.processorUuid}`
+      const ready = yield* request("GET", "/ready")
+      assert.strictEqual(ready.status, 503)
+      assert.strictEqual(ready.json.error.code, "SERVICE_UNAVAILABLE")
+      assert.strictEqual(ready.json.checks.database.status, "ok")
+      assert.strictEqual(ready.json.checks.engine.status, "failed")
+      assert.include(ready.json.checks.engine.message, "stopped")
+      const typed = yield* Effect.flip(Effect.gen(function*() {
+        return yield* (yield* TaskerClient).ready
+      }))
+      assert.strictEqual(typed._tag, "ApiServiceUnavailable")
+      // liveness does not depend on readiness
+      assert.strictEqual((yield* request("GET", "/live")).status, 200)
+      yield* sql`UPDATE tasker_processors SET stopped_at = NULL WHERE processor_uuid = ${processor.processorUuid}`
+      assert.strictEqual((yield* request("GET", "/ready")).status, 200)
+    }))
+})

@@ -1,0 +1,34 @@
+import { assert, layer } from "@effect/vitest"
+import { Effect } from "effect"
+import { TaskerClient } from "../../src/client/Client.ts"
+import { apiTestLayer, baseUrl } from "../api/Support.ts"
+
+layer(apiTestLayer(), { excludeTestServices: true, timeout: "60 seconds" })("Prometheus /metrics", (it) => {
+  it.effect("the API server serves every engine metric in Prometheus text format, with the task's correlation_id", () =>
+    Effect.gen(function*() {
+      const client = yield* TaskerClient
+      const created = yield* client.createTask({
+        namespace: "rust_e2e_linear",
+        name: "mathematical_sequence",
+        version: "1.0.0",
+        context: { even_number: 8 }
+      })
+      const done = yield* client.waitForCompletion(created.task_uuid, { timeout: "20 seconds" })
+      assert.strictEqual(done.status, "complete")
+      const url = yield* baseUrl
+      const text = yield* Effect.promise(() => fetch(`${url}/metrics`).then((r) => r.text()))
+      const lines = (name: string) =>
+        text.split("\n").filter((l) => l.startsWith(`${name}{`) && l.includes(`correlation_id="${created.correlation_id}"`))
+      const line = (name: string) => lines(name)[0]
+      // the sum over the task's series (e.g. one per step name)
+      const value = (name: string) => lines(name).reduce((sum, l) => sum + Number(l.split(" ").at(-1)), 0)
+      assert.strictEqual(value("tasker_tasks_requests_total"), 1)
+      assert.strictEqual(value("tasker_tasks_completions_total"), 1)
+      assert.strictEqual(value("tasker_steps_enqueued_total"), 4)
+      assert.strictEqual(value("tasker_steps_executions_total"), 4)
+      assert.strictEqual(value("tasker_steps_successes_total"), 4)
+      assert.strictEqual(value("tasker_steps_results_processed_total"), 4)
+      assert.isDefined(line("tasker_step_execution_duration_bucket"))
+      assert.match(text, /# TYPE tasker_sql_queries_total counter/)
+    }))
+})
