@@ -26,6 +26,12 @@ export interface WakeupSubscription {
    * woken by a signal, `false` when the poll interval elapsed.
    */
   readonly await: Effect.Effect<boolean>
+  /**
+   * Drops a pending wake-up. A consumer calls it just before it looks at its queue: a wake-up that arrived before
+   * the look is answered by it (the look sees every message committed before it started), so keeping it would only
+   * cause an empty second look. Typical case: the worker's own local signal and the NOTIFY of the same commit.
+   */
+  readonly reset: Effect.Effect<void>
 }
 
 /** A task reached a state its waiters care about (terminal, or blocked by failures). */
@@ -120,7 +126,8 @@ const makeLocal = (options: WakeupsOptions) =>
               Effect.as(true),
               Effect.timeoutOption(pollInterval),
               Effect.map((o) => o._tag === "Some")
-            )
+            ),
+          reset: Effect.asVoid(Queue.poll(q))
         }))
       )
 
@@ -134,7 +141,8 @@ const makeLocal = (options: WakeupsOptions) =>
               Effect.as(true),
               Effect.timeoutOption(pollInterval),
               Effect.map((o) => o._tag === "Some")
-            )
+            ),
+            reset: Effect.asVoid(Queue.poll(q))
           }))
         ),
       publishTaskEvent: (event) => Effect.suspend(() => offerAll(taskWatchers.get(event.taskUuid))),

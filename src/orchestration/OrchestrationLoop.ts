@@ -53,11 +53,13 @@ export const OrchestrationLoopLayer = Layer.effectDiscard(
     const readinessWakeups = yield* wakeups.subscribe(READINESS_SIGNAL)
 
     const resultsLoop = Effect.gen(function*() {
+      yield* resultWakeups.reset
       const rows = yield* results.processBatch
       if (rows.length < config.resultBatchSize) yield* resultWakeups.await
     })
 
     const readinessLoop = Effect.gen(function*() {
+      yield* readinessWakeups.reset
       const claimed = yield* discovery.nextReadyTasks({
         limit: config.readyTaskBatchSize,
         processorUuid: processor.processorUuid,

@@ -219,6 +219,7 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
           yield* slots.take(1)
           let free = 1
           while (free < config.workerConcurrency && (yield* slots.takeIfAvailable(1))) free++
+          yield* wake.reset
           const claimStarted = performance.now()
           const rows = yield* engine.claimStepMessages({
             queue,
