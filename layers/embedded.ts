@@ -1,0 +1,110 @@
+/**
+ * Embedded PostgreSQL: the whole engine on an in-process PGlite database (PostgreSQL in WASM), no database
+ * server. A drop-in replacement for `postgresLayer` under `engineLayer`: `SqlClient` (also as `PgliteClient`),
+ * the same migrations applied on start-up unless turned off, the data-layer services, and a `NotificationSource`
+ * backed by PGlite's own LISTEN API.
+ *
+ * ```ts
+ * import { EmbeddedLayer } from "tasker-effect/layers/embedded"      // TASKER_EMBEDDED_DATA_DIR from the environment
+ * const DbLayer = embeddedLayer()                                    // in memory
+ * const Persistent = embeddedLayer({ dataDir: "./.tasker-data" })    // kept on disk between runs
+ * const Engine = engineLayer({ templates: [Greeting] }).pipe(Layer.provideMerge(DbLayer))
+ * ```
+ *
+ * PGlite is a single session: statements of the engine's fibers take turns, and a transaction keeps the others
+ * out until it ends. One process owns a data directory at a time. PGlite runs PostgreSQL with fsync off, so a
+ * persistent database survives a clean shutdown (the layer closes it when released), not necessarily a crash.
+ */
+import { Config, Duration, Effect, Layer, Option } from "effect"
+import { SqlClient } from "effect/sql"
+import { DataServicesLayer } from "../src/db/DataServices.ts"
+import { MigrationsLayer } from "../src/db/Migrations.ts"
+import * as PgliteClient from "../src/db/PgliteClient.ts"
+import { NotificationSource } from "../src/messaging/Notifications.ts"
+
+export interface EmbeddedOptions {
+  /** a directory to keep the database in (created on first use); in memory when absent */
+  readonly dataDir?: string | undefined
+  /** apply pending migrations when the layer is built (default true) */
+  readonly autoMigrate?: boolean | undefined
+  /** session settings on top of the defaults (`plan_cache_mode = force_generic_plan`) */
+  readonly settings?: Readonly<Record<string, string>> | undefined
+  /** PGlite's debug level (0-5) */
+  readonly debug?: 0 | 1 | 2 | 3 | 4 | 5 | undefined
+  /**
+   * how often the engine's tables are vacuumed and analyzed (default 1 minute; `false`: never). PGlite runs
+   * PostgreSQL in single-user mode, without autovacuum, so the dead rows the queues and transitions leave behind
+   * are only removed by this.
+   */
+  readonly vacuumInterval?: Duration.Input | false | undefined
+}
+
+/** The settings the PostgreSQL layer sets at connection start-up, for the one embedded session. */
+const defaultSettings: Readonly<Record<string, string>> = {
+  // as on the server: the engine's statements are key lookups, generic plans avoid re-planning them
+  plan_cache_mode: "force_generic_plan"
+}
+
+/** `PgliteClient` + `SqlClient` for an embedded database, migrated when `autoMigrate` is on. */
+export const embeddedSqlLayer = (options: EmbeddedOptions = {}) => {
+  const client = PgliteClient.layer({
+    dataDir: options.dataDir,
+    debug: options.debug,
+    settings: { ...defaultSettings, ...options.settings }
+  })
+  return options.autoMigrate === false ? client : MigrationsLayer.pipe(Layer.provideMerge(client))
+}
+
+/** Notifications (`pg_notify`) of the embedded database, through PGlite's listen API. */
+export const EmbeddedNotificationSource: Layer.Layer<NotificationSource, never, PgliteClient.PgliteClient> = Layer.effect(
+  NotificationSource,
+  Effect.gen(function*() {
+    const client = yield* PgliteClient.PgliteClient
+    return NotificationSource.of({ listen: client.listen })
+  })
+)
+
+/** `VACUUM (ANALYZE)` of the engine's tables (`tasker_*`; a partitioned table covers its partitions). */
+export const vacuumEngineTables = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const tables = yield* sql<{ name: string }>`
+    SELECT quote_ident(c.relname) AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+      AND starts_with(c.relname, 'tasker_')
+    ORDER BY c.relname`
+  if (tables.length > 0) yield* sql.unsafe(`VACUUM (ANALYZE) ${tables.map((t) => t.name).join(", ")}`).unprepared
+})
+
+/** Vacuums the engine's tables every `interval` while the layer lives (autovacuum's job on a server). */
+export const EmbeddedMaintenance = (interval: Duration.Input): Layer.Layer<never, never, SqlClient.SqlClient> =>
+  Layer.effectDiscard(
+    vacuumEngineTables.pipe(
+      Effect.catchCause((cause) => Effect.logWarning("embedded database: VACUUM failed", cause)),
+      Effect.delay(interval),
+      Effect.forever,
+      Effect.forkScoped
+    )
+  )
+
+/**
+ * The data layer on an embedded database: SQL client, SQL function services, transitions, processors, the
+ * notification source the engine's wake-ups use, and the periodic vacuum.
+ */
+export const embeddedLayer = (options: EmbeddedOptions = {}) =>
+  Layer.mergeAll(
+    DataServicesLayer,
+    EmbeddedNotificationSource,
+    options.vacuumInterval === false ? Layer.empty : EmbeddedMaintenance(options.vacuumInterval ?? Duration.minutes(1))
+  ).pipe(Layer.provideMerge(embeddedSqlLayer(options)))
+
+/**
+ * `embeddedLayer` configured from the environment: `TASKER_EMBEDDED_DATA_DIR` (optional; in memory without it),
+ * `TASKER_AUTO_MIGRATE` (default true).
+ */
+export const EmbeddedLayer = Layer.unwrap(
+  Effect.gen(function*() {
+    const dataDir = yield* Config.String("TASKER_EMBEDDED_DATA_DIR").pipe(Config.option)
+    const autoMigrate = yield* Config.Boolean("TASKER_AUTO_MIGRATE").pipe(Config.withDefault(true))
+    return embeddedLayer({ dataDir: Option.getOrUndefined(dataDir), autoMigrate })
+  })
+)
