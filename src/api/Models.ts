@@ -235,14 +235,7 @@ export const WaitQuery = Schema.Struct({
 export const WaitResult = Schema.Struct({ finished: Schema.Boolean, task: TaskView })
 export type WaitResult = typeof WaitResult.Type
 
-/** States after which a task needs something from outside (or nothing at all) to move again. */
-export const finishedTaskStates: ReadonlySet<TaskState> = new Set([
-  "complete",
-  "error",
-  "cancelled",
-  "resolved_manually",
-  "blocked_by_failures"
-])
+export { finishedTaskStates } from "../state/TaskStateMachine.ts"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Steps

@@ -65,7 +65,7 @@ export class Wakeups extends Context.Service<Wakeups, {
   readonly publishTaskEvent: (event: TaskEvent) => Effect.Effect<void>
   /** Wakes this process's consumers of `queue` (the engine calls it after committing a send, to skip the NOTIFY hop). */
   readonly signal: (queue: string) => Effect.Effect<void>
-  /** Wakes every consumer. */
+  /** Wakes every consumer and every task watcher (after a reconnect: notifications may have been lost). */
   readonly signalAll: Effect.Effect<void>
 }>()("tasker/messaging/Wakeups") {
   /** Fan-out and polling only; `signal` is the only source of wake-ups (tests, or a backend that pushes itself). */
@@ -94,6 +94,10 @@ const makeLocal = (options: WakeupsOptions) =>
     const taskWatchers = new Map<string, Set<Queue.Queue<void>>>()
     const subscribers = new Map<string, Set<Queue.Queue<void>>>()
     const pollInterval = Duration.fromInputUnsafe(options.pollInterval)
+    // A task's end is announced by its own notification, and a reconnected listener wakes every watcher, so with
+    // notifications on, a watcher re-reads its task only every few poll intervals (each waiter's re-read is a
+    // query: with thousands of tasks in flight they would otherwise compete with the engine's own work).
+    const watchInterval = options.mode === "polling" ? pollInterval : Duration.times(pollInterval, 5)
     const offerAll = (set: Set<Queue.Queue<void>> | undefined) =>
       set === undefined ? Effect.void : Effect.forEach(set, (q) => Queue.offer(q, undefined), { discard: true })
 
@@ -139,7 +143,7 @@ const makeLocal = (options: WakeupsOptions) =>
           Effect.map((q): WakeupSubscription => ({
             await: Queue.take(q).pipe(
               Effect.as(true),
-              Effect.timeoutOption(pollInterval),
+              Effect.timeoutOption(watchInterval),
               Effect.map((o) => o._tag === "Some")
             ),
             reset: Effect.asVoid(Queue.poll(q))
@@ -147,7 +151,12 @@ const makeLocal = (options: WakeupsOptions) =>
         ),
       publishTaskEvent: (event) => Effect.suspend(() => offerAll(taskWatchers.get(event.taskUuid))),
       signal: (queue) => Effect.suspend(() => offerAll(subscribers.get(queue))),
-      signalAll: Effect.suspend(() => Effect.forEach(subscribers.values(), offerAll, { discard: true }))
+      signalAll: Effect.suspend(() =>
+        Effect.andThen(
+          Effect.forEach(subscribers.values(), offerAll, { discard: true }),
+          Effect.forEach(taskWatchers.values(), offerAll, { discard: true })
+        )
+      )
     })
   })
 

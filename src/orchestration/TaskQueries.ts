@@ -8,7 +8,7 @@ import { StepUuid, TaskUuid } from "../domain/Ids.ts"
 import { ReadinessFunctions, type TaskExecutionContext } from "../db/SqlFunctions.ts"
 import { Wakeups } from "../messaging/Wakeups.ts"
 import { StepState } from "../state/StepStateMachine.ts"
-import { TaskState } from "../state/TaskStateMachine.ts"
+import { finishedTaskStates, TaskState } from "../state/TaskStateMachine.ts"
 
 export const TaskRow = Schema.Struct({
   task_uuid: TaskUuid,
@@ -54,14 +54,7 @@ export interface TaskWithContext {
   readonly execution: TaskExecutionContext
 }
 
-/** States after which a task needs something from outside (or nothing at all) to move again. */
-export const finishedTaskStates: ReadonlySet<TaskState> = new Set([
-  "complete",
-  "error",
-  "cancelled",
-  "resolved_manually",
-  "blocked_by_failures"
-])
+export { finishedTaskStates }
 
 export class WaitTimeout extends Schema.TaggedError<WaitTimeout>()("WaitTimeout", {
   taskUuid: Schema.String,

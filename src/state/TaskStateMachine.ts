@@ -43,6 +43,12 @@ export const pickableTaskStates: ReadonlySet<TaskState> = new Set([
   "waiting_for_retry"
 ])
 
+/**
+ * States after which a task needs something from outside (or nothing at all) to move again: the terminal ones and
+ * `blocked_by_failures`. Reaching one notifies the task's waiters (channel `tasker_queue`, `task:<uuid>:<state>`).
+ */
+export const finishedTaskStates: ReadonlySet<TaskState> = new Set([...terminalTaskStates, "blocked_by_failures"])
+
 export const isTerminalTaskState = (state: TaskState): boolean => terminalTaskStates.has(state)
 
 const Reason = { reason: Schema.String }
