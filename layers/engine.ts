@@ -67,11 +67,12 @@ export const engineLayer = <R = never>(options: EngineOptions<R> = {}) => {
     EngineFunctions.layer,
     TemplateRegistry.layer,
     MessageQueue.layerPostgres,
-    CurrentProcessor.layer({
+    Wakeups.layer({ mode: settings.deploymentMode, pollInterval: settings.pollIntervalMs })
+  ).pipe(
+    Layer.provideMerge(CurrentProcessor.layer({
       role: options.role ?? (runOrchestrator ? (runWorker ? "orchestrator+worker" : "orchestrator") : runWorker ? "worker" : "client"),
       heartbeatInterval: settings.heartbeatIntervalMs
-    }),
-    Wakeups.layer({ mode: settings.deploymentMode, pollInterval: settings.pollIntervalMs })
+    }))
   )
   const services = Layer.mergeAll(
     TaskInitializer.layer,

@@ -77,6 +77,19 @@ BEGIN
 END
 $fn$;
 
+-- Wakes the consumers of p_queue: NOTIFY on channel tasker_queue with the queue name as payload, followed by
+-- ' <origin>' when the transaction set tasker.notify_origin (a processor uuid). A process that wakes its own
+-- consumers itself once its transaction has committed marks its notifications that way and skips them when they
+-- come back, so one send wakes each consumer once.
+CREATE FUNCTION tasker_notify_queue(p_queue varchar) RETURNS void
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_origin text := current_setting('tasker.notify_origin', true);
+BEGIN
+  PERFORM pg_notify('tasker_queue', CASE WHEN COALESCE(v_origin, '') = '' THEN p_queue ELSE p_queue || ' ' || v_origin END);
+END
+$fn$;
+
 -- Sends one message; returns its msg_id. Fails (check_violation / no partition) for a queue that does not exist.
 CREATE FUNCTION tasker_send(p_queue varchar, p_message jsonb, p_headers jsonb DEFAULT '{}'::jsonb,
                             p_delay_seconds double precision DEFAULT 0)
@@ -88,7 +101,7 @@ BEGIN
   INSERT INTO tasker_queue_messages (queue_name, vt, message, headers)
   VALUES (p_queue, now() + make_interval(secs => GREATEST(p_delay_seconds, 0)), p_message, COALESCE(p_headers, '{}'::jsonb))
   RETURNING msg_id INTO v_msg_id;
-  PERFORM pg_notify('tasker_queue', p_queue);
+  PERFORM tasker_notify_queue(p_queue);
   RETURN v_msg_id;
 END
 $fn$;
@@ -107,7 +120,7 @@ BEGIN
   ORDER BY m.ord
   RETURNING msg_id;
   IF COALESCE(array_length(p_messages, 1), 0) > 0 THEN
-    PERFORM pg_notify('tasker_queue', p_queue);
+    PERFORM tasker_notify_queue(p_queue);
   END IF;
 END
 $fn$;

@@ -99,7 +99,7 @@ BEGIN
   END LOOP;
 
   IF cardinality(v_uuids) > 0 THEN
-    PERFORM pg_notify('tasker_queue', v_queue);
+    PERFORM tasker_notify_queue(v_queue);
   END IF;
   RETURN v_uuids;
 END
@@ -292,9 +292,12 @@ BEGIN
   INSERT INTO tasker_task_transitions (task_uuid, to_state, from_state, metadata, sort_key, most_recent, processor_uuid)
   VALUES (v_task_uuid, 'pending', NULL, '{"event": "Create"}'::jsonb, 1, true, p_processor_uuid);
 
+  -- the caller wakes its own worker once this commits (tasker_notify_queue)
+  PERFORM set_config('tasker.notify_origin', p_processor_uuid::text, true);
   SELECT a.task_state, cardinality(a.enqueued_step_uuids) INTO v_state, v_enqueued
   FROM tasker_advance_task(v_task_uuid, p_processor_uuid, p_headers, 'pending', ARRAY['initializing']::varchar[],
                            ARRAY['{"event": "Start"}'::jsonb]) a;
+  PERFORM set_config('tasker.notify_origin', '', true);
 
   RETURN QUERY SELECT v_task_uuid, true, v_state, v_mapping, p_correlation_id, COALESCE(v_enqueued, 0);
 END
@@ -606,10 +609,13 @@ BEGIN
     p_results);
   PERFORM tasker_delete(p_queue, p_msg_id);
 
+  -- the caller wakes its own consumers once this commits (tasker_notify_queue)
+  PERFORM set_config('tasker.notify_origin', p_processor_uuid::text, true);
   IF p_process_inline THEN
     BEGIN
       SELECT * INTO r FROM tasker_process_step_result(p_step_uuid, p_processor_uuid, p_headers, p_max_backoff_seconds,
                                                       p_jitter_fraction);
+      PERFORM set_config('tasker.notify_origin', '', true);
       RETURN QUERY SELECT 'processed'::text, r.step_state, v_task_uuid, r.task_state, r.outcome, r.enqueued_count;
       RETURN;
     EXCEPTION WHEN OTHERS THEN
@@ -619,6 +625,7 @@ BEGIN
 
   PERFORM tasker_send('orchestration_step_results_queue',
     tasker_step_message(v_task_uuid, p_step_uuid, v_step.correlation_id, v_step.parent_correlation_id), p_headers);
+  PERFORM set_config('tasker.notify_origin', '', true);
   RETURN QUERY SELECT 'submitted'::text, v_to, v_task_uuid, NULL::varchar, NULL::text, 0;
 END
 $fn$;
@@ -642,7 +649,7 @@ BEGIN
                                        '{"event": "Release"}'::jsonb, NULL);
   PERFORM tasker_set_vt(p_queue, p_msg_id, GREATEST(p_delay_seconds, 0));
   IF p_delay_seconds <= 0 THEN
-    PERFORM pg_notify('tasker_queue', p_queue);
+    PERFORM tasker_notify_queue(p_queue);
   END IF;
   RETURN true;
 END

@@ -13,6 +13,7 @@
  * reconnecting (notifications sent meanwhile were lost).
  */
 import { Context, Duration, Effect, Layer, Queue, Schedule, Schema, type Scope } from "effect"
+import { CurrentProcessor } from "../db/Processors.ts"
 import { NotificationSource } from "./Notifications.ts"
 
 export const DeploymentMode = Schema.Literals(["hybrid", "event_driven", "polling"])
@@ -63,7 +64,10 @@ export class Wakeups extends Context.Service<Wakeups, {
   readonly watchTask: (taskUuid: string) => Effect.Effect<WakeupSubscription, never, Scope.Scope>
   /** Publishes a task event to this process's subscribers. */
   readonly publishTaskEvent: (event: TaskEvent) => Effect.Effect<void>
-  /** Wakes this process's consumers of `queue` (the engine calls it after committing a send, to skip the NOTIFY hop). */
+  /**
+   * Wakes this process's consumers of `queue`. The engine calls it after committing a send it marked with its own
+   * origin (tasker_notify_queue): the NOTIFY of that send is skipped here, so each send wakes a consumer once.
+   */
   readonly signal: (queue: string) => Effect.Effect<void>
   /** Wakes every consumer and every task watcher (after a reconnect: notifications may have been lost). */
   readonly signalAll: Effect.Effect<void>
@@ -73,7 +77,8 @@ export class Wakeups extends Context.Service<Wakeups, {
 
   /**
    * With the database's notifications (one listener on channel `tasker_queue`) feeding the fan-out, unless the
-   * mode is `polling`. Needs the `NotificationSource` of the database layer.
+   * mode is `polling`. Needs the `NotificationSource` of the database layer, and this process's `CurrentProcessor`
+   * (notifications it marked as its own are skipped: it signals its consumers itself after committing).
    */
   static readonly layer = (options: WakeupsOptions) =>
     Layer.effect(
@@ -82,7 +87,8 @@ export class Wakeups extends Context.Service<Wakeups, {
         const wakeups = yield* makeLocal(options)
         if (options.mode !== "polling") {
           const source = yield* NotificationSource
-          yield* Effect.forkScoped(listen(source, wakeups))
+          const processor = yield* CurrentProcessor
+          yield* Effect.forkScoped(listen(source, wakeups, processor.processorUuid))
         }
         return wakeups
       })
@@ -95,9 +101,9 @@ const makeLocal = (options: WakeupsOptions) =>
     const subscribers = new Map<string, Set<Queue.Queue<void>>>()
     const pollInterval = Duration.fromInputUnsafe(options.pollInterval)
     // A task's end is announced by its own notification, and a reconnected listener wakes every watcher, so with
-    // notifications on, a watcher re-reads its task only every few poll intervals (each waiter's re-read is a
+    // notifications on, a watcher re-reads its task only every 10 poll intervals (each waiter's re-read is a
     // query: with thousands of tasks in flight they would otherwise compete with the engine's own work).
-    const watchInterval = options.mode === "polling" ? pollInterval : Duration.times(pollInterval, 5)
+    const watchInterval = options.mode === "polling" ? pollInterval : Duration.times(pollInterval, 10)
     const offerAll = (set: Set<Queue.Queue<void>> | undefined) =>
       set === undefined ? Effect.void : Effect.forEach(set, (q) => Queue.offer(q, undefined), { discard: true })
 
@@ -160,7 +166,16 @@ const makeLocal = (options: WakeupsOptions) =>
     })
   })
 
-const listen = (source: NotificationSource["Service"], wakeups: Wakeups["Service"]) =>
+/**
+ * Queue notifications are `<queue>` or `<queue> <origin>`, where the origin is the processor that committed the
+ * send and woke its own consumers itself (tasker_notify_queue): those are skipped when they come back here.
+ */
+const parseQueueNotification = (payload: string): { readonly queue: string; readonly origin: string | undefined } => {
+  const space = payload.indexOf(" ")
+  return space === -1 ? { queue: payload, origin: undefined } : { queue: payload.slice(0, space), origin: payload.slice(space + 1) }
+}
+
+const listen = (source: NotificationSource["Service"], wakeups: Wakeups["Service"], self: string) =>
   Effect.gen(function*() {
     const payloads = yield* source.listen(NOTIFY_CHANNEL)
     // anything sent while we were not listening is only visible by looking
@@ -168,7 +183,12 @@ const listen = (source: NotificationSource["Service"], wakeups: Wakeups["Service
     while (true) {
       const payload = yield* Queue.take(payloads)
       const event = parseTaskEvent(payload)
-      yield* event === undefined ? wakeups.signal(payload) : wakeups.publishTaskEvent(event)
+      if (event !== undefined) {
+        yield* wakeups.publishTaskEvent(event)
+        continue
+      }
+      const { origin, queue } = parseQueueNotification(payload)
+      if (origin !== self) yield* wakeups.signal(queue)
     }
   }).pipe(
     Effect.scoped,

@@ -8,7 +8,7 @@
  */
 import { createHash } from "node:crypto"
 import { Context, Effect, Layer, Predicate, Schema, SchemaIssue } from "effect"
-import type { SqlError } from "effect/sql"
+import { SqlClient, type SqlError } from "effect/sql"
 import { v7 as uuidv7 } from "uuid"
 import type { StepUuid, TaskUuid } from "../domain/Ids.ts"
 import { CurrentProcessor } from "../db/Processors.ts"
@@ -122,6 +122,7 @@ export class TaskInitializer extends Context.Service<TaskInitializer, {
       const registry = yield* TemplateRegistry
       const engine = yield* EngineFunctions
       const wakeups = yield* Wakeups
+      const sql = yield* SqlClient.SqlClient
       const processor = yield* CurrentProcessor
 
       const initialize = Effect.fn("TaskInitializer.createTask")(function*(request: TaskRequest, correlationId: string) {
@@ -175,8 +176,9 @@ export class TaskInitializer extends Context.Service<TaskInitializer, {
           headers: yield* currentTraceHeaders
         })
         if (row.created) {
-          // a worker in this process starts at once, without waiting for the NOTIFY to come back
-          yield* wakeups.signal(workerQueueName(definition.namespace))
+          // a worker in this process starts as soon as the task is committed (the caller may hold a transaction),
+          // without waiting for the NOTIFY, which is marked as ours and skipped when it comes back
+          if (row.enqueued_count > 0) yield* sql.afterCommit(wakeups.signal(workerQueueName(definition.namespace)))
           yield* Metrics.observeMs(Metrics.taskInitializationDuration, { task_type: request.name }, performance.now() - started)
           yield* recordEnqueued(definition.namespace, row.enqueued_count)
           if (row.task_state === "complete") yield* Metrics.increment(Metrics.taskCompletions, labels)

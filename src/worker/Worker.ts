@@ -177,8 +177,9 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
             enqueued: submitted.enqueued_count,
             durationMs: submitMs
           })
-          // the next steps were enqueued on this namespace's queue: wake our own consumer without the NOTIFY hop
-          if (submitted.task_state === "steps_in_process") yield* wakeups.signal(queue)
+          // steps were enqueued on this namespace's queue: wake our own consumer (the NOTIFY, marked as ours, is
+          // skipped when it comes back)
+          if (submitted.enqueued_count > 0) yield* wakeups.signal(queue)
         } else {
           yield* Effect.logInfo(`Step result not recorded: ${submitted.outcome}`, { step_state: submitted.step_state })
         }
