@@ -130,6 +130,10 @@ CREATE TABLE tasker_tasks (
   current_state         varchar(64)  NOT NULL DEFAULT 'pending',
   correlation_id        uuid         NOT NULL,
   parent_correlation_id uuid,
+  -- the trace context of the request that created the task (W3C traceparent/tracestate): step messages enqueued
+  -- by a caller without a trace of its own (readiness loop, retries after backoff, operator actions) carry it,
+  -- so every step of a task stays in the task's trace
+  trace_headers         jsonb        NOT NULL DEFAULT '{}'::jsonb,
   created_at            timestamptz  NOT NULL DEFAULT now(),
   updated_at            timestamptz  NOT NULL DEFAULT now(),
   CONSTRAINT tasker_tasks_context_is_object CHECK (jsonb_typeof(context) = 'object'),

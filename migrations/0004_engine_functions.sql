@@ -69,7 +69,10 @@ DECLARE
   v_step record;
   v_uuids uuid[] := '{}';
 BEGIN
-  SELECT t.correlation_id, t.parent_correlation_id, ns.name AS namespace INTO v_task
+  SELECT t.correlation_id, t.parent_correlation_id, ns.name AS namespace,
+         -- without a trace of the caller's own, the messages continue the task's trace
+         CASE WHEN COALESCE(p_headers, '{}'::jsonb) ? 'traceparent' THEN p_headers ELSE t.trace_headers END AS headers
+  INTO v_task
   FROM tasker_tasks t
   JOIN tasker_named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
   JOIN tasker_task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid
@@ -94,7 +97,7 @@ BEGIN
     INSERT INTO tasker_queue_messages (queue_name, message, headers)
     VALUES (v_queue, tasker_step_message(p_task_uuid, v_step.workflow_step_uuid, v_task.correlation_id,
                                          v_task.parent_correlation_id),
-            COALESCE(p_headers, '{}'::jsonb));
+            v_task.headers);
     v_uuids := v_uuids || v_step.workflow_step_uuid;
   END LOOP;
 
@@ -233,10 +236,10 @@ DECLARE
   v_enqueued integer := 0;
 BEGIN
   INSERT INTO tasker_tasks (named_task_uuid, identity_hash, correlation_id, parent_correlation_id, context, tags,
-                            priority, initiator, source_system, reason, requested_at)
+                            priority, initiator, source_system, reason, requested_at, trace_headers)
   VALUES (p_named_task_uuid, p_identity_hash, p_correlation_id, p_parent_correlation_id,
           COALESCE(p_context, '{}'::jsonb), COALESCE(p_tags, '[]'::jsonb), COALESCE(p_priority, 0), p_initiator,
-          p_source_system, p_reason, COALESCE(p_requested_at, now()))
+          p_source_system, p_reason, COALESCE(p_requested_at, now()), COALESCE(p_headers, '{}'::jsonb))
   ON CONFLICT (identity_hash) DO NOTHING
   RETURNING tasker_tasks.task_uuid INTO v_task_uuid;
 
@@ -397,7 +400,8 @@ CREATE FUNCTION tasker_process_result_messages(
   p_jitter_fraction double precision DEFAULT 0)
 RETURNS TABLE (msg_id bigint, read_ct integer, enqueued_at timestamptz, headers jsonb, step_uuid uuid, task_uuid uuid,
                correlation_id uuid, step_state varchar, task_state varchar, outcome text, execution_status text,
-               error text, enqueued_count integer)
+               error text, enqueued_count integer, parent_correlation_id uuid, namespace_name varchar,
+               task_name varchar)
 LANGUAGE plpgsql AS $fn$
 DECLARE
   c_queue constant varchar := 'orchestration_step_results_queue';
@@ -405,6 +409,7 @@ DECLARE
   r record;
   v_step_uuid uuid;
   v_correlation uuid;
+  v_task record;
 BEGIN
   PERFORM tasker_apply_commit_mode();
   FOR m IN SELECT * FROM tasker_read(c_queue, p_vt_seconds, p_limit) LOOP
@@ -413,13 +418,15 @@ BEGIN
     IF m.read_ct > p_max_read_ct THEN
       PERFORM tasker_archive(c_queue, m.msg_id, format('read %s times without being processed', m.read_ct), true);
       RETURN QUERY SELECT m.msg_id, m.read_ct, m.enqueued_at, m.headers, NULL::uuid, NULL::uuid, v_correlation, NULL::varchar,
-                          NULL::varchar, 'dead_lettered'::text, NULL::text, 'max read count exceeded'::text, 0;
+                          NULL::varchar, 'dead_lettered'::text, NULL::text, 'max read count exceeded'::text, 0,
+                          NULL::uuid, NULL::varchar, NULL::varchar;
       CONTINUE;
     END IF;
     IF NOT tasker_is_uuid(m.message ->> 'step_uuid') THEN
       PERFORM tasker_archive(c_queue, m.msg_id, 'malformed message: no step_uuid', true);
       RETURN QUERY SELECT m.msg_id, m.read_ct, m.enqueued_at, m.headers, NULL::uuid, NULL::uuid, v_correlation, NULL::varchar,
-                          NULL::varchar, 'dead_lettered'::text, NULL::text, 'malformed message'::text, 0;
+                          NULL::varchar, 'dead_lettered'::text, NULL::text, 'malformed message'::text, 0,
+                          NULL::uuid, NULL::varchar, NULL::varchar;
       CONTINUE;
     END IF;
     v_step_uuid := (m.message ->> 'step_uuid')::uuid;
@@ -429,15 +436,24 @@ BEGIN
       IF r.outcome = 'unknown_step' THEN
         PERFORM tasker_archive(c_queue, m.msg_id, 'unknown step ' || v_step_uuid, true);
         RETURN QUERY SELECT m.msg_id, m.read_ct, m.enqueued_at, m.headers, v_step_uuid, NULL::uuid, v_correlation, NULL::varchar,
-                            NULL::varchar, 'dead_lettered'::text, NULL::text, 'unknown step'::text, 0;
+                            NULL::varchar, 'dead_lettered'::text, NULL::text, 'unknown step'::text, 0,
+                            NULL::uuid, NULL::varchar, NULL::varchar;
       ELSE
         PERFORM tasker_delete(c_queue, m.msg_id);
+        -- what the orchestrator's metrics and logs are labelled with
+        SELECT t.parent_correlation_id, ns.name AS namespace_name, nt.name AS task_name INTO v_task
+        FROM tasker_tasks t
+        JOIN tasker_named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
+        JOIN tasker_task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid
+        WHERE t.task_uuid = r.task_uuid;
         RETURN QUERY SELECT m.msg_id, m.read_ct, m.enqueued_at, m.headers, v_step_uuid, r.task_uuid, v_correlation, r.step_state,
-                            r.task_state, r.outcome, r.execution_status, NULL::text, r.enqueued_count;
+                            r.task_state, r.outcome, r.execution_status, NULL::text, r.enqueued_count,
+                            v_task.parent_correlation_id, v_task.namespace_name, v_task.task_name;
       END IF;
     EXCEPTION WHEN OTHERS THEN
       RETURN QUERY SELECT m.msg_id, m.read_ct, m.enqueued_at, m.headers, v_step_uuid, NULL::uuid, v_correlation, NULL::varchar,
-                          NULL::varchar, 'error'::text, NULL::text, SQLERRM, 0;
+                          NULL::varchar, 'error'::text, NULL::text, SQLERRM, 0,
+                          NULL::uuid, NULL::varchar, NULL::varchar;
     END;
   END LOOP;
 END

@@ -58,7 +58,11 @@ export const ProcessedResult = Schema.Struct({
   execution_status: Schema.NullOr(Schema.String),
   error: Schema.NullOr(Schema.String),
   /** steps the result's evaluation enqueued */
-  enqueued_count: Schema.Int
+  enqueued_count: Schema.Int,
+  /** the task's parent correlation, namespace and name (null when the message could not be processed) */
+  parent_correlation_id: Schema.NullOr(Schema.String),
+  namespace_name: Schema.NullOr(Schema.String),
+  task_name: Schema.NullOr(Schema.String)
 })
 export type ProcessedResult = typeof ProcessedResult.Type
 

@@ -101,8 +101,8 @@ export class ResultProcessor extends Context.Service<ResultProcessor, {
             yield* Effect.logError("Step result moved to the dead-letter archive", { msg_id: String(row.msg_id), error: row.error })
           } else {
             yield* recordResultApplied({
-              namespace: undefined,
-              taskType: undefined,
+              namespace: row.namespace_name ?? undefined,
+              taskType: row.task_name ?? undefined,
               resultOutcome: row.outcome,
               taskState: row.task_state,
               enqueued: row.enqueued_count,
@@ -116,7 +116,9 @@ export class ResultProcessor extends Context.Service<ResultProcessor, {
           }),
           continueTrace(row.headers)
         )
-        return row.correlation_id === null ? body : body.pipe(withCorrelation({ correlationId: row.correlation_id, parentCorrelationId: null }))
+        return row.correlation_id === null
+          ? body
+          : body.pipe(withCorrelation({ correlationId: row.correlation_id, parentCorrelationId: row.parent_correlation_id }))
       }
 
       const processBatch = Effect.gen(function*() {

@@ -89,7 +89,27 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
         const count = (active.get(namespace) ?? 0) + delta
         active.set(namespace, count)
         return Metric.update(Metric.withAttributes(Metrics.stepsActiveExecutions, { namespace }), count)
-      })
+      }).pipe(
+        // a per-worker gauge: it must not be split by the running step's correlation
+        Effect.updateService(Metric.CurrentMetricAttributes, ({ correlation_id: _, ...rest }) => rest)
+      )
+
+    /** The step's region: its correlation, its trace (continued from the message) and its log annotations. */
+    const inStepRegion = (claimed: ClaimedStep) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
+      self.pipe(
+        Effect.annotateLogs({ task_uuid: claimed.taskUuid, step_uuid: claimed.stepUuid, namespace: claimed.namespace, step_name: claimed.stepName }),
+        Effect.withSpan("Worker.runStep", {
+          attributes: {
+            task_uuid: claimed.taskUuid,
+            step_uuid: claimed.stepUuid,
+            namespace: claimed.namespace,
+            step_name: claimed.stepName,
+            attempt: claimed.attempt
+          }
+        }),
+        continueTrace(claimed.headers),
+        withCorrelation({ correlationId: claimed.correlationId, parentCorrelationId: claimed.parentCorrelationId })
+      )
 
     const runStep = (queue: string, claimed: ClaimedStep) => {
       const entry = hosted.get(templateKey({ namespace: claimed.namespace, name: claimed.taskName, version: claimed.taskVersion }))
@@ -112,7 +132,8 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
             delaySeconds: Math.min(5, vt)
           })),
           Effect.ignore,
-          Effect.ensuring(slots.release(1))
+          Effect.ensuring(slots.release(1)),
+          inStepRegion(claimed)
         )
       }
       const labels = { namespace: claimed.namespace, step_name: claimed.stepName }
@@ -195,18 +216,7 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
         ),
         Effect.catchCause((cause) => Effect.logError("Step execution failed; the message will be redelivered", cause)),
         Effect.ensuring(Effect.andThen(slots.release(1), trackActive(claimed.namespace, -1))),
-        Effect.annotateLogs({ task_uuid: claimed.taskUuid, step_uuid: claimed.stepUuid, namespace: claimed.namespace, step_name: claimed.stepName }),
-        Effect.withSpan("Worker.runStep", {
-          attributes: {
-            task_uuid: claimed.taskUuid,
-            step_uuid: claimed.stepUuid,
-            namespace: claimed.namespace,
-            step_name: claimed.stepName,
-            attempt: claimed.attempt
-          }
-        }),
-        continueTrace(claimed.headers),
-        withCorrelation({ correlationId: claimed.correlationId, parentCorrelationId: claimed.parentCorrelationId })
+        inStepRegion(claimed)
       )
     }
 

@@ -39,6 +39,24 @@ const Flaky = Workflow.make({
   })
   .step("after", { dependsOn: ["attempt"], run: (ctx) => ctx.dependency("attempt", Schema.Struct({ attempt: Schema.Int })) })
 
+/** Trace ids seen by each attempt of the `traced` template's steps, per task. */
+const tracesSeen = new Map<string, Array<string>>()
+const recordTrace = (taskUuid: string) =>
+  Effect.map(Effect.orDie(Effect.currentSpan), (span) => {
+    tracesSeen.set(taskUuid, [...(tracesSeen.get(taskUuid) ?? []), span.traceId])
+  })
+
+const Traced = Workflow.make({ namespace: NS, name: "traced", version: "1.0.0", identityStrategy: "always_unique" })
+  .step("attempt", {
+    retry: { maxAttempts: 2, backoff: "exponential", backoffBaseMs: 100 },
+    run: (ctx) =>
+      Effect.andThen(
+        recordTrace(ctx.taskUuid),
+        ctx.attempt >= 2 ? Effect.succeed(ctx.attempt) : Effect.fail(StepError.retryable("first attempt fails"))
+      )
+  })
+  .step("after", { dependsOn: ["attempt"], run: (ctx) => Effect.as(recordTrace(ctx.taskUuid), "after") })
+
 const Fragile = Workflow.make({ namespace: NS, name: "fragile", version: "1.0.0", identityStrategy: "always_unique" })
   .step("first", { run: () => Effect.succeed(1) })
   .step("breaks", {
@@ -85,7 +103,7 @@ const Keyed = Workflow.make({ namespace: NS, name: "keyed", version: "1.0.0", id
 const Unhosted = Workflow.make({ namespace: NS, name: "unhosted", version: "1.0.0", identityStrategy: "always_unique" })
   .step("orphan", { run: () => Effect.succeed(true) })
 
-const templates = [Flaky, Fragile, Slow, TimesOut, Strict, Keyed]
+const templates = [Flaky, Traced, Fragile, Slow, TimesOut, Strict, Keyed]
 
 const TestLayer = engineLayer({
   templates,
@@ -149,6 +167,20 @@ layer(TestLayer, { excludeTestServices: true, timeout: "60 seconds" })("engine l
         assert.closeTo(waiting.metadata.backoff_seconds as number, 0.4, 1e-9)
         const claims = transitions.filter((t) => t.to_state === "in_progress")
         assert.isAtLeast(claims[1]!.created_at.getTime() - claims[0]!.created_at.getTime(), 400)
+      }))
+
+    it.effect("every attempt, including the retry the readiness loop enqueues after the backoff, runs in the task's trace", () =>
+      Effect.gen(function*() {
+        const { task_uuid, traceId } = yield* Effect.withSpan(
+          Effect.gen(function*() {
+            const created = yield* submit("traced")
+            return { ...created, traceId: (yield* Effect.currentSpan).traceId }
+          }),
+          "client request"
+        )
+        assert.strictEqual((yield* finish(task_uuid)).status, "complete")
+        // attempt 1, attempt 2 (re-enqueued by the readiness loop), then `after`
+        assert.deepStrictEqual(tracesSeen.get(task_uuid), [traceId, traceId, traceId])
       }))
 
     it.effect("a step out of attempts fails, and its task is blocked by failures", () =>
