@@ -1,0 +1,260 @@
+/**
+ * What `tasker serve`, `tasker orchestrator` and `tasker worker` run (loaded by `ServeCommand.ts` when one of them
+ * starts).
+ *
+ * Each logs the database it uses as its first line, then launches its layers (`Layer.launch`) until SIGINT or
+ * SIGTERM: the layers are released in reverse (the API stops accepting requests, workers give their running steps
+ * back after `TASKER_SHUTDOWN_GRACE_MS`, the processor is marked stopped, the database closed) and the process
+ * exits 0.
+ */
+import { createServer } from "node:http"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Config, Console, Effect, Layer, Option } from "effect"
+import { HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
+import { PrometheusMetrics } from "effect/observability"
+import { SqlClient } from "effect/sql"
+import { engineLayer } from "../../layers/engine.ts"
+import {
+  apiServerLayer,
+  type ApiServerOptions,
+  DEFAULT_API_HOST,
+  DEFAULT_API_PORT,
+  DEFAULT_MAX_BODY_BYTES
+} from "../api/Http.ts"
+import { CurrentProcessor } from "../db/Processors.ts"
+import { exampleTemplates } from "../examples/index.ts"
+import { engineConfigFromEnv } from "../orchestration/EngineConfig.ts"
+import { UsageError } from "./Failure.ts"
+import { type EngineFlags, engineOverrides, EXAMPLE_NAMESPACES, override } from "./Flags.ts"
+import { DEFAULT_WORKER_HEALTH_PORT, parseRoles, type Role, ROLES } from "./ServeCommand.ts"
+import { databaseChoice, type DatabaseChoice, databaseLayer, withSettings } from "./Settings.ts"
+
+// ---------------------------------------------------------------------------------------------------------------
+// Configuration
+// ---------------------------------------------------------------------------------------------------------------
+
+/** `TASKER_ROLES` (default all three), checked. */
+const rolesConfig = Effect.gen(function*() {
+  const text = yield* Config.String("TASKER_ROLES").pipe(Config.withDefault(ROLES.join(",")))
+  try {
+    return parseRoles(text)
+  } catch (e) {
+    return yield* new UsageError({ field: "TASKER_ROLES", message: `TASKER_ROLES: expected ${(e as Error).message}` })
+  }
+})
+
+/** A TCP port, 0 included (0 picks a free port; `Config.Port` would reject it). */
+const portConfig = Effect.fnUntraced(function*(name: string, fallback: number) {
+  const port = yield* Config.Int(name).pipe(Config.withDefault(fallback))
+  if (port < 0 || port > 65535) {
+    return yield* new UsageError({ field: name, message: `${name}: expected a port between 0 and 65535, got ${port}` })
+  }
+  return port
+})
+
+/**
+ * The API server's options from `TASKER_API_HOST`, `TASKER_API_PORT`, `TASKER_API_TOKEN` and
+ * `TASKER_API_MAX_BODY_BYTES`: `apiServerOptionsFromEnv`, except that port 0 is allowed.
+ */
+const apiOptionsConfig = Effect.gen(function*() {
+  const host = yield* Config.String("TASKER_API_HOST").pipe(Config.withDefault(DEFAULT_API_HOST))
+  const port = yield* portConfig("TASKER_API_PORT", DEFAULT_API_PORT)
+  const token = yield* Config.Redacted("TASKER_API_TOKEN").pipe(Config.option)
+  const maxBodyBytes = yield* Config.Int("TASKER_API_MAX_BODY_BYTES").pipe(Config.withDefault(DEFAULT_MAX_BODY_BYTES))
+  return { host, port, token: Option.getOrUndefined(token), maxBodyBytes } satisfies ApiServerOptions
+})
+
+/** `TASKER_WORKER_NAMESPACES` (comma-separated; empty: all), checked against the example templates. */
+const namespacesConfig = Effect.gen(function*() {
+  const text = yield* Config.String("TASKER_WORKER_NAMESPACES").pipe(Config.withDefault(""))
+  const known: ReadonlyArray<string> = EXAMPLE_NAMESPACES
+  const namespaces = [...new Set(text.split(",").map((n) => n.trim()).filter((n) => n.length > 0))]
+  const unknown = namespaces.filter((n) => !known.includes(n))
+  if (unknown.length > 0) {
+    return yield* new UsageError({
+      field: "TASKER_WORKER_NAMESPACES",
+      message: `TASKER_WORKER_NAMESPACES: unknown namespace ${unknown.map((n) => `"${n}"`).join(", ")}; known: ${
+        known.join(", ")
+      }`
+    })
+  }
+  return namespaces.length === 0 ? known : namespaces
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// Pieces
+// ---------------------------------------------------------------------------------------------------------------
+
+/** `http://host:port` of a bound server; a wildcard address is shown as the loopback one. */
+export const displayUrl = (server: HttpServer.HttpServer["Service"]): string => {
+  const url = new URL(HttpServer.formatAddress(server.address))
+  if (url.hostname === "0.0.0.0") url.hostname = "127.0.0.1"
+  if (url.hostname === "[::]") url.hostname = "[::1]"
+  return url.origin
+}
+
+const AUTH_HEADER = ` -H "Authorization: Bearer $TASKER_API_TOKEN"`
+
+/** The copy-paste request that creates a task of the linear example (the token by reference, never its value). */
+export const curlCreateTask = (baseUrl: string, withToken: boolean): string => {
+  const body = JSON.stringify({
+    namespace: "rust_e2e_linear",
+    name: "mathematical_sequence",
+    version: "1.0.0",
+    context: { even_number: 6 }
+  })
+  return `curl -sS -X POST ${baseUrl}/v1/tasks -H 'Content-Type: application/json'${
+    withToken ? AUTH_HEADER : ""
+  } -d '${body}'`
+}
+
+/** Prints where the API is and how to use it, once the server is bound; logs the start of the shutdown. */
+const apiBanner = (withToken: boolean, roles: ReadonlySet<Role>) =>
+  Layer.effectDiscard(Effect.gen(function*() {
+    const url = displayUrl(yield* HttpServer.HttpServer)
+    const auth = withToken ? AUTH_HEADER : ""
+    yield* Effect.logInfo(`API listening on ${url}`, { roles: [...roles].join(",") })
+    yield* Console.log(`tasker API: ${url}  (roles: ${[...roles].join(", ")}; API docs: ${url}/docs)`)
+    yield* Console.log(`Create a task of the linear example (even_number 6, final result 2821109907456):`)
+    yield* Console.log(`  ${curlCreateTask(url, withToken)}`)
+    yield* Console.log(`Then read it:`)
+    yield* Console.log(`  curl -sS ${url}/v1/tasks/<task_uuid>${auth}`)
+    yield* Effect.addFinalizer(() => Effect.logInfo("shutting down"))
+  }))
+
+/** Logs the start of the shutdown of a process without an API. */
+const shutdownNotice = Layer.effectDiscard(Effect.addFinalizer(() => Effect.logInfo("shutting down")))
+
+const embeddedWarning = (choice: DatabaseChoice, command: string) =>
+  choice._tag === "Embedded"
+    ? Effect.logWarning(
+      `the embedded database lives inside this process: no other process can share its work. Set DATABASE_URL ` +
+        `to run \`tasker ${command}\` next to other tasker processes`
+    )
+    : Effect.void
+
+/**
+ * The worker's health server: `GET /health` (the process answers), `GET /ready` (the database answers) and
+ * `GET /metrics` (Prometheus text of every metric).
+ */
+export const healthServerLayer = (options: {
+  readonly host: string
+  readonly port: number
+  readonly namespaces: ReadonlyArray<string>
+}) => {
+  const routes = HttpRouter.use((router) =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const processor = yield* CurrentProcessor
+      const info = { processor_uuid: processor.processorUuid, namespaces: options.namespaces }
+      yield* router.add(
+        "GET",
+        "/health",
+        Effect.sync(() => HttpServerResponse.jsonUnsafe({ status: "healthy", timestamp: new Date(), ...info }))
+      )
+      yield* router.add(
+        "GET",
+        "/ready",
+        sql`SELECT 1 AS ok`.pipe(
+          Effect.timeout("2 seconds"),
+          Effect.match({
+            onFailure: (e) =>
+              HttpServerResponse.jsonUnsafe({
+                status: "not_ready",
+                timestamp: new Date(),
+                message: `database check failed: ${e.message}`
+              }, { status: 503 }),
+            onSuccess: () => HttpServerResponse.jsonUnsafe({ status: "ready", timestamp: new Date(), ...info })
+          })
+        )
+      )
+    })
+  )
+  return HttpRouter.serve(Layer.mergeAll(routes, PrometheusMetrics.layerHttp({ path: "/metrics" })), {
+    disableLogger: true
+  }).pipe(Layer.provideMerge(NodeHttpServer.layer(createServer, { host: options.host, port: options.port })))
+}
+
+const healthBanner = Layer.effectDiscard(Effect.gen(function*() {
+  const url = displayUrl(yield* HttpServer.HttpServer)
+  yield* Effect.logInfo(`worker health server on ${url}`)
+  yield* Console.log(`tasker worker health: ${url}/health  ready: ${url}/ready  metrics: ${url}/metrics`)
+  yield* Effect.addFinalizer(() => Effect.logInfo("shutting down"))
+}))
+
+// ---------------------------------------------------------------------------------------------------------------
+// Commands
+// ---------------------------------------------------------------------------------------------------------------
+
+export interface ServeFlags extends EngineFlags {
+  readonly host: Option.Option<string>
+  readonly port: Option.Option<number>
+  readonly roles: Option.Option<string>
+}
+
+/** `tasker serve`. */
+export const serve = (flags: ServeFlags) => {
+  let overrides = engineOverrides(flags)
+  overrides = override(overrides, "TASKER_API_HOST", flags.host)
+  overrides = override(overrides, "TASKER_API_PORT", flags.port)
+  overrides = override(overrides, "TASKER_ROLES", flags.roles)
+  return Effect.gen(function*() {
+    const choice = yield* databaseChoice
+    yield* Effect.logInfo(choice.description)
+    const roles = yield* rolesConfig
+    const settings = yield* engineConfigFromEnv
+    const apiOptions = yield* apiOptionsConfig
+    const engine = engineLayer({
+      templates: exampleTemplates,
+      orchestrator: roles.has("orchestrator"),
+      worker: roles.has("worker"),
+      settings
+    })
+    const database = databaseLayer(choice)
+    if (!roles.has("api")) return yield* Layer.launch(Layer.merge(shutdownNotice, engine).pipe(Layer.provide(database)))
+    const api = apiBanner(apiOptions.token !== undefined, roles).pipe(Layer.provideMerge(apiServerLayer(apiOptions)))
+    return yield* Layer.launch(api.pipe(Layer.provide(engine), Layer.provide(database)))
+  }).pipe(withSettings(overrides))
+}
+
+/** `tasker orchestrator`. */
+export const orchestrator = (flags: EngineFlags) =>
+  Effect.gen(function*() {
+    const choice = yield* databaseChoice
+    yield* Effect.logInfo(choice.description)
+    yield* embeddedWarning(choice, "orchestrator")
+    const settings = yield* engineConfigFromEnv
+    const engine = engineLayer({ orchestrator: true, settings })
+    yield* Effect.logInfo("orchestrator starting (results, readiness and give-up loops)")
+    return yield* Layer.launch(Layer.merge(shutdownNotice, engine).pipe(Layer.provide(databaseLayer(choice))))
+  }).pipe(withSettings(engineOverrides(flags)))
+
+export interface WorkerFlags extends EngineFlags {
+  readonly namespace: ReadonlyArray<string>
+  readonly healthHost: Option.Option<string>
+  readonly healthPort: Option.Option<number>
+}
+
+/** `tasker worker`. */
+export const worker = (flags: WorkerFlags) => {
+  let overrides = engineOverrides(flags)
+  if (flags.namespace.length > 0) overrides = { ...overrides, TASKER_WORKER_NAMESPACES: flags.namespace.join(",") }
+  overrides = override(overrides, "TASKER_WORKER_HEALTH_HOST", flags.healthHost)
+  overrides = override(overrides, "TASKER_WORKER_HEALTH_PORT", flags.healthPort)
+  return Effect.gen(function*() {
+    const choice = yield* databaseChoice
+    yield* Effect.logInfo(choice.description)
+    yield* embeddedWarning(choice, "worker")
+    const namespaces = yield* namespacesConfig
+    const host = yield* Config.String("TASKER_WORKER_HEALTH_HOST").pipe(Config.withDefault("127.0.0.1"))
+    const port = yield* portConfig("TASKER_WORKER_HEALTH_PORT", DEFAULT_WORKER_HEALTH_PORT)
+    const settings = yield* engineConfigFromEnv
+    const engine = engineLayer({
+      templates: exampleTemplates.filter((t) => namespaces.includes(t.namespace)),
+      orchestrator: false,
+      settings
+    })
+    const health = healthBanner.pipe(Layer.provideMerge(healthServerLayer({ host, port, namespaces })))
+    return yield* Layer.launch(health.pipe(Layer.provideMerge(engine), Layer.provide(databaseLayer(choice))))
+  }).pipe(withSettings(overrides))
+}

@@ -1,0 +1,110 @@
+/**
+ * Configuration of the `tasker` commands that run an engine or open a database. Every setting is an environment
+ * variable read through Effect `Config` (the same variables the library's layers read: `PostgresLayer`,
+ * `EmbeddedLayer`, `TelemetryLayer`, `engineConfigFromEnv`); a command-line flag overrides its variable for this
+ * run (`Flags.ts`). `withSettings(overrides)` installs the flags as a config provider in front of the environment,
+ * so a flag always wins and every layer sees the same value. docs/configuration.md lists every variable.
+ *
+ * It also sets up logging for a command (to stderr, so stdout carries only the command's output) and picks the
+ * database: PostgreSQL when `DATABASE_URL` is set, else the embedded PGlite database (in memory, or in
+ * `TASKER_EMBEDDED_DATA_DIR`).
+ */
+import { Config, ConfigProvider, Effect, Layer, Logger, Option, Redacted } from "effect"
+import { GlobalFlag } from "effect/cli"
+import { EmbeddedLayer } from "../../layers/embedded.ts"
+import { PostgresLayer } from "../../layers/postgres.ts"
+import { TelemetryLayer } from "../../layers/telemetry.ts"
+import { registerSecret, UsageError } from "./Failure.ts"
+import type { Overrides } from "./Flags.ts"
+
+/**
+ * Logs go to stderr. Effect's own console loggers follow `Logger.LogToStderr`; any other logger that writes with
+ * `console.log` (the JSON logger of `src/telemetry/Logging.ts`) is wrapped so that, while it runs, `console.log`
+ * writes to stderr. Loggers run synchronously, so nothing else can observe the swap.
+ */
+const StderrLoggers = Layer.mergeAll(
+  Layer.succeed(Logger.LogToStderr, true),
+  Layer.effect(
+    Logger.CurrentLoggers,
+    Effect.map(Effect.service(Logger.CurrentLoggers), (loggers) =>
+      new Set([...loggers].map((logger) =>
+        Logger.make((options) => {
+          const log = globalThis.console.log
+          globalThis.console.log = globalThis.console.error
+          try {
+            logger.log(options)
+          } finally {
+            globalThis.console.log = log
+          }
+        })
+      )))
+  )
+)
+
+/**
+ * Runs a command's program with the overrides in front of the environment and with telemetry (logging to stderr,
+ * OTLP export when enabled) provided outermost. The global `--log-level` flag overrides `LOG_LEVEL`.
+ */
+export const withSettings = (overrides: Overrides) => <A, E, R>(program: Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    const level = yield* GlobalFlag.LogLevel
+    const all = Option.isSome(level) ? { ...overrides, LOG_LEVEL: level.value } : overrides
+    const Telemetry = StderrLoggers.pipe(Layer.provideMerge(TelemetryLayer))
+    return yield* program.pipe(
+      Effect.provide(Telemetry),
+      Effect.provide(ConfigProvider.layerAdd(ConfigProvider.fromUnknown(all), { asPrimary: true }))
+    )
+  })
+
+// ---------------------------------------------------------------------------------------------------------------
+// Database
+// ---------------------------------------------------------------------------------------------------------------
+
+export type DatabaseChoice =
+  | { readonly _tag: "Postgres"; readonly url: Redacted.Redacted<string>; readonly description: string }
+  | { readonly _tag: "Embedded"; readonly dataDir: string | undefined; readonly description: string }
+
+/** Where a PostgreSQL URL points, without credentials or parameters: `database "x" on host:port`. */
+const describeUrl = (url: string): string => {
+  try {
+    const u = new URL(url)
+    const database = decodeURIComponent(u.pathname.replace(/^\//, "")) || "(default database)"
+    return `database "${database}" on ${u.host || "the local socket"}`
+  } catch {
+    return "the configured server"
+  }
+}
+
+/** `DATABASE_URL` → PostgreSQL; otherwise the embedded database (`TASKER_EMBEDDED_DATA_DIR` or in memory). */
+export const databaseChoice = Effect.gen(function*() {
+  const url = yield* Config.Redacted("DATABASE_URL").pipe(Config.option)
+  if (Option.isSome(url) && Redacted.value(url.value).trim() !== "") {
+    registerSecret(url.value)
+    const text = Redacted.value(url.value)
+    if (!/^postgres(ql)?:\/\//.test(text)) {
+      return yield* new UsageError({
+        field: "DATABASE_URL",
+        message: "DATABASE_URL (or --database-url) must be a postgres:// or postgresql:// URL"
+      })
+    }
+    return {
+      _tag: "Postgres",
+      url: url.value,
+      description: `Using PostgreSQL (DATABASE_URL): ${describeUrl(text)}`
+    } satisfies DatabaseChoice as DatabaseChoice
+  }
+  const dataDir = Option.getOrUndefined(yield* Config.String("TASKER_EMBEDDED_DATA_DIR").pipe(Config.option))
+  return {
+    _tag: "Embedded",
+    dataDir,
+    description: dataDir === undefined
+      ? "Using the embedded database (in memory); set DATABASE_URL to use PostgreSQL"
+      : `Using the embedded database in ${dataDir}; set DATABASE_URL to use PostgreSQL`
+  } satisfies DatabaseChoice as DatabaseChoice
+})
+
+/**
+ * The data layer for a choice: `PostgresLayer` or `EmbeddedLayer`, both configured from the environment (with the
+ * overrides), both migrating on start-up unless `TASKER_AUTO_MIGRATE=false`.
+ */
+export const databaseLayer = (choice: DatabaseChoice) => choice._tag === "Postgres" ? PostgresLayer : EmbeddedLayer

@@ -1,0 +1,132 @@
+/**
+ * Runs the real `tasker` CLI (`node src/cli/main.ts …`) as a child process with the Node that runs the tests, and
+ * gives fresh PostgreSQL databases to the tests that need one.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { createServer } from "node:net"
+import { fileURLToPath } from "node:url"
+import { Effect, Exit, Scope } from "effect"
+import { freshDatabase } from "../support/TestDatabase.ts"
+
+export const root = fileURLToPath(new URL("../../", import.meta.url))
+const main = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url))
+
+/** The parent's environment without the variables the CLI reads, so each test chooses its own. */
+const baseEnv = (): NodeJS.ProcessEnv => {
+  const env = { ...process.env }
+  for (const name of Object.keys(env)) {
+    if (name === "DATABASE_URL" || name.startsWith("TASKER_") || name.startsWith("OTEL_") || name.startsWith("LOG_")) {
+      delete env[name]
+    }
+  }
+  return env
+}
+
+export interface Finished {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+export interface RunOptions {
+  readonly env?: Record<string, string | undefined>
+  /** ms before the child is killed (default 60 s) */
+  readonly timeout?: number
+}
+
+/** A running CLI process. */
+export interface Running {
+  readonly child: ChildProcess
+  readonly stdout: () => string
+  readonly stderr: () => string
+  /** resolves with the first match of `pattern` in stdout (rejects after `timeout` ms, or when the process exits) */
+  readonly waitForStdout: (pattern: RegExp, timeout?: number) => Promise<RegExpMatchArray>
+  /** resolves when the process exits */
+  readonly exited: Promise<Finished>
+  /** sends `signal` and waits for the exit */
+  readonly stop: (signal?: NodeJS.Signals) => Promise<Finished>
+}
+
+/** Starts `node src/cli/main.ts ...args`. */
+export const start = (args: ReadonlyArray<string>, options: RunOptions = {}): Running => {
+  const child = spawn(process.execPath, [main, ...args], {
+    cwd: root,
+    env: { ...baseEnv(), ...options.env },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  let stdout = ""
+  let stderr = ""
+  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))
+  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
+  const killer = setTimeout(() => child.kill("SIGKILL"), options.timeout ?? 60_000)
+  const exited = new Promise<Finished>((resolve) => {
+    child.on("close", (code, signal) => {
+      clearTimeout(killer)
+      resolve({ code, signal, stdout, stderr })
+    })
+  })
+  const waitForStdout = (pattern: RegExp, timeout = 60_000) =>
+    new Promise<RegExpMatchArray>((resolve, reject) => {
+      const deadline = Date.now() + timeout
+      const check = () => {
+        const match = stdout.match(pattern)
+        if (match !== null) return resolve(match)
+        if (child.exitCode !== null || child.signalCode !== null) {
+          return reject(new Error(`process exited before ${pattern} appeared\nstdout:\n${stdout}\nstderr:\n${stderr}`))
+        }
+        if (Date.now() > deadline) {
+          return reject(new Error(`${pattern} did not appear in ${timeout} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`))
+        }
+        setTimeout(check, 50)
+      }
+      check()
+    })
+  return {
+    child,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    waitForStdout,
+    exited,
+    stop: (signal = "SIGTERM") => {
+      child.kill(signal)
+      return exited
+    }
+  }
+}
+
+/** Runs `node src/cli/main.ts ...args` to its end. */
+export const run = (args: ReadonlyArray<string>, options: RunOptions = {}): Promise<Finished> =>
+  start(args, options).exited
+
+/** The parsed log lines of a JSON-logging run (stderr); other lines are skipped. */
+export const logLines = (stderr: string): ReadonlyArray<{ readonly message?: string; readonly level?: string }> =>
+  stderr.split("\n").flatMap((line) => {
+    try {
+      const value = JSON.parse(line) as unknown
+      return typeof value === "object" && value !== null ? [value as { message?: string }] : []
+    } catch {
+      return []
+    }
+  })
+
+/** Fresh PostgreSQL databases, dropped by `release`. */
+export const databases = () => {
+  const scope = Effect.runSync(Scope.make())
+  return {
+    /** a new empty database's URL */
+    create: () => Effect.runPromise(freshDatabase.pipe(Effect.map(({ url }) => url), Scope.provide(scope))),
+    release: () => Effect.runPromise(Scope.close(scope, Exit.void))
+  }
+}
+
+/** A loopback port that was free a moment ago (nothing listens on it). */
+export const closedPort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
+    })
+  })
