@@ -33,6 +33,11 @@ export interface RunOptions {
   readonly env?: Record<string, string | undefined>
   /** ms before the child is killed (default 60 s) */
   readonly timeout?: number
+  /**
+   * Runs the child in its own process group, and signals go to the whole group (for wrappers such as `npm run`,
+   * which do not pass every signal on to the command they run).
+   */
+  readonly processGroup?: boolean
 }
 
 /** A running CLI process. */
@@ -49,17 +54,33 @@ export interface Running {
 }
 
 /** Starts `node src/cli/main.ts ...args`. */
-export const start = (args: ReadonlyArray<string>, options: RunOptions = {}): Running => {
-  const child = spawn(process.execPath, [main, ...args], {
+export const start = (args: ReadonlyArray<string>, options: RunOptions = {}): Running =>
+  startCommand(process.execPath, [main, ...args], options)
+
+/** Starts `command ...args` in the project's root (e.g. `npm start`), with the CLI's variables cleared. */
+export const startCommand = (command: string, args: ReadonlyArray<string>, options: RunOptions = {}): Running => {
+  const child = spawn(command, args, {
     cwd: root,
     env: { ...baseEnv(), ...options.env },
-    stdio: ["ignore", "pipe", "pipe"]
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: options.processGroup ?? false
   })
+  const signal = (name: NodeJS.Signals) => {
+    if (options.processGroup === true && child.pid !== undefined) {
+      try {
+        process.kill(-child.pid, name)
+      } catch {
+        // the group is gone already
+      }
+    } else {
+      child.kill(name)
+    }
+  }
   let stdout = ""
   let stderr = ""
   child.stdout!.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))
   child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
-  const killer = setTimeout(() => child.kill("SIGKILL"), options.timeout ?? 60_000)
+  const killer = setTimeout(() => signal("SIGKILL"), options.timeout ?? 60_000)
   const exited = new Promise<Finished>((resolve) => {
     child.on("close", (code, signal) => {
       clearTimeout(killer)
@@ -88,8 +109,8 @@ export const start = (args: ReadonlyArray<string>, options: RunOptions = {}): Ru
     stderr: () => stderr,
     waitForStdout,
     exited,
-    stop: (signal = "SIGTERM") => {
-      child.kill(signal)
+    stop: (name = "SIGTERM") => {
+      signal(name)
       return exited
     }
   }
