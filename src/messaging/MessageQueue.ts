@@ -6,9 +6,17 @@
  * Queue names: `orchestration_step_results_queue` (workers → orchestrators) and `worker_<namespace>_queue`
  * (orchestrators → workers). The engine's hot paths use fused SQL functions that read, claim and send in one
  * transaction (see `src/orchestration/EngineFunctions.ts`); this service is the general API around them.
+ *
+ * Metrics (attribute `queue`): `send`/`sendBatch` record `tasker.messages.sent.total` (per message),
+ * `tasker.message.send.duration` and, on failure, `tasker.messages.send_failures.total` (per message, `error_type`
+ * `queue_not_found` or the `SqlError` reason); `archive` records `tasker.message.archive.duration` and
+ * `tasker.messages.archived.total` (`reason` `archived` or `dead_lettered`); `read` records
+ * `tasker.message.receive.duration`, `tasker.messages.received.total` and `tasker.message.latency`. Sends and
+ * archives inside the engine's SQL functions are not recorded here: they are part of those calls' durations.
  */
-import { Context, Effect, Layer, Schema } from "effect"
+import { Context, Effect, Exit, Layer, Schema } from "effect"
 import { SqlClient, type SqlError, SqlSchema } from "effect/sql"
+import * as Metrics from "../telemetry/Metrics.ts"
 
 export const RESULTS_QUEUE = "orchestration_step_results_queue"
 
@@ -122,15 +130,46 @@ export class MessageQueue extends Context.Service<MessageQueue, {
               ORDER BY archived_at DESC, msg_id DESC LIMIT ${r.limit}`
       })
 
+      /** Runs `self` and hands its exit and duration (ms) to `record`. */
+      const measured = <A, E, R>(
+        self: Effect.Effect<A, E, R>,
+        record: (exit: Exit.Exit<A, E>, ms: number) => Effect.Effect<void>
+      ): Effect.Effect<A, E, R> =>
+        Effect.gen(function*() {
+          const started = performance.now()
+          const exit = yield* Effect.exit(self)
+          yield* record(exit, performance.now() - started)
+          return yield* exit
+        })
+      const sendErrorType = (cause: { readonly _tag: string; readonly reason?: { readonly _tag: string } }) =>
+        cause._tag === "QueueNotFound" ? "queue_not_found" : cause.reason?._tag ?? cause._tag
+      /** The metrics of a send of `count` messages to `queue`. */
+      const recordSend = (queue: string, count: number) =>
+      <A>(exit: Exit.Exit<A, QueueNotFound | SqlError.SqlError>, ms: number) =>
+        Effect.gen(function*() {
+          const result = Exit.isSuccess(exit) ? "success" : "error"
+          yield* Metrics.observeMs(Metrics.messageSendDuration, { queue, result }, ms)
+          if (Exit.isSuccess(exit)) {
+            if (count > 0) yield* Metrics.increment(Metrics.messagesSent, { queue }, count)
+          } else {
+            const failure = exit.cause.reasons.find((r) => r._tag === "Fail")
+            const errorType = failure !== undefined && failure._tag === "Fail" ? sendErrorType(failure.error) : "defect"
+            yield* Metrics.increment(Metrics.messageSendFailures, { queue, error_type: errorType }, Math.max(count, 1))
+          }
+        })
+
       return MessageQueue.of({
         createQueue: Effect.fn("MessageQueue.createQueue")(function*(queue: string) {
           if (!/^[a-z0-9_]{1,54}$/.test(queue)) return yield* new InvalidQueueName({ queue })
           yield* sql`SELECT tasker_create_queue(${queue})`
         }),
         send: Effect.fn("MessageQueue.send")(function*(queue: string, message: Schema.Json, options?: SendOptions) {
-          const [row] = yield* sql<{ msg_id: bigint }>`
+          const [row] = yield* measured(
+            sql<{ msg_id: bigint }>`
             SELECT tasker_send(${queue}, ${JSON.stringify(message)}::jsonb, ${JSON.stringify(options?.headers ?? {})}::jsonb,
-                               ${options?.delaySeconds ?? 0}::double precision) AS msg_id`.pipe(missingQueue(queue))
+                               ${options?.delaySeconds ?? 0}::double precision) AS msg_id`.pipe(missingQueue(queue)),
+            recordSend(queue, 1)
+          )
           return row!.msg_id
         }),
         sendBatch: Effect.fn("MessageQueue.sendBatch")(function*(
@@ -139,26 +178,46 @@ export class MessageQueue extends Context.Service<MessageQueue, {
           options?: Omit<SendOptions, "headers">
         ) {
           if (messages.length === 0) return []
-          const rows = yield* sql<{ msg_id: bigint }>`
+          const rows = yield* measured(
+            sql<{ msg_id: bigint }>`
             SELECT tasker_send_batch(${queue},
               ARRAY(SELECT jsonb_array_elements(${JSON.stringify(messages.map((m) => m.message))}::jsonb)),
               ARRAY(SELECT jsonb_array_elements(${JSON.stringify(messages.map((m) => m.headers ?? {}))}::jsonb)),
-              ${options?.delaySeconds ?? 0}::double precision) AS msg_id`.pipe(missingQueue(queue))
+              ${options?.delaySeconds ?? 0}::double precision) AS msg_id`.pipe(missingQueue(queue)),
+            recordSend(queue, messages.length)
+          )
           return rows.map((r) => r.msg_id)
         }),
         read: Effect.fn("MessageQueue.read")(function*(queue: string, options: {
           readonly visibilityTimeoutSeconds: number
           readonly quantity: number
         }) {
-          return yield* die(read({ queue, vt: options.visibilityTimeoutSeconds, qty: options.quantity }))
+          const started = performance.now()
+          const rows = yield* die(read({ queue, vt: options.visibilityTimeoutSeconds, qty: options.quantity }))
+          yield* Metrics.observeMs(Metrics.messageReceiveDuration, { queue }, performance.now() - started)
+          if (rows.length > 0) {
+            const now = Date.now()
+            yield* Metrics.increment(Metrics.messagesReceived, { queue }, rows.length)
+            for (const row of rows) yield* Metrics.observeMs(Metrics.messageLatency, { queue }, now - row.enqueued_at.getTime())
+          }
+          return rows
         }),
         delete: Effect.fn("MessageQueue.delete")(function*(queue: string, msgId: bigint) {
           const [row] = yield* sql<{ deleted: boolean }>`SELECT tasker_delete(${queue}, ${msgId}) AS deleted`
           return row!.deleted
         }),
         archive: Effect.fn("MessageQueue.archive")(function*(queue: string, msgId: bigint, options?: ArchiveOptions) {
-          const [row] = yield* sql<{ archived: boolean }>`
-            SELECT tasker_archive(${queue}, ${msgId}, ${options?.reason ?? null}::text, ${options?.deadLetter ?? false}) AS archived`
+          const [row] = yield* measured(
+            sql<{ archived: boolean }>`
+            SELECT tasker_archive(${queue}, ${msgId}, ${options?.reason ?? null}::text, ${options?.deadLetter ?? false}) AS archived`,
+            (exit, ms) => Metrics.observeMs(Metrics.messageArchiveDuration, { queue, result: Exit.isSuccess(exit) ? "success" : "error" }, ms)
+          )
+          if (row!.archived) {
+            yield* Metrics.increment(Metrics.messagesArchived, {
+              queue,
+              reason: options?.deadLetter === true ? "dead_lettered" : "archived"
+            })
+          }
           return row!.archived
         }),
         setVisibilityTimeout: Effect.fn("MessageQueue.setVisibilityTimeout")(

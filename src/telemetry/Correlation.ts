@@ -10,6 +10,7 @@
  * is handed to every handler (`ctx.correlationId`).
  */
 import { Context, Effect, Metric } from "effect"
+import { trackCorrelation } from "./SeriesJanitor.ts"
 
 export interface CorrelationIds {
   readonly correlationId: string
@@ -23,14 +24,18 @@ export const CurrentCorrelation = Context.Reference<CorrelationIds | undefined>(
 /**
  * Whether metric updates carry `correlation_id` (default true). Each task then has its own series of every metric
  * it touches: that is what lets you read one task's counts, and its cost is one series per task and metric until
- * the task's series are dropped after export (see `SeriesJanitor`). Turn it off (`TASKER_METRICS_CORRELATION=false`)
- * for very high task rates.
+ * the series are dropped after export, once finished or idle (see `SeriesJanitor`). Turn it off
+ * (`TASKER_METRICS_CORRELATION=false`) for very high task rates.
  */
 export const CorrelationOnMetrics = Context.Reference<boolean>("tasker/telemetry/CorrelationOnMetrics", {
   defaultValue: () => true
 })
 
-/** Sets the correlation of `self`'s region (logs, spans, metric attributes, `CurrentCorrelation`). */
+/**
+ * Sets the correlation of `self`'s region (logs, spans, metric attributes, `CurrentCorrelation`). With
+ * correlation on metrics, the region's start and end are also recorded for the series janitor, which keeps the
+ * correlation's series while a region runs.
+ */
 export const withCorrelation = (ids: CorrelationIds) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
   const annotations: Record<string, string> = ids.parentCorrelationId === null
     ? { correlation_id: ids.correlationId }
@@ -43,6 +48,7 @@ export const withCorrelation = (ids: CorrelationIds) => <A, E, R>(self: Effect.E
     )
     return onMetrics
       ? Effect.updateService(annotated, Metric.CurrentMetricAttributes, (a) => ({ ...a, correlation_id: ids.correlationId }))
+        .pipe(trackCorrelation(ids.correlationId))
       : annotated
   })
 }

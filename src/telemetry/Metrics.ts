@@ -2,6 +2,12 @@
  * The metrics catalog: every metric the engine records, with tasker-core's names, units and attribute names, in
  * one place. Durations are milliseconds (fractions kept) in histograms with explicit boundaries from 0.1 ms to 10 s.
  *
+ * Units: every metric carries its OTLP unit as the `unit` attribute (`ms` for durations and ages, a UCUM
+ * annotation such as `{task}` or `{message}` for counts). That is how `@effect/opentelemetry` learns a metric's
+ * unit; without it every metric would go out with unit `1`, which Prometheus translators turn into a `_ratio`
+ * suffix. The attribute itself is not a dimension: Prometheus text (`PrometheusMetrics`) leaves it out, and the
+ * OTLP exporter of `layers/telemetry.ts` removes it from the data points (`withoutUnitAttribute`).
+ *
  * Metric updates inside a `withCorrelation` region carry `correlation_id` automatically; the other attributes are
  * given where the metric is recorded (`record` helpers below take them explicitly). docs/observability/metrics.md
  * lists each metric with the point it is recorded at.
@@ -13,23 +19,28 @@ export const latencyBoundariesMs: ReadonlyArray<number> = [
   0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000
 ]
 
-const counter = (name: string, description: string) => Metric.counter(name, { description, incremental: true })
+/** The attribute that carries a metric's unit (read by `@effect/opentelemetry`, skipped by `PrometheusMetrics`). */
+export const UNIT_ATTRIBUTE = "unit"
+
+const counter = (name: string, description: string, unit: string) =>
+  Metric.counter(name, { description, incremental: true, attributes: { [UNIT_ATTRIBUTE]: unit } })
 const histogramMs = (name: string, description: string) =>
-  Metric.histogram(name, { description, boundaries: latencyBoundariesMs, attributes: { unit: "ms" } })
-const gauge = (name: string, description: string) => Metric.gauge(name, { description })
+  Metric.histogram(name, { description, boundaries: latencyBoundariesMs, attributes: { [UNIT_ATTRIBUTE]: "ms" } })
+const gauge = (name: string, description: string, unit: string) =>
+  Metric.gauge(name, { description, attributes: { [UNIT_ATTRIBUTE]: unit } })
 
 // --- orchestration -------------------------------------------------------------------------------------------
 
 /** O1: task creation requests (attempts, before the transaction); attrs task_type, namespace */
-export const taskRequests = counter("tasker.tasks.requests.total", "Task creation requests")
+export const taskRequests = counter("tasker.tasks.requests.total", "Task creation requests", "{request}")
 /** O2: tasks that reached `complete`; attrs task_type, namespace */
-export const taskCompletions = counter("tasker.tasks.completions.total", "Tasks completed")
+export const taskCompletions = counter("tasker.tasks.completions.total", "Tasks completed", "{task}")
 /** O3: tasks that failed (blocked_by_failures or error); attrs task_type, namespace, error_type (final state) */
-export const taskFailures = counter("tasker.tasks.failures.total", "Tasks failed")
+export const taskFailures = counter("tasker.tasks.failures.total", "Tasks failed", "{task}")
 /** O4: steps enqueued for workers; attrs namespace */
-export const stepsEnqueued = counter("tasker.steps.enqueued.total", "Steps enqueued for workers")
+export const stepsEnqueued = counter("tasker.steps.enqueued.total", "Steps enqueued for workers", "{step}")
 /** O5: step results applied; attrs result_type (success, retry, error, ignored), namespace */
-export const stepResultsProcessed = counter("tasker.steps.results_processed.total", "Step results processed")
+export const stepResultsProcessed = counter("tasker.steps.results_processed.total", "Step results processed", "{result}")
 /** O6: task creation, request to commit; attrs task_type */
 export const taskInitializationDuration = histogramMs("tasker.task.initialization.duration", "Task initialization duration")
 /** O7: evaluation and finalization of a task after a result; attrs final_state */
@@ -40,22 +51,22 @@ export const stepResultProcessingDuration = histogramMs(
   "Step result processing duration"
 )
 /** O9: tasks per state (sampled); attrs state */
-export const tasksActive = gauge("tasker.tasks.active", "Tasks by state")
-/** O10: steps ready to run (sampled); attrs namespace */
-export const stepsReady = gauge("tasker.steps.ready", "Steps ready to run")
+export const tasksActive = gauge("tasker.tasks.active", "Tasks by state", "{task}")
+/** O10: steps enqueued and not yet claimed (sampled); attrs namespace */
+export const stepsReady = gauge("tasker.steps.ready", "Steps enqueued and waiting for a worker", "{step}")
 
 // --- worker ----------------------------------------------------------------------------------------------------
 
 /** W1: step executions started (a handler invoked); attrs namespace, step_name, handler_type */
-export const stepExecutions = counter("tasker.steps.executions.total", "Step executions")
+export const stepExecutions = counter("tasker.steps.executions.total", "Step executions", "{execution}")
 /** W2: handlers that succeeded; attrs namespace, step_name */
-export const stepSuccesses = counter("tasker.steps.successes.total", "Step handler successes")
+export const stepSuccesses = counter("tasker.steps.successes.total", "Step handler successes", "{execution}")
 /** W3: handlers that failed; attrs namespace, step_name, error_type, retryable */
-export const stepFailures = counter("tasker.steps.failures.total", "Step handler failures")
+export const stepFailures = counter("tasker.steps.failures.total", "Step handler failures", "{execution}")
 /** W4: steps claimed; attrs namespace, claim_method (event, poll) */
-export const stepsClaimed = counter("tasker.steps.claimed.total", "Steps claimed")
-/** W5: results recorded by workers; attrs result_type (inline, submitted) */
-export const resultsSubmitted = counter("tasker.steps.results_submitted.total", "Step results submitted")
+export const stepsClaimed = counter("tasker.steps.claimed.total", "Steps claimed", "{step}")
+/** W5: results recorded by workers; attrs result_type (processed, submitted, superseded, discarded) */
+export const resultsSubmitted = counter("tasker.steps.results_submitted.total", "Step results submitted", "{result}")
 /** W6: handler execution, start to result; attrs namespace, result (success, failure) */
 export const stepExecutionDuration = histogramMs("tasker.step.execution.duration", "Step handler execution duration")
 /** W7: the claim round trip; attrs namespace, claim_method */
@@ -66,49 +77,59 @@ export const stepResultSubmissionDuration = histogramMs(
   "Step result submission duration"
 )
 /** W9: steps running on this worker now; attrs namespace */
-export const stepsActiveExecutions = gauge("tasker.steps.active_executions", "Steps executing on this worker")
-/** W10: messages waiting in a queue (sampled); attrs queue */
-export const queueDepth = gauge("tasker.queue.depth", "Messages in the queue")
+export const stepsActiveExecutions = gauge("tasker.steps.active_executions", "Steps executing on this worker", "{step}")
+/** W10: messages in a queue, in-flight ones included (sampled); attrs queue */
+export const queueDepth = gauge("tasker.queue.depth", "Messages in the queue", "{message}")
 
 // --- database --------------------------------------------------------------------------------------------------
 
 /** SQL function calls; attrs query_type (the function), result (success, error) */
-export const sqlQueries = counter("tasker.sql.queries.total", "SQL function calls")
+export const sqlQueries = counter("tasker.sql.queries.total", "SQL function calls", "{call}")
 /** SQL function call duration; attrs query_type, result */
 export const sqlQueryDuration = histogramMs("tasker.sql.query.duration", "SQL function call duration")
 /** transactions of the engine (one per fused SQL function); attrs transaction_type, result (commit, rollback) */
 export const dbTransactionDuration = histogramMs("tasker.db.transaction.duration", "Database transaction duration")
-/** connections taken from the pool (one per statement or transaction); attrs pool */
-export const dbPoolCheckouts = counter("tasker.db.pool.checkouts.total", "Connection pool checkouts")
-/** time to get a connection (measured as the wait before a statement starts, when observable); attrs pool */
-export const dbPoolCheckoutDuration = histogramMs("tasker.db.pool.checkout.duration", "Connection pool checkout duration")
-/** database errors; attrs error_type (the SqlError reason) */
-export const dbConnectionErrors = counter("tasker.db.connection.errors.total", "Database errors")
-/** pool connections (configured maximum); attrs pool, state */
-export const dbPoolConnections = gauge("tasker.db.pool.connections", "Connection pool connections")
+/**
+ * failed SQL function calls whose error is a connection failure: SQLSTATE class 08, the server ending the session
+ * (57P01, 57P02, 57P03), or a socket or connect error; attrs error_type (the SQLSTATE or system error code)
+ */
+export const dbConnectionErrors = counter("tasker.db.connection.errors.total", "Database connection errors", "{error}")
+/**
+ * sessions on the current database whose `application_name` equals the sampling session's (sampled), so every
+ * process that shares the name; attrs pool, application_name, state
+ */
+export const dbPoolConnections = gauge(
+  "tasker.db.pool.connections",
+  "Database sessions with this application's application_name",
+  "{connection}"
+)
 
 // --- messaging -------------------------------------------------------------------------------------------------
 
 /** messages sent; attrs queue, message_type */
-export const messagesSent = counter("tasker.messages.sent.total", "Messages sent")
+export const messagesSent = counter("tasker.messages.sent.total", "Messages sent", "{message}")
 /** messages received; attrs queue, message_type */
-export const messagesReceived = counter("tasker.messages.received.total", "Messages received")
+export const messagesReceived = counter("tasker.messages.received.total", "Messages received", "{message}")
 /** messages archived (dead letters included); attrs queue, reason */
-export const messagesArchived = counter("tasker.messages.archived.total", "Messages archived")
-/** send failures; attrs error_type */
-export const messageSendFailures = counter("tasker.messages.send_failures.total", "Message send failures")
+export const messagesArchived = counter("tasker.messages.archived.total", "Messages archived", "{message}")
+/** messages that `MessageQueue.send`/`sendBatch` failed to send; attrs queue, error_type */
+export const messageSendFailures = counter("tasker.messages.send_failures.total", "Message send failures", "{message}")
 /** receive failures; attrs error_type */
-export const messageReceiveFailures = counter("tasker.messages.receive_failures.total", "Message receive failures")
+export const messageReceiveFailures = counter(
+  "tasker.messages.receive_failures.total",
+  "Message receive failures",
+  "{message}"
+)
 /** time from a message's enqueue to its receipt; attrs queue, message_type */
 export const messageLatency = histogramMs("tasker.message.latency", "Message latency (enqueued to received)")
-/** send call duration; attrs queue */
+/** `MessageQueue.send`/`sendBatch` call duration; attrs queue, result */
 export const messageSendDuration = histogramMs("tasker.message.send.duration", "Message send duration")
 /** receive call duration; attrs queue */
 export const messageReceiveDuration = histogramMs("tasker.message.receive.duration", "Message receive duration")
-/** archive call duration; attrs queue */
+/** `MessageQueue.archive` call duration; attrs queue, result */
 export const messageArchiveDuration = histogramMs("tasker.message.archive.duration", "Message archive duration")
 /** age of the oldest message (sampled); attrs queue */
-export const queueOldestMessageAge = gauge("tasker.queue.oldest_message.age", "Age of the oldest message (ms)")
+export const queueOldestMessageAge = gauge("tasker.queue.oldest_message.age", "Age of the oldest message", "ms")
 
 // --- helpers ---------------------------------------------------------------------------------------------------
 

@@ -3,7 +3,10 @@
  * - `tasker.tasks.active{state}`: tasks in each non-terminal state (terminal states only grow; count them with SQL),
  * - `tasker.steps.ready{namespace}`: steps enqueued and waiting for a worker,
  * - `tasker.queue.depth{queue}` and `tasker.queue.oldest_message.age{queue}` (ms) for every queue,
- * - `tasker.db.pool.connections{pool, state}`: this application's connections to the database by state.
+ * - `tasker.db.pool.connections{pool, application_name, state}`: sessions on the current database whose
+ *   `application_name` is the sampling session's, by state. PostgreSQL cannot tell one client's pool from another's,
+ *   so that is every process that uses the same name (`postgresLayer({ applicationName })`, default
+ *   `tasker-effect`), not this process's pool; give each process its own name to count its pool alone.
  */
 import { Duration, Effect, Layer, Metric } from "effect"
 import { SqlClient } from "effect/sql"
@@ -23,6 +26,9 @@ const ACTIVE_STATES = [
   "waiting_for_retry",
   "blocked_by_failures"
 ]
+
+/** `pg_stat_activity.state` values of client sessions */
+const CONNECTION_STATES = ["active", "idle", "idle in transaction", "idle in transaction (aborted)"]
 
 /** Samples the gauges once. */
 export const sampleGauges = Effect.gen(function*() {
@@ -50,11 +56,23 @@ export const sampleGauges = Effect.gen(function*() {
     yield* set(Metrics.queueOldestMessageAge, { queue: q.queue_name }, (q.oldest_msg_age_seconds ?? 0) * 1000)
   }
 
-  const connections = yield* sql<{ state: string; n: number }>`
-    SELECT COALESCE(state, 'unknown') AS state, count(*)::int AS n FROM pg_stat_activity
+  const connections = yield* sql<{ application_name: string; state: string; n: number }>`
+    SELECT current_setting('application_name') AS application_name, COALESCE(state, 'unknown') AS state,
+           count(*)::int AS n
+    FROM pg_stat_activity
     WHERE datname = current_database() AND application_name = current_setting('application_name')
     GROUP BY state`
-  for (const c of connections) yield* set(Metrics.dbPoolConnections, { pool: "engine", state: c.state }, c.n)
+  const applicationName = connections[0]?.application_name ??
+    (yield* sql<{ name: string }>`SELECT current_setting('application_name') AS name`)[0]!.name
+  const byConnectionState = new Map(connections.map((c) => [c.state, c.n]))
+  // a state that had sessions at the last sample and has none now is set to 0, not left at its old value
+  for (const state of new Set([...CONNECTION_STATES, ...byConnectionState.keys()])) {
+    yield* set(
+      Metrics.dbPoolConnections,
+      { pool: "engine", application_name: applicationName, state },
+      byConnectionState.get(state) ?? 0
+    )
+  }
 }).pipe(Effect.withSpan("MetricsSampler.sample"))
 
 /** Samples the gauges every `interval` while the layer lives. */

@@ -11,6 +11,9 @@
  * A failure has `success: false`, `status: "failed"` and `error: {message, error_type, code, retryable,
  * retry_after_seconds, details}`. A `StepError` keeps its own retryability; a defect (an exception in the
  * handler) and a timeout are retryable.
+ *
+ * The handler runs in a span `StepHandler <step name>` (attribute `handler_type`), which ends with an error status
+ * when the handler fails, throws or times out (and when the step has no handler or its context does not decode).
  */
 import { hostname } from "node:os"
 import { Cause, Duration, Effect, Exit, Option, Schema } from "effect"
@@ -147,7 +150,11 @@ export const executeStep = <R>(
       return timed.value
     })
 
-    const exit = yield* Effect.exit(run)
+    // the handler's span: it ends with an error status when the handler fails, throws or times out, although the
+    // outcome becomes a result envelope (executeStep itself never fails)
+    const exit = yield* Effect.exit(run.pipe(
+      Effect.withSpan(`StepHandler ${claimed.stepName}`, { attributes: { handler_type: step?.handler?.kind ?? "none" } })
+    ))
     const durationMs = performance.now() - started
     const metadata = {
       attempt: claimed.attempt,

@@ -96,3 +96,35 @@ export const logRecords = (received: Received) =>
       )
     )
   )
+
+/** Every metric of every export: name, unit, and the attribute keys of its data points. */
+export const metricDescriptors = (received: Received) =>
+  received.metrics.flatMap((m) =>
+    (m.resourceMetrics ?? []).flatMap((rm: any) =>
+      (rm.scopeMetrics ?? []).flatMap((sm: any) =>
+        (sm.metrics ?? []).map((metric: any) => ({
+          name: metric.name as string,
+          unit: (metric.unit ?? "") as string,
+          attributeKeys: new Set<string>(
+            (metric.sum?.dataPoints ?? metric.histogram?.dataPoints ?? metric.gauge?.dataPoints ?? [])
+              .flatMap((p: any) => (p.attributes ?? []).map((a: any) => a.key as string))
+          )
+        }))
+      )
+    )
+  )
+
+/** Every span received with its status code (0 unset, 1 OK, 2 error) and status message. */
+export const spanStatuses = (received: Received) =>
+  received.traces.flatMap((t) =>
+    (t.resourceSpans ?? []).flatMap((rs: any) =>
+      (rs.scopeSpans ?? []).flatMap((ss: any) =>
+        (ss.spans ?? []).map((s: any) => ({
+          name: s.name as string,
+          code: Number(s.status?.code ?? 0),
+          message: (s.status?.message ?? "") as string,
+          attribute: (key: string) => attr(s.attributes, key)
+        }))
+      )
+    )
+  )

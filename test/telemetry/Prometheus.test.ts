@@ -32,3 +32,18 @@ layer(apiTestLayer(), { excludeTestServices: true, timeout: "60 seconds" })("Pro
       assert.match(text, /# TYPE tasker_sql_queries_total counter/)
     }))
 })
+
+layer(apiTestLayer({ token: "metrics-test-token" }), { excludeTestServices: true, timeout: "60 seconds" })(
+  "Prometheus /metrics with authentication on",
+  (it) => {
+    it.effect("stays open, like the health probes, while /v1 routes need the token", () =>
+      Effect.gen(function*() {
+        const url = yield* baseUrl
+        const metrics = yield* Effect.promise(() => fetch(`${url}/metrics`))
+        assert.strictEqual(metrics.status, 200)
+        assert.match(metrics.headers.get("content-type") ?? "", /text\/plain/)
+        const tasks = yield* Effect.promise(() => fetch(`${url}/v1/tasks`))
+        assert.strictEqual(tasks.status, 401)
+      }))
+  }
+)

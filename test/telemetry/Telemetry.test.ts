@@ -9,7 +9,7 @@ import { Workflow } from "../../src/workflow/Workflow.ts"
 import { engineLayer } from "../../layers/engine.ts"
 import { otlpLayer } from "../../layers/telemetry.ts"
 import { TestDatabaseLayer } from "../support/TestDatabase.ts"
-import { dataPoints, logRecords, spans, startOtlpReceiver } from "./OtlpReceiver.ts"
+import { dataPoints, logRecords, spanStatuses, spans, startOtlpReceiver } from "./OtlpReceiver.ts"
 
 const Chatty = Workflow.make({ namespace: "telemetry", name: "chatty", version: "1.0.0", identityStrategy: "always_unique" })
   .step("talk", {
@@ -85,6 +85,17 @@ describe("telemetry over OTLP", () => {
       assert.strictEqual(traceIds.size, 1, "all spans of the task share one trace")
       const submit = spans(receiver.received).find((s) => s.name === "test.submit")
       assert.strictEqual(submit?.traceId, [...traceIds][0], "the trace starts at the caller's span")
+
+      // a failed handler's span has an error status (the step outcome is still a result envelope)
+      const statuses = spanStatuses(receiver.received)
+      const failedHandler = statuses.filter((s) =>
+        s.name === "StepHandler breaks" && s.attribute("correlation_id") === failing.correlation_id
+      )
+      assert.isTrue(failedHandler.some((s) => s.code === 2 && s.message.includes("no")), "StepHandler breaks has an error status")
+      assert.isFalse(
+        statuses.some((s) => s.name.startsWith("StepHandler linear_step") && s.code === 2),
+        "successful handlers have no error status"
+      )
 
       const said = logRecords(receiver.received).filter((r) => r.body.includes("handler says hello"))
       assert.strictEqual(said.length, 1)
