@@ -92,12 +92,13 @@ export class TasksGroup extends HttpApiGroup.make("tasks").add(
     payload: CreateTaskRequest,
     headers: { [CORRELATION_HEADER]: Schema.optionalKey(Uuid) },
     success: [TaskCreated.pipe(HttpApiSchema.status(201)), TaskExisting],
-    error: [ApiBadRequest, ApiNotFound, ApiValidationError]
+    error: [ApiBadRequest, ApiNotFound, ApiConflict, ApiValidationError]
   }).annotateMerge(doc(
     "Create a task",
     "Creates a task from a template. 201 with the new task; 200 with `created: false` when the request matches " +
       "an existing task's identity (nothing is created). 404 for an unknown template, 422 when the context does not " +
-      "match the template's input schema (`error.field` names the field)."
+      "match the template's input schema (`error.field` names the field), 409 when the stored template is invalid " +
+      "(a dependency cycle or an unknown dependency, named in the message)."
   )),
   HttpApiEndpoint.get("list", "/v1/tasks", {
     query: ListTasksQuery,

@@ -39,6 +39,7 @@ import { TaskListing } from "../orchestration/TaskListing.ts"
 import { TaskOperations } from "../orchestration/TaskOperations.ts"
 import { type StepRow, TaskQueries } from "../orchestration/TaskQueries.ts"
 import { type StoredTemplate, type TemplateNotFound, TemplateRegistry } from "../workflow/TemplateRegistry.ts"
+import { InvalidTemplate } from "../workflow/Workflow.ts"
 import { Api, Authorization, CORRELATION_HEADER, RequestErrors } from "./Api.ts"
 import {
   ApiBadRequest,
@@ -293,6 +294,16 @@ const templateNotFound = (e: TemplateNotFound, stored: ReadonlyArray<StoredTempl
   return ApiNotFound.of(e.message, field)
 }
 
+/**
+ * A stored template whose step graph is broken (a cycle, an unknown dependency: `TemplateRegistry.resolve` refuses
+ * it before anything is written) is a 409: the request is fine, the template is not, and no task can be created
+ * from it until it is registered again. Any other defect stays a defect (a 500).
+ */
+const invalidStoredTemplate = (defect: unknown) =>
+  defect instanceof InvalidTemplate
+    ? Effect.fail(ApiConflict.of(`${defect.message} (register a fixed version of the template)`))
+    : Effect.die(defect)
+
 const invalidTaskRequest = (e: InvalidTaskRequest) =>
   e.field === "context" || e.field.startsWith("context.")
     ? ApiValidationError.of(e.message, e.field)
@@ -426,7 +437,7 @@ export const TasksHandlers = HttpApiBuilder.group(
             ),
           InvalidTaskRequest: (e) => Effect.fail(invalidTaskRequest(e)),
           SqlError: dbFailure
-        }))
+        }), Effect.catchDefect((defect) => invalidStoredTemplate(defect)))
         const task = yield* Effect.option(queries.getTask(created.task_uuid))
         const fields = {
           task_uuid: created.task_uuid,

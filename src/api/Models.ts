@@ -3,9 +3,10 @@
  * client. Field names are snake_case like the database and tasker-core's API; timestamps are ISO 8601 strings on
  * the wire and `Date`s in TypeScript.
  *
- * Input strings are bounded and may not contain NUL characters (PostgreSQL cannot store them), and task
- * contexts must be JSON objects at most `MAX_JSON_DEPTH` levels deep, so bad input is rejected with a 400 before
- * anything reaches the database.
+ * Input strings are bounded and may not contain NUL characters or unpaired UTF-16 surrogates (PostgreSQL cannot
+ * store either: `jsonb` rejects them and text columns would silently get U+FFFD instead), and task contexts must be
+ * JSON objects at most `MAX_JSON_DEPTH` levels deep, so bad input is rejected with a 400 before anything reaches
+ * the database.
  */
 import { Schema } from "effect"
 import { StepUuid, TaskUuid } from "../domain/Ids.ts"
@@ -20,12 +21,23 @@ import { ReadinessCheck } from "./Errors.ts"
 /** The deepest nesting accepted in a JSON input (contexts, result data). */
 export const MAX_JSON_DEPTH = 64
 
+/** An unpaired UTF-16 surrogate (`"\ud800"` in JSON): not Unicode text, so PostgreSQL cannot store it. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+
+/** Why PostgreSQL cannot store the string, or undefined when it can. */
+const unstorable = (s: string): string | undefined =>
+  s.includes("\u0000")
+    ? "must not contain NUL (\\u0000) characters"
+    : LONE_SURROGATE.test(s)
+    ? "must not contain unpaired UTF-16 surrogates (\\ud800-\\udfff)"
+    : undefined
+
 const noNul = Schema.makeFilter<string>(
-  (s) => !s.includes("\u0000") || "must not contain NUL (\\u0000) characters",
-  { expected: "a string without NUL characters" }
+  (s) => unstorable(s) ?? true,
+  { expected: "a string without NUL characters or unpaired surrogates" }
 )
 
-/** A string without NUL characters, at most `max` characters long. */
+/** A string PostgreSQL can store (no NUL, no unpaired surrogate), at most `max` characters long. */
 export const BoundedString = (max: number) => Schema.String.pipe(Schema.check(noNul, Schema.isMaxLength(max)))
 
 /** A non-empty bounded string (template coordinates). */
@@ -35,20 +47,22 @@ export const Identifier = (max: number) =>
 /** A UUID in its canonical text form. */
 export const Uuid = Schema.String.pipe(Schema.check(Schema.isUUID()))
 
-/** The first NUL-containing string or over-deep value of a JSON tree, as a path (iterative: no recursion). */
+/** The first string (or key) PostgreSQL cannot store, or over-deep value, of a JSON tree, as a path (iterative: no recursion). */
 const findBadJson = (root: unknown): { path: ReadonlyArray<PropertyKey>; message: string } | undefined => {
   const stack: Array<{ value: unknown; path: ReadonlyArray<PropertyKey> }> = [{ value: root, path: [] }]
   while (stack.length > 0) {
     const { path, value } = stack.pop()!
     if (typeof value === "string") {
-      if (value.includes("\u0000")) return { path, message: "must not contain NUL (\\u0000) characters" }
+      const problem = unstorable(value)
+      if (problem !== undefined) return { path, message: problem }
     } else if (typeof value === "object" && value !== null) {
       if (path.length >= MAX_JSON_DEPTH) return { path, message: `must not be nested deeper than ${MAX_JSON_DEPTH} levels` }
       if (Array.isArray(value)) {
         value.forEach((item, i) => stack.push({ value: item, path: [...path, i] }))
       } else {
         for (const [key, item] of Object.entries(value)) {
-          if (key.includes("\u0000")) return { path: [...path, key], message: "keys must not contain NUL (\\u0000) characters" }
+          const problem = unstorable(key)
+          if (problem !== undefined) return { path: [...path, key], message: `keys ${problem}` }
           stack.push({ value: item, path: [...path, key] })
         }
       }

@@ -2,11 +2,51 @@
  * What `tasker task create|get|list|cancel` run (loaded by `TaskCommand.ts`): one call of the typed client
  * (`TaskerClient` over `fetch`) each, its answer printed as JSON on stdout.
  */
-import { Effect, Option } from "effect"
+import { Effect, Option, Schema, SchemaIssue } from "effect"
+import { CreateTaskRequest, ListTasksQuery } from "../api/Models.ts"
 import { TaskerClient } from "../client/Client.ts"
-import { CommandFailed, registerSecret } from "./Failure.ts"
+import { CommandFailed, registerSecret, UsageError } from "./Failure.ts"
 import { printJson } from "./Output.ts"
 import type { ClientFlags, CreateFlags, ListFlags, TaskUuidFlags } from "./TaskCommand.ts"
+
+/** The flag behind each field of a request or query. */
+const flagOfField: Readonly<Record<string, string>> = {
+  namespace: "--namespace",
+  name: "--name",
+  version: "--version",
+  context: "--context",
+  correlation_id: "--correlation-id",
+  priority: "--priority",
+  tags: "--tag",
+  idempotency_key: "--idempotency-key",
+  page: "--page",
+  per_page: "--per-page",
+  status: "--status"
+}
+
+const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1()
+
+/**
+ * Checks a request with the API's own schema before it is sent: the typed client would refuse to encode it anyway,
+ * and its schema error names no flag. A value the API would reject (a `--namespace` longer than 64 characters, a
+ * `--priority` beyond 32 bits, a `--tag` longer than 256, …) is bad input: a `UsageError` naming the flag (exit 2).
+ */
+const checked = <S extends Schema.Top & { readonly DecodingServices: never }>(
+  schema: S,
+  value: S["Type"],
+  command: string
+): Effect.Effect<S["Type"], UsageError> =>
+  Schema.decodeUnknownEffect(schema)(value).pipe(
+    Effect.mapError((error) => {
+      const issue = formatIssues(error.issue).issues[0]
+      const key = String(issue?.path?.[0] ?? "")
+      const flag = flagOfField[key] ?? key
+      return new UsageError({
+        field: flag,
+        message: `Invalid value for flag ${flag}: ${issue?.message ?? error.message} (see: tasker task ${command} --help)`
+      })
+    })
+  ) as Effect.Effect<S["Type"], UsageError>
 
 /** A command handler with a client for the server its flags name. */
 const withClient = <I extends ClientFlags, A, E>(handler: (flags: I) => Effect.Effect<A, E, TaskerClient>) =>
@@ -29,7 +69,7 @@ export const create = withClient(Effect.fn("tasker.task.create")(function*(flags
     ...(flags.tag.length > 0 ? { tags: flags.tag } : {}),
     ...(Option.isSome(flags.idempotencyKey) ? { idempotency_key: flags.idempotencyKey.value } : {})
   }
-  const created = yield* client.createTask(request)
+  const created = yield* client.createTask(yield* checked(CreateTaskRequest, request, "create"))
   if (!flags.wait) return yield* printJson(created)
   const finished = yield* client.waitForCompletion(created.task_uuid, { timeout: `${flags.timeout} seconds` })
   yield* printJson(yield* client.getTask(finished.task_uuid))
@@ -54,7 +94,7 @@ export const list = withClient(Effect.fn("tasker.task.list")(function*(flags: Li
     ...(Option.isSome(flags.name) ? { name: flags.name.value } : {}),
     ...(Option.isSome(flags.status) ? { status: flags.status.value } : {})
   }
-  yield* printJson(yield* client.listTasks(query))
+  yield* printJson(yield* client.listTasks(yield* checked(ListTasksQuery, query, "list")))
 }))
 
 /** `tasker task cancel`. */

@@ -12,7 +12,8 @@ import { workerQueueName } from "../messaging/MessageQueue.ts"
 import type { StepSpec } from "../orchestration/EngineFunctions.ts"
 import {
   fromConfiguration,
-  type InvalidTemplate,
+  graphProblems,
+  InvalidTemplate,
   TemplateConfiguration,
   templateKey,
   toConfiguration,
@@ -45,7 +46,11 @@ export class TemplateRegistry extends Context.Service<TemplateRegistry, {
     template: WorkflowDefinition<R>,
     options?: { readonly requireHandlers?: boolean }
   ) => Effect.Effect<RegisteredTemplate, InvalidTemplate | SqlError.SqlError>
-  /** A registered template, from this process or the database. */
+  /**
+   * A registered template, from this process or the database. A stored template whose configuration does not
+   * decode or whose step graph is broken (`graphProblems`: a cycle, an unknown dependency, a duplicate step) is a
+   * defect, `InvalidTemplate` naming the steps (the API answers 409), found before anything is written.
+   */
   readonly resolve: (
     namespace: string,
     name: string,
@@ -148,10 +153,24 @@ export class TemplateRegistry extends Context.Service<TemplateRegistry, {
           JOIN tasker_task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid
           WHERE ns.name = ${namespace} AND nt.name = ${name} AND nt.version = ${version}`
         if (row === undefined) return yield* new TemplateNotFound({ namespace, name, version })
+        // A stored template is checked like one being registered: a configuration written by something else (an
+        // older version, a hand-made row) with a cycle, an unknown dependency or a duplicate step would otherwise
+        // give tasks whose steps never run (or run too early). Such a template is the server's problem, not the
+        // request's: a defect (`InvalidTemplate`, naming the steps), raised before anything is written.
         const configuration = yield* decodeConfiguration(row.configuration).pipe(
-          Effect.catchTag("SchemaError", (e) => Effect.die(e))
+          Effect.catchTag("SchemaError", (e) =>
+            Effect.die(new InvalidTemplate({ template: key, problems: [`stored configuration: ${e.message}`] })))
         )
-        const definition = fromConfiguration(configuration) as WorkflowDefinition<unknown>
+        const definition = yield* Effect.try({
+          try: () => fromConfiguration(configuration) as WorkflowDefinition<unknown>,
+          catch: (cause) =>
+            new InvalidTemplate({
+              template: key,
+              problems: [`stored input_schema: ${cause instanceof Error ? cause.message : String(cause)}`]
+            })
+        }).pipe(Effect.orDie)
+        const problems = graphProblems(definition.steps)
+        if (problems.length > 0) return yield* Effect.die(new InvalidTemplate({ template: key, problems }))
         const namedSteps = yield* upsertNamedSteps(definition)
         const registered: RegisteredTemplate = {
           key,

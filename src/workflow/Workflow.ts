@@ -294,11 +294,8 @@ export const templateProblems = (
   if (template.name.length === 0 || template.name.length > 64) problems.push("name must be 1-64 characters")
   if (template.version.length === 0 || template.version.length > 16) problems.push("version must be 1-16 characters")
 
-  const names = new Map<string, StepDefinition<unknown>>()
   for (const step of template.steps) {
     if (step.name.length === 0 || step.name.length > 128) problems.push(`step name "${step.name}" must be 1-128 characters`)
-    if (names.has(step.name)) problems.push(`duplicate step name "${step.name}"`)
-    names.set(step.name, step)
     const r = step.retry
     if (!Number.isInteger(r.maxAttempts) || r.maxAttempts < 0) {
       problems.push(`step "${step.name}": retry.maxAttempts must be an integer >= 0`)
@@ -316,7 +313,25 @@ export const templateProblems = (
       problems.push(`step "${step.name}": no handler${step.callable === undefined ? "" : ` for "${step.callable}"`}`)
     }
   }
-  for (const step of template.steps) {
+  problems.push(...graphProblems(template.steps))
+  return problems
+}
+
+/**
+ * The problems of a template's step graph alone: a duplicate step name, a dependency on an unknown step, a
+ * dependency listed twice, a cycle (a step that depends on itself is a cycle of one). Each names the steps. These
+ * are the problems that would make a task's steps run too early or never, whoever wrote the template.
+ */
+export const graphProblems = (
+  steps: ReadonlyArray<{ readonly name: string; readonly dependsOn: ReadonlyArray<string> }>
+): ReadonlyArray<string> => {
+  const problems: Array<string> = []
+  const names = new Set<string>()
+  for (const step of steps) {
+    if (names.has(step.name)) problems.push(`duplicate step name "${step.name}"`)
+    names.add(step.name)
+  }
+  for (const step of steps) {
     for (const dep of step.dependsOn) {
       if (!names.has(dep)) problems.push(`step "${step.name}" depends on unknown step "${dep}"`)
     }
@@ -324,7 +339,7 @@ export const templateProblems = (
       problems.push(`step "${step.name}" lists a dependency twice`)
     }
   }
-  const cycle = findCycle(template.steps)
+  const cycle = findCycle(steps)
   if (cycle !== undefined) problems.push(`dependency cycle: ${cycle.join(" -> ")}`)
   return problems
 }

@@ -10,6 +10,7 @@ import { SqlClient } from "effect/sql"
 import { engineLayer } from "../../layers/engine.ts"
 import { type ApiServerOptions, apiServerLayer } from "../../src/api/Http.ts"
 import { TaskerClient, type TaskerClientOptions } from "../../src/client/Client.ts"
+import type { EngineSettings } from "../../src/orchestration/EngineConfig.ts"
 import { exampleTemplates } from "../../src/examples/index.ts"
 import { StepError } from "../../src/workflow/StepError.ts"
 import { Workflow, type WorkflowDefinition } from "../../src/workflow/Workflow.ts"
@@ -48,13 +49,23 @@ const templates: ReadonlyArray<WorkflowDefinition<never>> = [...exampleTemplates
 /** The base URL of the server in the layer. */
 export const baseUrl = Effect.map(HttpServer.HttpServer, (server) => HttpServer.formatAddress(server.address))
 
-/** Engine + API server on port 0 + a client (`clientOptions`) for it, on a fresh database. */
+/**
+ * Engine + API server on port 0 + a client (`clientOptions`) for it, on a fresh database. `engine` adds templates
+ * to the worker and overrides engine settings.
+ */
 export const apiTestLayer = (
   options: ApiServerOptions = {},
-  clientOptions: Omit<TaskerClientOptions, "baseUrl"> = {}
+  clientOptions: Omit<TaskerClientOptions, "baseUrl"> = {},
+  engine: {
+    readonly templates?: ReadonlyArray<WorkflowDefinition<never>>
+    readonly settings?: Partial<EngineSettings>
+  } = {}
 ) => {
   const server = apiServerLayer({ port: 0, logRequests: false, ...options }).pipe(
-    Layer.provideMerge(engineLayer({ templates, settings: { pollIntervalMs: 200 } })),
+    Layer.provideMerge(engineLayer({
+      templates: [...templates, ...(engine.templates ?? [])],
+      settings: { pollIntervalMs: 200, ...engine.settings }
+    })),
     Layer.provideMerge(TestDatabaseLayer)
   )
   const client = Layer.unwrap(Effect.map(baseUrl, (url) => TaskerClient.layerFetch({ ...clientOptions, baseUrl: url })))
