@@ -58,6 +58,20 @@ export const logFormatFlag = Flag.Literals("log-format", ["json", "pretty"]).pip
   Flag.optional
 )
 
+/**
+ * `--templates <module>` (repeatable) → the templates a process hosts instead of the examples (env
+ * `TASKER_TEMPLATES`, comma-separated). Given as a flag, the values are used as they are (a path may contain a
+ * comma); `Templates.ts` loads them.
+ */
+export const templatesFlag = Flag.String("templates").pipe(
+  Flag.withDescription(
+    "Load workflow templates from this module (a .js/.mjs/.ts file exporting WorkflowDefinitions, and optionally " +
+      "a `layer` for their handlers' services) instead of the examples; repeat for several, `examples` adds the " +
+      "examples (env TASKER_TEMPLATES, comma-separated)"
+  ),
+  Flag.atLeast(0)
+)
+
 /** The flags of the commands that open a database without running an engine (`migrate`). */
 export const databaseFlags = {
   databaseUrl: databaseUrlFlag,

@@ -13,7 +13,7 @@ import { Config, Console, Effect, Layer, Option } from "effect"
 import { HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
 import { SqlClient } from "effect/sql"
-import { engineLayer } from "../../layers/engine.ts"
+import { type EngineOptions, engineLayer } from "../../layers/engine.ts"
 import {
   apiServerLayer,
   type ApiServerOptions,
@@ -24,10 +24,12 @@ import {
 import { CurrentProcessor } from "../db/Processors.ts"
 import { exampleTemplates } from "../examples/index.ts"
 import { engineConfigFromEnv } from "../orchestration/EngineConfig.ts"
+import { templateKey, type WorkflowDefinition } from "../workflow/Workflow.ts"
 import { UsageError } from "./Failure.ts"
-import { type EngineFlags, engineOverrides, EXAMPLE_NAMESPACES, override } from "./Flags.ts"
+import { type EngineFlags, engineOverrides, override } from "./Flags.ts"
 import { DEFAULT_WORKER_HEALTH_PORT, parseRoles, type Role, ROLES } from "./ServeCommand.ts"
 import { databaseChoice, type DatabaseChoice, databaseLayer, withSettings } from "./Settings.ts"
+import { type LoadedTemplates, loadTemplates } from "./Templates.ts"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Configuration
@@ -64,22 +66,38 @@ const apiOptionsConfig = Effect.gen(function*() {
   return { host, port, token: Option.getOrUndefined(token), maxBodyBytes } satisfies ApiServerOptions
 })
 
-/** `TASKER_WORKER_NAMESPACES` (comma-separated; empty: all), checked against the example templates. */
-const namespacesConfig = Effect.gen(function*() {
-  const text = yield* Config.String("TASKER_WORKER_NAMESPACES").pipe(Config.withDefault(""))
-  const known: ReadonlyArray<string> = EXAMPLE_NAMESPACES
-  const namespaces = [...new Set(text.split(",").map((n) => n.trim()).filter((n) => n.length > 0))]
+const commaList = (text: string): ReadonlyArray<string> => text.split(",").map((n) => n.trim()).filter((n) => n.length > 0)
+
+/**
+ * The templates to host: those of `--templates` (the flag's values) or `TASKER_TEMPLATES` (comma-separated), else
+ * the examples. With `requireHandlers` (the process runs a worker) every step needs a handler.
+ */
+const templatesConfig = Effect.fnUntraced(function*(fromFlag: ReadonlyArray<string>, requireHandlers: boolean) {
+  const specs = fromFlag.length > 0
+    ? fromFlag
+    : commaList(yield* Config.String("TASKER_TEMPLATES").pipe(Config.withDefault("")))
+  if (specs.length === 0) return { templates: exampleTemplates, layer: Layer.empty } satisfies LoadedTemplates
+  return yield* loadTemplates(specs, { field: fromFlag.length > 0 ? "--templates" : "TASKER_TEMPLATES", requireHandlers })
+})
+
+/**
+ * `--namespace` / `TASKER_WORKER_NAMESPACES` (comma-separated; empty: all), checked against the namespaces of the
+ * hosted templates. `field` names where the list came from.
+ */
+const namespacesConfig = Effect.fnUntraced(function*(known: ReadonlyArray<string>, field: string) {
+  const namespaces = [...new Set(commaList(yield* Config.String("TASKER_WORKER_NAMESPACES").pipe(Config.withDefault(""))))]
   const unknown = namespaces.filter((n) => !known.includes(n))
   if (unknown.length > 0) {
     return yield* new UsageError({
-      field: "TASKER_WORKER_NAMESPACES",
-      message: `TASKER_WORKER_NAMESPACES: unknown namespace ${unknown.map((n) => `"${n}"`).join(", ")}; known: ${
-        known.join(", ")
-      }`
+      field,
+      message: `${field}: unknown namespace ${unknown.map((n) => `"${n}"`).join(", ")}; the hosted templates' ` +
+        `namespaces: ${known.join(", ")}`
     })
   }
   return namespaces.length === 0 ? known : namespaces
 })
+
+const namespacesOf = (templates: ReadonlyArray<WorkflowDefinition<never>>) => [...new Set(templates.map((t) => t.namespace))]
 
 // ---------------------------------------------------------------------------------------------------------------
 // Pieces
@@ -95,28 +113,57 @@ export const displayUrl = (server: HttpServer.HttpServer["Service"]): string => 
 
 const AUTH_HEADER = ` -H "Authorization: Bearer $TASKER_API_TOKEN"`
 
-/** The copy-paste request that creates a task of the linear example (the token by reference, never its value). */
-export const curlCreateTask = (baseUrl: string, withToken: boolean): string => {
+const LINEAR_EXAMPLE = {
+  namespace: "rust_e2e_linear",
+  name: "mathematical_sequence",
+  version: "1.0.0",
+  context: { even_number: 6 }
+}
+
+/**
+ * The copy-paste request that creates a task (the token by reference, never its value): by default of the linear
+ * example.
+ */
+export const curlCreateTask = (
+  baseUrl: string,
+  withToken: boolean,
+  request: { readonly namespace: string; readonly name: string; readonly version: string; readonly context: object } =
+    LINEAR_EXAMPLE
+): string => {
   const body = JSON.stringify({
-    namespace: "rust_e2e_linear",
-    name: "mathematical_sequence",
-    version: "1.0.0",
-    context: { even_number: 6 }
+    namespace: request.namespace,
+    name: request.name,
+    version: request.version,
+    context: request.context
   })
   return `curl -sS -X POST ${baseUrl}/v1/tasks -H 'Content-Type: application/json'${
     withToken ? AUTH_HEADER : ""
   } -d '${body}'`
 }
 
-/** Prints where the API is and how to use it, once the server is bound; logs the start of the shutdown. */
-const apiBanner = (withToken: boolean, roles: ReadonlySet<Role>) =>
+/**
+ * Prints where the API is and how to use it, once the server is bound; logs the start of the shutdown. The
+ * example request is the linear example's when it is hosted, else one for the first template (its context to be
+ * filled in).
+ */
+const apiBanner = (withToken: boolean, roles: ReadonlySet<Role>, templates: ReadonlyArray<WorkflowDefinition<never>>) =>
   Layer.effectDiscard(Effect.gen(function*() {
     const url = displayUrl(yield* HttpServer.HttpServer)
     const auth = withToken ? AUTH_HEADER : ""
     yield* Effect.logInfo(`API listening on ${url}`, { roles: [...roles].join(",") })
     yield* Console.log(`tasker API: ${url}  (roles: ${[...roles].join(", ")}; API docs: ${url}/docs)`)
-    yield* Console.log(`Create a task of the linear example (even_number 6, final result 2821109907456):`)
-    yield* Console.log(`  ${curlCreateTask(url, withToken)}`)
+    const linear = templates.some((t) =>
+      t.namespace === LINEAR_EXAMPLE.namespace && t.name === LINEAR_EXAMPLE.name && t.version === LINEAR_EXAMPLE.version
+    )
+    const first = templates[0]
+    if (linear || first === undefined) {
+      yield* Console.log(`Create a task of the linear example (even_number 6, final result 2821109907456):`)
+      yield* Console.log(`  ${curlCreateTask(url, withToken)}`)
+    } else {
+      yield* Console.log(`Templates: ${templates.map(templateKey).join(", ")}`)
+      yield* Console.log(`Create a task of ${templateKey(first)} (fill in its context):`)
+      yield* Console.log(`  ${curlCreateTask(url, withToken, { ...first, context: {} })}`)
+    }
     yield* Console.log(`Then read it:`)
     yield* Console.log(`  curl -sS ${url}/v1/tasks/<task_uuid>${auth}`)
     yield* Effect.addFinalizer(() => Effect.logInfo("shutting down"))
@@ -190,7 +237,18 @@ export interface ServeFlags extends EngineFlags {
   readonly host: Option.Option<string>
   readonly port: Option.Option<number>
   readonly roles: Option.Option<string>
+  readonly templates: ReadonlyArray<string>
 }
+
+/**
+ * The engine for `templates`, with the services their handlers need (the modules' `layer`, which may use the
+ * engine's database) provided.
+ */
+const hostingEngine = (
+  loaded: LoadedTemplates,
+  database: ReturnType<typeof databaseLayer>,
+  options: Omit<EngineOptions<never>, "templates">
+) => engineLayer({ ...options, templates: loaded.templates }).pipe(Layer.provide(loaded.layer.pipe(Layer.provide(database))))
 
 /** `tasker serve`. */
 export const serve = (flags: ServeFlags) => {
@@ -202,17 +260,19 @@ export const serve = (flags: ServeFlags) => {
     const choice = yield* databaseChoice
     yield* Effect.logInfo(choice.description)
     const roles = yield* rolesConfig
+    const loaded = yield* templatesConfig(flags.templates, roles.has("worker"))
     const settings = yield* engineConfigFromEnv
     const apiOptions = yield* apiOptionsConfig
-    const engine = engineLayer({
-      templates: exampleTemplates,
+    const database = databaseLayer(choice)
+    const engine = hostingEngine(loaded, database, {
       orchestrator: roles.has("orchestrator"),
       worker: roles.has("worker"),
       settings
     })
-    const database = databaseLayer(choice)
     if (!roles.has("api")) return yield* Layer.launch(Layer.merge(shutdownNotice, engine).pipe(Layer.provide(database)))
-    const api = apiBanner(apiOptions.token !== undefined, roles).pipe(Layer.provideMerge(apiServerLayer(apiOptions)))
+    const api = apiBanner(apiOptions.token !== undefined, roles, loaded.templates).pipe(
+      Layer.provideMerge(apiServerLayer(apiOptions))
+    )
     return yield* Layer.launch(api.pipe(Layer.provide(engine), Layer.provide(database)))
   }).pipe(withSettings(overrides))
 }
@@ -231,6 +291,7 @@ export const orchestrator = (flags: EngineFlags) =>
 
 export interface WorkerFlags extends EngineFlags {
   readonly namespace: ReadonlyArray<string>
+  readonly templates: ReadonlyArray<string>
   readonly healthHost: Option.Option<string>
   readonly healthPort: Option.Option<number>
 }
@@ -245,16 +306,21 @@ export const worker = (flags: WorkerFlags) => {
     const choice = yield* databaseChoice
     yield* Effect.logInfo(choice.description)
     yield* embeddedWarning(choice, "worker")
-    const namespaces = yield* namespacesConfig
+    const loaded = yield* templatesConfig(flags.templates, true)
+    const namespaces = yield* namespacesConfig(
+      namespacesOf(loaded.templates),
+      flags.namespace.length > 0 ? "--namespace" : "TASKER_WORKER_NAMESPACES"
+    )
     const host = yield* Config.String("TASKER_WORKER_HEALTH_HOST").pipe(Config.withDefault("127.0.0.1"))
     const port = yield* portConfig("TASKER_WORKER_HEALTH_PORT", DEFAULT_WORKER_HEALTH_PORT)
     const settings = yield* engineConfigFromEnv
-    const engine = engineLayer({
-      templates: exampleTemplates.filter((t) => namespaces.includes(t.namespace)),
-      orchestrator: false,
-      settings
-    })
+    const database = databaseLayer(choice)
+    const engine = hostingEngine(
+      { ...loaded, templates: loaded.templates.filter((t) => namespaces.includes(t.namespace)) },
+      database,
+      { orchestrator: false, settings }
+    )
     const health = healthBanner.pipe(Layer.provideMerge(healthServerLayer({ host, port, namespaces })))
-    return yield* Layer.launch(health.pipe(Layer.provideMerge(engine), Layer.provide(databaseLayer(choice))))
+    return yield* Layer.launch(health.pipe(Layer.provideMerge(engine), Layer.provide(database)))
   }).pipe(withSettings(overrides))
 }

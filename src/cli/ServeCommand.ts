@@ -1,14 +1,14 @@
 /**
- * The long-running commands: `tasker serve` (API + orchestration + a worker for the example templates, in one
- * process), `tasker orchestrator` (the orchestration loops only) and `tasker worker` (a worker for the example
- * templates of some namespaces, with a small health server).
+ * The long-running commands: `tasker serve` (API + orchestration + a worker for the example templates, or those
+ * of `--templates`, in one process), `tasker orchestrator` (the orchestration loops only) and `tasker worker` (a
+ * worker for the templates of some namespaces, with a small health server).
  *
  * Definitions only: the handlers load `Serve.ts` (the engine, the API, the database layers) when they run, so
  * `--help` and the other commands start fast.
  */
 import { Effect } from "effect"
 import { Command, Flag } from "effect/cli"
-import { engineFlags, EXAMPLE_NAMESPACES } from "./Flags.ts"
+import { engineFlags, EXAMPLE_NAMESPACES, templatesFlag } from "./Flags.ts"
 
 export const ROLES = ["api", "orchestrator", "worker"] as const
 export type Role = (typeof ROLES)[number]
@@ -50,12 +50,14 @@ export const ServeCommand = Command.make(
       Flag.mapTryCatch((text) => [...parseRoles(text)].join(","), (e) => (e instanceof Error ? e.message : String(e))),
       Flag.optional
     ),
+    templates: templatesFlag,
     ...engineFlags
   },
   (flags) => Effect.flatMap(loadServe, (m) => m.serve(flags))
 ).pipe(
   Command.withDescription(
-    "Run the API, the orchestration loops and a worker hosting the example workflows in one process. The database " +
+    "Run the API, the orchestration loops and a worker hosting the example workflows (or those of --templates) in " +
+      "one process. The database " +
       "is PostgreSQL at DATABASE_URL, or the embedded PGlite database when it is not set. Prints the API URL and a " +
       "curl command that creates a task. Stops on SIGINT/SIGTERM"
   ),
@@ -65,7 +67,8 @@ export const ServeCommand = Command.make(
       command: "DATABASE_URL=postgres://localhost/tasker tasker serve --host 0.0.0.0 --port 9000",
       description: "On PostgreSQL, listening on every interface"
     },
-    { command: "tasker serve --roles api", description: "The API only (orchestrators and workers run elsewhere)" }
+    { command: "tasker serve --roles api", description: "The API only (orchestrators and workers run elsewhere)" },
+    { command: "tasker serve --templates ./workflows.ts", description: "Host your own workflows instead of the examples" }
   ])
 )
 
@@ -85,17 +88,15 @@ export const OrchestratorCommand = Command.make(
 export const WorkerCommand = Command.make(
   "worker",
   {
+    // checked against the hosted templates once they are loaded (Serve.ts)
     namespace: Flag.String("namespace").pipe(
       Flag.withDescription(
-        `Host the example templates of this namespace; repeat for several (env TASKER_WORKER_NAMESPACES, ` +
-          `comma-separated; default: all). Known: ${EXAMPLE_NAMESPACES.join(", ")}`
-      ),
-      Flag.filter(
-        (n) => (EXAMPLE_NAMESPACES as ReadonlyArray<string>).includes(n),
-        (n) => `one of ${EXAMPLE_NAMESPACES.join(", ")} (unknown namespace "${n}")`
+        `Host the templates of this namespace; repeat for several (env TASKER_WORKER_NAMESPACES, ` +
+          `comma-separated; default: all). The examples' namespaces: ${EXAMPLE_NAMESPACES.join(", ")}`
       ),
       Flag.atLeast(0)
     ),
+    templates: templatesFlag,
     healthHost: Flag.String("health-host").pipe(
       Flag.withDescription("Interface of the health server (env TASKER_WORKER_HEALTH_HOST; default 127.0.0.1)"),
       Flag.optional
@@ -110,13 +111,18 @@ export const WorkerCommand = Command.make(
   (flags) => Effect.flatMap(loadServe, (m) => m.worker(flags))
 ).pipe(
   Command.withDescription(
-    "Run a worker hosting the example workflows of the given namespaces (all by default), with a health server " +
+    "Run a worker hosting the example workflows (or those of --templates) of the given namespaces (all by " +
+      "default), with a health server " +
       "(/health, /ready, /metrics). On SIGINT/SIGTERM it stops claiming steps and gives running ones back"
   ),
   Command.withExamples([
     {
       command: "DATABASE_URL=postgres://localhost/tasker tasker worker --namespace rust_e2e_linear --health-port 9081",
       description: "A worker for the linear example"
+    },
+    {
+      command: "DATABASE_URL=postgres://localhost/tasker tasker worker --templates ./workflows.ts",
+      description: "A worker for your own workflows"
     }
   ])
 )

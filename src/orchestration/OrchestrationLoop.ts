@@ -13,7 +13,7 @@
  * `FOR UPDATE SKIP LOCKED`, tasks are claimed, and every transition is a compare-and-set. A loop that fails (the
  * database restarting, say) logs, waits and starts again.
  */
-import { Cause, Duration, Effect, Layer } from "effect"
+import { Cause, Config, Duration, Effect, Layer } from "effect"
 import { CurrentProcessor } from "../db/Processors.ts"
 import { DiscoveryFunctions } from "../db/SqlFunctions.ts"
 import { RESULTS_QUEUE } from "../messaging/MessageQueue.ts"
@@ -23,6 +23,15 @@ import { EngineFunctions } from "./EngineFunctions.ts"
 import { recordTaskOutcome, ResultProcessor } from "./ResultProcessor.ts"
 import { recordEnqueued } from "./TaskInitializer.ts"
 import { TaskFinalizer } from "./TaskFinalizer.ts"
+
+/**
+ * **Test-only fault injection, off by default.** When `TASKER_FAULT_PAUSE_AFTER_READY_CLAIM_MS` is set to a positive
+ * number, the readiness loop logs `fault injection: pausing after claiming tasks` and sleeps that long right after
+ * `get_next_ready_tasks` claimed tasks and before it evaluates them, so a crash test can kill the process while it
+ * owns them (test/reliability). Never set it in production: a paused orchestrator holds its claimed tasks until
+ * it wakes up or its heartbeat goes stale.
+ */
+export const FAULT_PAUSE_AFTER_READY_CLAIM = "TASKER_FAULT_PAUSE_AFTER_READY_CLAIM_MS"
 
 /** Wake-up name (not a queue) for "a task may have become ready": sent after operator actions. */
 export const READINESS_SIGNAL = "tasker_task_readiness"
@@ -48,6 +57,7 @@ export const OrchestrationLoopLayer = Layer.effectDiscard(
     const wakeups = yield* Wakeups
     const processor = yield* CurrentProcessor
     const config = yield* EngineConfig
+    const faultPauseMs = yield* Config.Int(FAULT_PAUSE_AFTER_READY_CLAIM).pipe(Config.withDefault(0))
 
     const resultWakeups = yield* wakeups.subscribe(RESULTS_QUEUE)
     const readinessWakeups = yield* wakeups.subscribe(READINESS_SIGNAL)
@@ -65,6 +75,13 @@ export const OrchestrationLoopLayer = Layer.effectDiscard(
         processorUuid: processor.processorUuid,
         staleAfterSeconds: config.staleAfterSeconds
       })
+      if (faultPauseMs > 0 && claimed.length > 0) {
+        yield* Effect.logWarning("fault injection: pausing after claiming tasks", {
+          pause_ms: faultPauseMs,
+          task_uuids: claimed.map((t) => t.task_uuid)
+        })
+        yield* Effect.sleep(Duration.millis(faultPauseMs))
+      }
       yield* Effect.forEach(claimed, (task) =>
         Effect.gen(function*() {
           const row = yield* finalizer.evaluate(task.task_uuid)
