@@ -17,29 +17,8 @@ import { TelemetryLayer } from "../../layers/telemetry.ts"
 import { registerSecret, UsageError } from "./Failure.ts"
 import type { Overrides } from "./Flags.ts"
 
-/**
- * Logs go to stderr. Effect's own console loggers follow `Logger.LogToStderr`; any other logger that writes with
- * `console.log` (the JSON logger of `src/telemetry/Logging.ts`) is wrapped so that, while it runs, `console.log`
- * writes to stderr. Loggers run synchronously, so nothing else can observe the swap.
- */
-const StderrLoggers = Layer.mergeAll(
-  Layer.succeed(Logger.LogToStderr, true),
-  Layer.effect(
-    Logger.CurrentLoggers,
-    Effect.map(Effect.service(Logger.CurrentLoggers), (loggers) =>
-      new Set([...loggers].map((logger) =>
-        Logger.make((options) => {
-          const log = globalThis.console.log
-          globalThis.console.log = globalThis.console.error
-          try {
-            logger.log(options)
-          } finally {
-            globalThis.console.log = log
-          }
-        })
-      )))
-  )
-)
+/** Logs go to stderr (the console loggers follow `Logger.LogToStderr`), so stdout stays for command output. */
+const StderrLoggers = Layer.succeed(Logger.LogToStderr, true)
 
 /**
  * Runs a command's program with the overrides in front of the environment and with telemetry (logging to stderr,

@@ -249,11 +249,16 @@ export const withLevelFilter = (filter: LevelFilter | undefined) =>
   })
 }
 
-/** The console logger of a format: JSON lines on stdout (`console.log`), or Effect's pretty logger. */
+/**
+ * The console logger of a format: JSON lines, or Effect's pretty logger. Both write to stdout, or to stderr when
+ * `Logger.LogToStderr` is true (the `tasker` CLI sets it, so stdout stays for command output).
+ */
 export const consoleLogger = (format: LogFormat): Logger.Logger<unknown, void> =>
   format === "json"
     ? Logger.make((o) => {
-      globalThis.console.log(jsonLine(o))
+      const line = jsonLine(o)
+      if (o.fiber.getRef(Logger.LogToStderr)) globalThis.console.error(line)
+      else globalThis.console.log(line)
     })
     : Logger.consolePretty()
 
