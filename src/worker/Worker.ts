@@ -13,7 +13,7 @@
  * still running then are interrupted and given back (`tasker_release_step`), so another worker picks them up at
  * once without using up an attempt.
  */
-import { Context, Duration, Effect, Fiber, FiberSet, Layer, Metric, Schedule, Semaphore } from "effect"
+import { Context, Duration, Effect, Fiber, FiberSet, Layer, Metric, Option, Schedule, Semaphore } from "effect"
 import type { SqlError } from "effect/sql"
 import type { ProcessorUuid } from "../domain/Ids.ts"
 import { CurrentProcessor } from "../db/Processors.ts"
@@ -231,44 +231,52 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
           let free = 1
           while (free < config.workerConcurrency && (yield* slots.takeIfAvailable(1))) free++
           yield* wake.reset
-          const claimStarted = performance.now()
-          const rows = yield* engine.claimStepMessages({
-            queue,
-            processorUuid: processor.processorUuid,
-            limit: free,
-            visibilityTimeoutSeconds: vt,
-            maxReadCount: config.maxReadCount
-          }).pipe(Effect.onError(() => slots.release(free)))
-          const claimMs = performance.now() - claimStarted
-          yield* Metrics.observeMs(Metrics.messageReceiveDuration, { queue }, claimMs)
-          let claimed = 0
-          const now = Date.now()
-          for (const row of rows) {
-            const received = Effect.all([
-              Metrics.increment(Metrics.messagesReceived, { queue, message_type: "SimpleStepMessage" }),
-              Metrics.observeMs(Metrics.messageLatency, { queue, message_type: "SimpleStepMessage" }, now - row.enqueued_at.getTime())
-            ], { discard: true })
-            if (row.outcome === "claimed") {
-              claimed++
-              yield* Effect.all([
-                received,
-                Metrics.increment(Metrics.stepsClaimed, { namespace, claim_method: claimMethod }),
-                Metrics.observeMs(Metrics.stepClaimDuration, { namespace, claim_method: claimMethod }, claimMs)
-              ], { discard: true }).pipe(
-                withCorrelation({ correlationId: row.correlation_id!, parentCorrelationId: row.parent_correlation_id })
-              )
-              yield* FiberSet.run(running, runStep(queue, toClaimedStep(row)))
-            } else {
-              yield* received
-              yield* Effect.logWarning(`Step message ${row.outcome}`).pipe(
-                Effect.annotateLogs({ msg_id: String(row.msg_id), reason: row.reason ?? "" })
-              )
-              if (row.outcome !== "abandoned") yield* Metrics.increment(Metrics.messagesArchived, { queue, reason: row.outcome })
-              if (row.outcome === "abandoned") yield* wakeups.signal(RESULTS_QUEUE)
+          // Claiming and handing the claimed steps to `running` is one uninterruptible step. Interrupted (by
+          // shutdown) in between, a claim may still commit (the driver lets a statement finish for a moment before
+          // cancelling it) while its rows are dropped: those steps would stay in_progress with no fiber to run or
+          // give them back until their visibility timeout, and the reclaim would use up an attempt (or fail the
+          // step as WorkerLost on its last one). The step fibers themselves are forked interruptible.
+          const read = yield* Effect.uninterruptible(Effect.gen(function*() {
+            const claimStarted = performance.now()
+            const rows = yield* engine.claimStepMessages({
+              queue,
+              processorUuid: processor.processorUuid,
+              limit: free,
+              visibilityTimeoutSeconds: vt,
+              maxReadCount: config.maxReadCount
+            }).pipe(Effect.onError(() => slots.release(free)))
+            const claimMs = performance.now() - claimStarted
+            yield* Metrics.observeMs(Metrics.messageReceiveDuration, { queue }, claimMs)
+            let claimed = 0
+            const now = Date.now()
+            for (const row of rows) {
+              const received = Effect.all([
+                Metrics.increment(Metrics.messagesReceived, { queue, message_type: "SimpleStepMessage" }),
+                Metrics.observeMs(Metrics.messageLatency, { queue, message_type: "SimpleStepMessage" }, now - row.enqueued_at.getTime())
+              ], { discard: true })
+              if (row.outcome === "claimed") {
+                claimed++
+                yield* Effect.all([
+                  received,
+                  Metrics.increment(Metrics.stepsClaimed, { namespace, claim_method: claimMethod }),
+                  Metrics.observeMs(Metrics.stepClaimDuration, { namespace, claim_method: claimMethod }, claimMs)
+                ], { discard: true }).pipe(
+                  withCorrelation({ correlationId: row.correlation_id!, parentCorrelationId: row.parent_correlation_id })
+                )
+                yield* FiberSet.run(running, runStep(queue, toClaimedStep(row)))
+              } else {
+                yield* received
+                yield* Effect.logWarning(`Step message ${row.outcome}`).pipe(
+                  Effect.annotateLogs({ msg_id: String(row.msg_id), reason: row.reason ?? "" })
+                )
+                if (row.outcome !== "abandoned") yield* Metrics.increment(Metrics.messagesArchived, { queue, reason: row.outcome })
+                if (row.outcome === "abandoned") yield* wakeups.signal(RESULTS_QUEUE)
+              }
             }
-          }
-          if (claimed < free) yield* slots.release(free - claimed)
-          if (rows.length < free) claimMethod = (yield* wake.await) ? "event" : "poll"
+            if (claimed < free) yield* slots.release(free - claimed)
+            return rows.length
+          }))
+          if (read < free) claimMethod = (yield* wake.await) ? "event" : "poll"
         })
         return yield* supervised(`worker.${namespace}`, loop)
       }).pipe(Effect.scoped)
@@ -281,7 +289,17 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
         yield* FiberSet.clear(consumers)
-        yield* FiberSet.awaitEmpty(running).pipe(Effect.timeoutOption(Duration.millis(config.shutdownGraceMs)))
+        const inFlight = yield* FiberSet.size(running)
+        yield* Effect.logInfo(
+          `worker shutting down: stopped reading; waiting up to ${config.shutdownGraceMs} ms for ${inFlight} running step(s)`
+        )
+        const finished = yield* FiberSet.awaitEmpty(running).pipe(
+          Effect.timeoutOption(Duration.millis(config.shutdownGraceMs))
+        )
+        if (Option.isNone(finished)) {
+          const left = yield* FiberSet.size(running)
+          yield* Effect.logWarning(`worker shutdown grace period over: giving ${left} running step(s) back`)
+        }
         yield* FiberSet.clear(running)
       })
     )
