@@ -12,10 +12,10 @@ import { workerQueueName } from "../messaging/MessageQueue.ts"
 import type { StepSpec } from "../orchestration/EngineFunctions.ts"
 import {
   fromConfiguration,
-  graphProblems,
   InvalidTemplate,
   TemplateConfiguration,
   templateKey,
+  templateProblems,
   toConfiguration,
   validateWorkflow,
   type WorkflowDefinition
@@ -48,7 +48,8 @@ export class TemplateRegistry extends Context.Service<TemplateRegistry, {
   ) => Effect.Effect<RegisteredTemplate, InvalidTemplate | SqlError.SqlError>
   /**
    * A registered template, from this process or the database. A stored template whose configuration does not
-   * decode or whose step graph is broken (`graphProblems`: a cycle, an unknown dependency, a duplicate step) is a
+   * decode or that fails registration's checks other than handlers (`templateProblems`: a cycle, an unknown
+   * dependency, a duplicate step, a namespace that cannot name a queue, …) is a
    * defect, `InvalidTemplate` naming the steps (the API answers 409), found before anything is written.
    */
   readonly resolve: (
@@ -169,9 +170,19 @@ export class TemplateRegistry extends Context.Service<TemplateRegistry, {
               problems: [`stored input_schema: ${cause instanceof Error ? cause.message : String(cause)}`]
             })
         }).pipe(Effect.orDie)
-        const problems = graphProblems(definition.steps)
+        // Every check of registration except handlers (this process may not host them): besides the graph, a
+        // namespace that cannot name a queue or an out-of-range name or policy is caught here, not by the database.
+        // A row whose configuration names another template would give tasks of one template the steps and the
+        // queue of another.
+        const problems = [
+          ...(templateKey(definition) === key ? [] : [`its stored configuration is for ${templateKey(definition)}`]),
+          ...templateProblems(definition)
+        ]
         if (problems.length > 0) return yield* Effect.die(new InvalidTemplate({ template: key, problems }))
         const namedSteps = yield* upsertNamedSteps(definition)
+        // A row that `register` did not write may have no queue for its namespace: without one the task's first
+        // steps could not be enqueued (a 500 from the database). Idempotent; the task then waits for a worker.
+        yield* sql`SELECT tasker_create_queue(${workerQueueName(definition.namespace)})`
         const registered: RegisteredTemplate = {
           key,
           definition,
