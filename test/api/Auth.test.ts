@@ -1,6 +1,7 @@
 /**
  * Authentication on (a configured token): requests to `/v1` without the token or with a wrong one are 401s that
- * write nothing; the bearer header and `X-API-Key` both work; the probes and the documentation stay open. And
+ * write nothing — every secured operation of the OpenAPI document (which must include every mutating one) is tried
+ * on a real task and step, and the tables and the task are compared before and after; the bearer header and `X-API-Key` both work; the probes and the documentation stay open. And
  * `/ready` answers 503 with its checks when this process's engine is not running.
  */
 import { assert, layer } from "@effect/vitest"
@@ -8,10 +9,12 @@ import { Effect, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
 import { CurrentProcessor } from "../../src/db/Processors.ts"
 import { TaskerClient } from "../../src/client/Client.ts"
+import { halfTasks, tableCounts } from "../support/Integrity.ts"
 import { apiTestLayer, assertError, baseUrl, countTasks, request } from "./Support.ts"
 
 const TOKEN = "s3cret-token-for-tests"
 const SUCCESS = { namespace: "test_errors", name: "success_only", version: "1.0.0" } as const
+const FRAGILE = { namespace: "api_test", name: "fragile", version: "1.0.0" } as const
 
 layer(apiTestLayer({ token: Redacted.make(TOKEN) }, { token: TOKEN }), {
   excludeTestServices: true,
@@ -52,6 +55,76 @@ layer(apiTestLayer({ token: Redacted.make(TOKEN) }, { token: TOKEN }), {
       )
       assert.strictEqual(anonymous._tag, "ApiUnauthorized")
       assert.strictEqual(yield* countTasks, before)
+    }))
+
+  it.effect("every /v1 endpoint, on real tasks and steps, is a 401 without a valid token and touches nothing", () =>
+    Effect.gen(function*() {
+      const authorized = { authorization: `Bearer ${TOKEN}` }
+      // a task blocked by its failed step: cancel, retry and resolve would all change it
+      const created = yield* request("POST", "/v1/tasks", { body: { ...FRAGILE, context: { auth: "target" } }, headers: authorized })
+      assert.strictEqual(created.status, 201, created.text)
+      const taskUuid: string = created.json.task_uuid
+      const stepUuid: string = created.json.step_mapping.breaks
+      const client = yield* TaskerClient
+      const blocked = yield* client.waitForCompletion(taskUuid, { timeout: "20 seconds" })
+      assert.strictEqual(blocked.status, "blocked_by_failures")
+
+      // every operation the API documents as secured, from its OpenAPI document
+      const doc = yield* request("GET", "/openapi.json")
+      const operations = Object.entries(doc.json.paths as Record<string, Record<string, { security?: ReadonlyArray<unknown> }>>)
+        .flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ path, method: method.toUpperCase(), op })))
+      const secured = operations.filter((o) => (o.op.security ?? []).length > 0)
+      const mutating = operations.filter((o) => ["POST", "PUT", "PATCH", "DELETE"].includes(o.method))
+      // every mutating endpoint is secured, and the three known ones are among them
+      assert.deepStrictEqual(mutating.filter((o) => !secured.includes(o)), [])
+      assert.includeMembers(mutating.map((o) => `${o.method} ${o.path}`), [
+        "POST /v1/tasks",
+        "DELETE /v1/tasks/{task_uuid}",
+        "PATCH /v1/tasks/{task_uuid}/workflow_steps/{step_uuid}"
+      ])
+      assert.isTrue(secured.every((o) => o.path.startsWith("/v1/")))
+      assert.isAtLeast(secured.length, 10, secured.map((o) => `${o.method} ${o.path}`).join(", "))
+
+      const bodyOf = (method: string, path: string) =>
+        method === "POST"
+          ? { ...SUCCESS, context: { auth: "denied" } }
+          : method === "PATCH" && path.includes("workflow_steps")
+          ? { action: "resolve", result_data: 1, resolved_by: "intruder", reason: "no token" }
+          : undefined
+      const fill = (path: string) =>
+        path.replace("{task_uuid}", taskUuid).replace("{step_uuid}", stepUuid).replace("{namespace}", FRAGILE.namespace)
+          .replace("{name}", FRAGILE.name)
+      const snapshot = Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const task = yield* sql`SELECT current_state, complete, updated_at FROM tasker_tasks WHERE task_uuid = ${taskUuid}`
+        const steps = yield* sql`SELECT workflow_step_uuid, current_state, attempts, results, updated_at
+                                 FROM tasker_workflow_steps WHERE task_uuid = ${taskUuid} ORDER BY workflow_step_uuid`
+        return { counts: yield* tableCounts, task, steps, problems: yield* halfTasks }
+      })
+      const before = yield* snapshot
+      const denials: ReadonlyArray<Record<string, string>> = [
+        {},
+        { authorization: "Bearer wrong" },
+        { authorization: `Bearer ${TOKEN.toUpperCase()}` },
+        { "x-api-key": TOKEN.slice(1) }
+      ]
+      for (const o of secured) {
+        for (const headers of denials) {
+          const body = bodyOf(o.method, o.path)
+          const label = `${o.method} ${o.path} with ${JSON.stringify(headers)}`
+          const response = yield* request(o.method, fill(o.path), { ...(body === undefined ? {} : { body }), headers })
+          assertError(response, { status: 401, code: "UNAUTHORIZED" }, label)
+        }
+      }
+      assert.deepStrictEqual(yield* snapshot, before)
+
+      // with the token, the same requests do change things (so the 401s above are what kept them out)
+      const resolved = yield* request("PATCH", `/v1/tasks/${taskUuid}/workflow_steps/${stepUuid}`, {
+        body: bodyOf("PATCH", "workflow_steps"),
+        headers: authorized
+      })
+      assert.strictEqual(resolved.status, 200, resolved.text)
+      assert.notDeepEqual(yield* snapshot, before)
     }))
 
   it.effect("the bearer token and X-API-Key both authenticate", () =>

@@ -2,13 +2,16 @@
  * Bad input over real HTTP: malformed JSON, wrong types, missing fields, unknown templates, contexts failing the
  * input schema, invalid UUIDs, unknown filters, oversize bodies, SQL-looking strings, long unicode names, NUL
  * characters and deep nesting. Each is a 4xx in the error shape naming the field; the server stays up; nothing
- * is written.
+ * is written (the row counts of every table a request writes are unchanged and no task is half written).
+ * SQL-looking and unicode text in every text field is either a 404 naming the field (template coordinates) or
+ * stored and returned verbatim.
  */
 import { assert, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
 import { v7 as uuidv7 } from "uuid"
 import { TaskerClient } from "../../src/client/Client.ts"
+import { halfTasks, tableCounts } from "../support/Integrity.ts"
 import { apiTestLayer, assertError, request } from "./Support.ts"
 
 const LINEAR = { namespace: "rust_e2e_linear", name: "mathematical_sequence", version: "1.0.0" } as const
@@ -31,15 +34,12 @@ const nested = (depth: number): unknown => {
   return value
 }
 
-/** What a test may not change: tasks, steps, transitions and registered templates. */
+/**
+ * What a bad request may not change: the row counts of every table a request writes (tasks, steps, edges, both
+ * transition tables, namespaces, templates, step types, systems, queues), and no task may be left half written.
+ */
 const rowCounts = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
-  const [row] = yield* sql<{ tasks: number; steps: number; transitions: number; templates: number }>`
-    SELECT (SELECT count(*)::int FROM tasker_tasks) AS tasks,
-           (SELECT count(*)::int FROM tasker_workflow_steps) AS steps,
-           (SELECT count(*)::int FROM tasker_task_transitions) AS transitions,
-           (SELECT count(*)::int FROM tasker_named_tasks) AS templates`
-  return row!
+  return { counts: yield* tableCounts, halfTasks: yield* halfTasks }
 })
 
 const sqlish = "x'; DROP TABLE tasker_tasks; --"
@@ -419,5 +419,72 @@ layer(apiTestLayer(), { excludeTestServices: true, timeout: "120 seconds" })("RE
       const done = yield* client.waitForCompletion(created.task_uuid, { timeout: "20 seconds" })
       assert.strictEqual(done.status, "complete")
       assert.deepStrictEqual(done.context, { note: sqlish, text: "名前 😀" })
+    }))
+
+  it.effect("SQL-looking and unicode text in every text field is stored and returned verbatim, or is a 404 naming the field", () =>
+    Effect.gen(function*() {
+      const client = yield* TaskerClient
+      const texts = [sqlish, "' OR '1'='1", "$1", "\\x27; --", "名前 😀 \u202eRTL é\u0301", "%_\\"]
+      // the template coordinates: looked up as values and not found (or too long for the field), the field named
+      const limits = { namespace: 64, name: 64, version: 16 } as const
+      for (const value of texts) {
+        for (const field of ["namespace", "name", "version"] as const) {
+          const response = yield* request("POST", "/v1/tasks", { body: { ...LINEAR, context: { even_number: 2 }, [field]: value } })
+          const expected = value.length > limits[field]
+            ? { status: 400, code: "BAD_REQUEST", field }
+            : { status: 404, code: "NOT_FOUND", field }
+          assertError(response, expected, `${field} = ${value}`)
+        }
+        for (const path of [`/v1/templates/${encodeURIComponent(value)}`, `/v1/templates/${LINEAR.namespace}/${encodeURIComponent(value)}`]) {
+          assertError(yield* request("GET", path), { status: 404, code: "NOT_FOUND" }, path)
+        }
+      }
+      // the free-text fields: stored as given
+      const before = yield* tableCounts
+      for (const [i, value] of texts.entries()) {
+        const body = {
+          ...SUCCESS,
+          context: { [value]: value, nested: { list: [value] } },
+          initiator: value,
+          source_system: value,
+          reason: value,
+          tags: [value, `${value}-${i}`],
+          idempotency_key: `${value}#${i}`
+        }
+        const created = yield* request("POST", "/v1/tasks", { body })
+        assert.strictEqual(created.status, 201, `${value}: ${created.text}`)
+        // the same idempotency key finds the same task: matched as a value
+        const again = yield* request("POST", "/v1/tasks", { body: { ...body, context: {} } })
+        assert.strictEqual(again.status, 200, again.text)
+        assert.strictEqual(again.json.task_uuid, created.json.task_uuid)
+        const task = yield* client.getTask(created.json.task_uuid)
+        assert.deepStrictEqual(
+          [task.context, task.initiator, task.source_system, task.reason, task.tags],
+          [body.context, value, value, value, body.tags],
+          value
+        )
+        yield* client.waitForCompletion(created.json.task_uuid, { timeout: "20 seconds" })
+      }
+      // a failed step resolved by an operator whose name, reason and result are such text
+      for (const value of texts.slice(0, 2)) {
+        const blocked = yield* client.createTask({ namespace: "api_test", name: "fragile", version: "1.0.0", context: { value } })
+        yield* client.waitForCompletion(blocked.task_uuid, { timeout: "20 seconds" })
+        const stepUuid = blocked.step_mapping["breaks"]!
+        const path = `/v1/tasks/${blocked.task_uuid}/workflow_steps/${stepUuid}`
+        const patched = yield* request("PATCH", path, {
+          body: { action: "resolve", result_data: 3, resolved_by: value, reason: value }
+        })
+        assert.strictEqual(patched.status, 200, patched.text)
+        const step = yield* request("GET", path)
+        assert.strictEqual(step.json.results.metadata.resolved_by, value)
+        assert.strictEqual(step.json.results.metadata.reason, value)
+      }
+      const after = yield* tableCounts
+      assert.strictEqual(after.tasks, before.tasks! + texts.length + 2)
+      assert.deepStrictEqual(yield* halfTasks, [])
+      // the tables are all still there
+      const sql = yield* SqlClient.SqlClient
+      const [tables] = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_tables WHERE tablename LIKE 'tasker%'`
+      assert.isAbove(tables!.n, 10)
     }))
 })

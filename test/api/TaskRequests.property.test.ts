@@ -228,6 +228,8 @@ layer(apiTestLayer(), { excludeTestServices: true, timeout: "240 seconds" })("PO
         fc.assert(property, { seed, numRuns, ...(path === undefined ? {} : { path }), endOnFailure: true })
       )
       yield* Effect.logInfo("statuses", Object.fromEntries([...statuses].sort(([a], [b]) => a - b)))
+      // every generated request was sent (a property that stopped early, or ran none, does not pass)
+      assert.strictEqual([...statuses.values()].reduce((a, b) => a + b, 0), path === undefined ? numRuns : 1)
 
       // the server still works
       const health = yield* Effect.promise(() => fetch(`${url}/health`))
@@ -256,9 +258,11 @@ layer(apiTestLayer(), { excludeTestServices: true, timeout: "240 seconds" })("PO
         fc.oneof(weirdString, fc.integer().map(String), fc.constantFrom("complete", "0", "101", "-1", "1e3", "NaN")),
         { maxKeys: 4 }
       )
+      let sent = 0
       yield* Effect.promise(() =>
         fc.assert(
           fc.asyncProperty(query, async (q) => {
+            sent++
             const search = new URLSearchParams(q).toString()
             const response = await fetch(`${url}/v1/tasks?${search}`)
             const text = await response.text()
@@ -276,5 +280,6 @@ layer(apiTestLayer(), { excludeTestServices: true, timeout: "240 seconds" })("PO
           { seed, numRuns: Math.ceil(numRuns / 2), endOnFailure: true }
         )
       )
+      assert.strictEqual(sent, Math.ceil(numRuns / 2))
     }))
 })
