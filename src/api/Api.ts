@@ -78,7 +78,7 @@ export class Authorization extends HttpApiMiddleware.Service<Authorization>()("t
  * decode is a 400 naming the field, an oversize body a 413, and anything unexpected a 500 without details.
  */
 export class RequestErrors extends HttpApiMiddleware.Service<RequestErrors>()("tasker/api/RequestErrors", {
-  error: [ApiBadRequest, ApiPayloadTooLarge, ApiInternalError]
+  error: [ApiBadRequest, ApiPayloadTooLarge, ApiInternalError, ApiServiceUnavailable]
 }) {}
 
 const TaskParams = { task_uuid: TaskUuid }

@@ -165,6 +165,9 @@ export class ApiServiceUnavailable extends Schema.Error<ApiServiceUnavailable>("
   override get message(): string {
     return this.error.message
   }
+  static of(message: string) {
+    return new ApiServiceUnavailable({ error: body("SERVICE_UNAVAILABLE", message, undefined) })
+  }
 }
 
 /** Every error the API returns, as the client sees them. */

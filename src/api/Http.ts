@@ -28,7 +28,7 @@ import {
 } from "effect/http"
 import { HttpApiBuilder, HttpApiError, HttpApiScalar } from "effect/http-api"
 import { PrometheusMetrics } from "effect/observability"
-import { SqlClient, type SqlError, SqlSchema } from "effect/sql"
+import { SqlClient, SqlError, SqlSchema } from "effect/sql"
 import { CurrentProcessor } from "../db/Processors.ts"
 import { ReadinessFunctions, type StepReadinessStatus, type TaskExecutionContext } from "../db/SqlFunctions.ts"
 import type { InvalidTransition, NotFound, OwnershipConflict, StaleState } from "../domain/Errors.ts"
@@ -171,9 +171,38 @@ const badRequestOf = (error: HttpApiError.HttpApiSchemaError): ApiBadRequest => 
 const isBodyReadError = (defect: unknown): defect is HttpServerError.HttpServerError =>
   HttpServerError.isHttpServerError(defect) && defect.reason._tag === "RequestParseError"
 
-type RequestError = ApiBadRequest | ApiPayloadTooLarge | ApiInternalError
+type RequestError = ApiBadRequest | ApiPayloadTooLarge | ApiInternalError | ApiServiceUnavailable
 
-/** `RequestErrors`: decoding failures → 400, oversize or unreadable bodies → 413/400, defects → 500. */
+/**
+ * Database failures a client should simply retry: the connection is gone or cannot be opened (the database is
+ * restarting, the backend was terminated), a deadlock, a serialization conflict, a lock or statement timeout.
+ */
+const TRANSIENT_SQL_REASONS: ReadonlySet<string> = new Set([
+  "ConnectionError",
+  "DeadlockError",
+  "SerializationError",
+  "LockTimeoutError",
+  "StatementTimeoutError"
+])
+
+/** SQLSTATEs of a server going away: admin_shutdown (a terminated backend), crash_shutdown, cannot_connect_now. */
+const SHUTDOWN_SQLSTATES: ReadonlySet<string> = new Set(["57P01", "57P02", "57P03"])
+
+const sqlStateOf = (error: SqlError.SqlError): string | undefined => {
+  const cause = error.reason.cause
+  return typeof cause === "object" && cause !== null && "code" in cause && typeof cause.code === "string"
+    ? cause.code
+    : undefined
+}
+
+const isTransientSqlError = (defect: unknown): defect is SqlError.SqlError =>
+  SqlError.isSqlError(defect) &&
+  (TRANSIENT_SQL_REASONS.has(defect.reason._tag) || SHUTDOWN_SQLSTATES.has(sqlStateOf(defect) ?? ""))
+
+/**
+ * `RequestErrors`: decoding failures → 400, oversize or unreadable bodies → 413/400, a transient database failure
+ * (connection lost, deadlock, timeout) → 503, other defects → 500.
+ */
 export const requestErrorsLayer = (maxBodyBytes: number) =>
   Layer.succeed(RequestErrors, (httpEffect) =>
     httpEffect.pipe(
@@ -194,6 +223,14 @@ export const requestErrorsLayer = (maxBodyBytes: number) =>
             reason.reason === "BodyTooLarge"
               ? ApiPayloadTooLarge.of(`the request body is larger than ${maxBodyBytes} bytes`)
               : ApiBadRequest.of("the request body could not be read", "body")
+          )
+        }
+        if (isTransientSqlError(defect)) {
+          // nothing was committed (a request's writes are one transaction): the client may retry as it is
+          return Effect.logWarning("request failed: database unavailable", { reason: defect.reason._tag }).pipe(
+            Effect.andThen(Effect.fail(ApiServiceUnavailable.of(
+              `the database is unavailable (${defect.reason._tag}); retry the request`
+            )))
           )
         }
         return Effect.logError("request failed", Cause.die(defect)).pipe(Effect.andThen(Effect.fail(ApiInternalError.of())))

@@ -208,6 +208,8 @@ describe("database restart", () => {
     })
     expect(await query(stateOf(hold))).toBe("complete")
     expect(new Set([...uuids, ...duringUuids]).size).toBe(TASKS + duringUuids.length)
+    // a request that met the restart is refused as retryable (503 SERVICE_UNAVAILABLE), never as a server bug
+    expect([...refused.keys()].filter((status) => /^5/.test(status) && status !== "503")).toEqual([])
 
     // now idle, every loop waits for a notification or its 10 s poll: new tasks complete this fast only if every
     // process listens again
