@@ -1,8 +1,8 @@
 /**
  * The README's commands, run as the README gives them: `npm start` prints a URL and a `curl` that creates a task,
  * the CLI commands it suggests work against that server, and the embedding example (`npm run example`) is the
- * file the README shows and runs on the embedded database and on PostgreSQL. (`npm install` and `npm test` are
- * what CI runs.)
+ * file the README shows and runs on the embedded database and on PostgreSQL. (`npm install`, `npm test` and
+ * `npm run test:reliability` are what CI runs.)
  */
 import { execFile } from "node:child_process"
 import { readFileSync } from "node:fs"
