@@ -141,9 +141,9 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
         yield* Metrics.increment(Metrics.stepExecutions, { ...labels, handler_type: step?.handler?.kind ?? "none" })
         yield* trackActive(claimed.namespace, 1)
         const keeper = yield* Effect.forkChild(keepVisible)
+        // executeStep runs the handler in its `StepHandler <step name>` span
         const outcome = yield* executeStep(claimed, entry?.template, step, processor.processorUuid).pipe(
-          Effect.provideContext(handlerContext),
-          Effect.withSpan(`StepHandler ${claimed.stepName}`, { attributes: { handler_type: step?.handler?.kind ?? "none" } })
+          Effect.provideContext(handlerContext)
         )
         yield* Fiber.interrupt(keeper)
         yield* Metrics.observeMs(Metrics.stepExecutionDuration, {

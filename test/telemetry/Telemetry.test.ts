@@ -81,6 +81,11 @@ describe("telemetry over OTLP", () => {
         assert.isTrue(names.has(name), `missing span ${name}`)
       }
       assert.strictEqual(taskSpans.filter((s) => s.name === "Worker.runStep").length, 4)
+      assert.strictEqual(
+        taskSpans.filter((s) => s.name.startsWith("StepHandler ")).length,
+        4,
+        "one StepHandler span per step run"
+      )
       const traceIds = new Set(taskSpans.map((s) => s.traceId))
       assert.strictEqual(traceIds.size, 1, "all spans of the task share one trace")
       const submit = spans(receiver.received).find((s) => s.name === "test.submit")
