@@ -63,8 +63,14 @@ export const startBenchEngine = async <R>(options: {
   readonly logLevel?: LogLevel.LogLevel
   /** layers around the engine (telemetry) */
   readonly outer?: Layer.Layer<never>
+  /** settings of the fresh PostgreSQL database, set before the engine connects (`ALTER DATABASE … SET`) */
+  readonly databaseSettings?: Readonly<Record<string, string>>
 }) => {
   const database = options.database === "embedded" ? undefined : await createBenchDatabase()
+  for (const [name, value] of Object.entries(options.databaseSettings ?? {})) {
+    if (!/^[a-z_.]+$/.test(name) || !/^[A-Za-z0-9_. ]+$/.test(value)) throw new Error(`bad database setting ${name}=${value}`)
+    await adminStatement(`ALTER DATABASE ${database!.name} SET ${name} = '${value}'`)
+  }
   const dbLayer = database === undefined
     ? embeddedLayer()
     : postgresLayer({
