@@ -13,6 +13,8 @@ let url = ""
 beforeAll(async () => {
   server = start(["serve", "--port", "0"], { timeout: 180_000 })
   url = (await server.waitForStdout(/tasker API: (http:\/\/127\.0\.0\.1:\d+)/, 120_000))[1]!
+  // the rest of the banner (the curl command, then how to read the task) may arrive in a later chunk
+  await server.waitForStdout(/Then read it:/, 30_000)
 }, 150_000)
 
 afterAll(async () => {
