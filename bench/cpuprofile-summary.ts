@@ -37,6 +37,15 @@ const shortUrl = (url: string): string => {
 }
 
 /**
+ * The profile with every script URL of this checkout made relative to the repository (`file:///…/src/x.ts` →
+ * `src/x.ts`), so a committed profile names no machine's paths. Node's own (`node:…`) and empty URLs are kept.
+ */
+export const relativeToRepo = (profile: CpuProfile): CpuProfile => ({
+  ...profile,
+  nodes: profile.nodes.map((n) => ({ ...n, callFrame: { ...n.callFrame, url: shortUrl(n.callFrame.url) } }))
+})
+
+/**
  * Where code comes from: `node_modules/<package>`, `node:internal`, V8's own entries (`(garbage collector)`, …),
  * or the first directories of the project's path.
  */

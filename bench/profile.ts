@@ -9,12 +9,12 @@
  *
  *   npm run bench:profile [-- --sequential 400 --burst 500]
  */
-import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, ManagedRuntime } from "effect"
 import { TaskerClient } from "../src/client/Client.ts"
-import { type CpuProfile, summarizeCpuProfile } from "./cpuprofile-summary.ts"
+import { type CpuProfile, relativeToRepo, summarizeCpuProfile } from "./cpuprofile-summary.ts"
 import { createBenchDatabase } from "./support/BenchEngine.ts"
 import { startEngineProcess } from "./support/EngineProcess.ts"
 import { flagValue, profilesDir } from "./support/Harness.ts"
@@ -69,9 +69,11 @@ try {
   const written = readdirSync(dir).find((f) => f.endsWith(".cpuprofile"))
   if (written === undefined) throw new Error(`no profile written in ${dir}`)
   const target = join(profilesDir, "engine-e2e.cpuprofile")
-  renameSync(join(dir, written), target)
+  // committed: script paths relative to the repository, not this machine's
+  const profile = relativeToRepo(JSON.parse(readFileSync(join(dir, written), "utf8")) as CpuProfile)
+  writeFileSync(target, JSON.stringify(profile))
   const sizeMB = statSync(target).size / 2 ** 20
-  const summary = summarizeCpuProfile(JSON.parse(readFileSync(target, "utf8")) as CpuProfile, {
+  const summary = summarizeCpuProfile(profile, {
     title: `engine process under the end-to-end workload (npm run bench:profile: ${sequential} one at a time, ` +
       `${burst} at once)\n${lines.join("\n")}`
   })
