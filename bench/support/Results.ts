@@ -100,17 +100,23 @@ export const evaluateTargets = (
     return { ...t, actual, met: t.op === "<=" ? actual <= t.value : actual >= t.value }
   })
 
-/** A latency case from its samples (ms). */
-export const latencyCase = (options: {
+interface CaseOptions {
   readonly suite: string
   readonly case: string
   readonly timed: string
-  readonly samplesMs: ReadonlyArray<number>
   readonly targets?: ReadonlyArray<Target> | undefined
   readonly extra?: Readonly<Record<string, number>> | undefined
-}): CaseResult => {
-  const s = summarize(options.samplesMs)
-  const opsPerSec = round(1000 / s.mean)
+}
+
+/** A case's record from the distribution of its samples (ms), its rate and the metric it is gated on. */
+const caseOf = (
+  options: CaseOptions,
+  samplesMs: ReadonlyArray<number>,
+  rate: (s: Summary) => number,
+  gate: CaseResult["gate"]
+): CaseResult => {
+  const s = summarize(samplesMs)
+  const opsPerSec = rate(s)
   return {
     suite: options.suite,
     case: options.case,
@@ -125,44 +131,28 @@ export const latencyCase = (options: {
     max: s.max,
     opsPerSec,
     quantiles: s.quantiles,
-    gate: "p50",
+    gate,
     targets: evaluateTargets({ ...s, opsPerSec }, options.targets),
     extra: options.extra
   }
 }
 
+/** A latency case from its samples (ms): one operation at a time, so ops/s is 1000 / mean. */
+export const latencyCase = (options: CaseOptions & { readonly samplesMs: ReadonlyArray<number> }): CaseResult =>
+  caseOf(options, options.samplesMs, (s) => round(1000 / s.mean), "p50")
+
 /** A throughput case: `operations` in `seconds`, with the per-operation latencies (ms) as the distribution. */
-export const throughputCase = (options: {
-  readonly suite: string
-  readonly case: string
-  readonly timed: string
+export const throughputCase = (options: CaseOptions & {
   readonly operations: number
   readonly seconds: number
   readonly latenciesMs: ReadonlyArray<number>
-  readonly targets?: ReadonlyArray<Target> | undefined
-  readonly extra?: Readonly<Record<string, number>> | undefined
-}): CaseResult => {
-  const s = summarize(options.latenciesMs)
-  const opsPerSec = round(options.operations / options.seconds)
-  return {
-    suite: options.suite,
-    case: options.case,
-    timed: options.timed,
-    unit: "ms",
-    samples: s.n,
-    p50: s.p50,
-    p95: s.p95,
-    p99: s.p99,
-    mean: s.mean,
-    min: s.min,
-    max: s.max,
-    opsPerSec,
-    quantiles: s.quantiles,
-    gate: "opsPerSec",
-    targets: evaluateTargets({ ...s, opsPerSec }, options.targets),
-    extra: { seconds: round(options.seconds), operations: options.operations, ...options.extra }
-  }
-}
+}): CaseResult =>
+  caseOf(
+    { ...options, extra: { seconds: round(options.seconds), operations: options.operations, ...options.extra } },
+    options.latenciesMs,
+    () => round(options.operations / options.seconds),
+    "opsPerSec"
+  )
 
 /** The ratio of two cases' metric (numerator / denominator), with its ceiling. */
 export const ratioOf = (

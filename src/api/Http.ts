@@ -39,6 +39,7 @@ import { TaskListing } from "../orchestration/TaskListing.ts"
 import { TaskOperations } from "../orchestration/TaskOperations.ts"
 import { type StepRow, TaskQueries } from "../orchestration/TaskQueries.ts"
 import { type StoredTemplate, type TemplateNotFound, TemplateRegistry } from "../workflow/TemplateRegistry.ts"
+import { connectionErrorType } from "../telemetry/SqlMetrics.ts"
 import { InvalidTemplate } from "../workflow/Workflow.ts"
 import { Api, Authorization, CORRELATION_HEADER, RequestErrors } from "./Api.ts"
 import {
@@ -173,31 +174,22 @@ const isBodyReadError = (defect: unknown): defect is HttpServerError.HttpServerE
 
 type RequestError = ApiBadRequest | ApiPayloadTooLarge | ApiInternalError | ApiServiceUnavailable
 
-/**
- * Database failures a client should simply retry: the connection is gone or cannot be opened (the database is
- * restarting, the backend was terminated), a deadlock, a serialization conflict, a lock or statement timeout.
- */
-const TRANSIENT_SQL_REASONS: ReadonlySet<string> = new Set([
-  "ConnectionError",
+/** Database failures besides a lost connection that a client should simply retry. */
+const RETRYABLE_SQL_REASONS: ReadonlySet<string> = new Set([
   "DeadlockError",
   "SerializationError",
   "LockTimeoutError",
   "StatementTimeoutError"
 ])
 
-/** SQLSTATEs of a server going away: admin_shutdown (a terminated backend), crash_shutdown, cannot_connect_now. */
-const SHUTDOWN_SQLSTATES: ReadonlySet<string> = new Set(["57P01", "57P02", "57P03"])
-
-const sqlStateOf = (error: SqlError.SqlError): string | undefined => {
-  const cause = error.reason.cause
-  return typeof cause === "object" && cause !== null && "code" in cause && typeof cause.code === "string"
-    ? cause.code
-    : undefined
-}
-
+/**
+ * A database failure a client should simply retry: the connection is gone or cannot be opened (`connectionErrorType`:
+ * the database is restarting, the backend was terminated), a deadlock, a serialization conflict, a lock or
+ * statement timeout.
+ */
 const isTransientSqlError = (defect: unknown): defect is SqlError.SqlError =>
   SqlError.isSqlError(defect) &&
-  (TRANSIENT_SQL_REASONS.has(defect.reason._tag) || SHUTDOWN_SQLSTATES.has(sqlStateOf(defect) ?? ""))
+  (connectionErrorType(defect) !== undefined || RETRYABLE_SQL_REASONS.has(defect.reason._tag))
 
 /**
  * `RequestErrors`: decoding failures → 400, oversize or unreadable bodies → 413/400, a transient database failure

@@ -10,6 +10,7 @@
  */
 import { Schema } from "effect"
 import { StepUuid, TaskUuid } from "../domain/Ids.ts"
+import { TaskRecord } from "../domain/TaskRecord.ts"
 import { StepState } from "../state/StepStateMachine.ts"
 import { TaskState } from "../state/TaskStateMachine.ts"
 import { ReadinessCheck } from "./Errors.ts"
@@ -127,26 +128,7 @@ export const TaskExisting = Schema.Struct({ ...createdFields, created: Schema.Li
 export type TaskCreatedResponse = typeof TaskCreated.Type | typeof TaskExisting.Type
 
 /** A task's fields. `status` is its state (one of the 12 task states). */
-export const TaskView = Schema.Struct({
-  task_uuid: TaskUuid,
-  namespace: Schema.String,
-  name: Schema.String,
-  version: Schema.String,
-  status: TaskState,
-  complete: Schema.Boolean,
-  context: Schema.Json,
-  tags: Schema.Json,
-  initiator: Schema.NullOr(Schema.String),
-  source_system: Schema.NullOr(Schema.String),
-  reason: Schema.NullOr(Schema.String),
-  priority: Schema.Int,
-  correlation_id: Schema.String,
-  parent_correlation_id: Schema.NullOr(Schema.String),
-  requested_at: Schema.Date,
-  completed_at: Schema.NullOr(Schema.Date),
-  created_at: Schema.Date,
-  updated_at: Schema.Date
-})
+export const TaskView = TaskRecord
 export type TaskView = typeof TaskView.Type
 
 /** The task's execution context (`get_task_execution_context`): step counts and derived status. */

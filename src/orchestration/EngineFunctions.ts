@@ -13,6 +13,14 @@ import { TaskState } from "../state/TaskStateMachine.ts"
 
 const Headers = Schema.Json
 
+/** The queue message a processed result or a claim came from. */
+const messageFields = {
+  msg_id: Schema.BigInt,
+  read_ct: Schema.Int,
+  enqueued_at: Schema.Date,
+  headers: Headers
+}
+
 export const CreatedTaskRow = Schema.Struct({
   task_uuid: TaskUuid,
   created: Schema.Boolean,
@@ -45,10 +53,7 @@ export type ResultOutcome = typeof ResultOutcome.Type
 
 /** One processed result message. */
 export const ProcessedResult = Schema.Struct({
-  msg_id: Schema.BigInt,
-  read_ct: Schema.Int,
-  enqueued_at: Schema.Date,
-  headers: Headers,
+  ...messageFields,
   step_uuid: Schema.NullOr(StepUuid),
   task_uuid: Schema.NullOr(TaskUuid),
   correlation_id: Schema.NullOr(Schema.String),
@@ -71,10 +76,7 @@ export type ClaimOutcome = typeof ClaimOutcome.Type
 
 /** One step message read by a worker: a claimed step with its handler context, or why it was not claimed. */
 export const ClaimRow = Schema.Struct({
-  msg_id: Schema.BigInt,
-  read_ct: Schema.Int,
-  enqueued_at: Schema.Date,
-  headers: Headers,
+  ...messageFields,
   outcome: ClaimOutcome,
   reason: Schema.NullOr(Schema.String),
   step_uuid: Schema.NullOr(StepUuid),

@@ -6,7 +6,7 @@
 import { Context, Effect, Layer, Schema } from "effect"
 import { SqlClient, type SqlError, SqlSchema } from "effect/sql"
 import { TaskState } from "../state/TaskStateMachine.ts"
-import { TaskRow } from "./TaskQueries.ts"
+import { selectTaskRows, TaskRow } from "./TaskQueries.ts"
 
 /** Filters of a listing; an absent filter matches everything. */
 export interface TaskListFilter {
@@ -60,12 +60,7 @@ export class TaskListing extends Context.Service<TaskListing, {
         Request: PageRequest,
         Result: TaskRow,
         execute: ({ filter, limit, offset }) =>
-          sql`SELECT t.task_uuid, ns.name AS namespace, nt.name, nt.version, t.current_state AS status, t.complete,
-                     t.context, t.tags, t.initiator, t.source_system, t.reason, t.priority, t.correlation_id,
-                     t.parent_correlation_id, t.requested_at, t.completed_at, t.created_at, t.updated_at
-              FROM tasker_tasks t
-              JOIN tasker_named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
-              JOIN tasker_task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid
+          sql`${selectTaskRows(sql)}
               WHERE ${where(filter)}
               ORDER BY t.task_uuid DESC
               LIMIT ${limit} OFFSET ${offset}`

@@ -5,32 +5,27 @@ import { Context, Duration, Effect, Layer, Option, Schema } from "effect"
 import { SqlClient, type SqlError, SqlSchema } from "effect/sql"
 import { NotFound } from "../domain/Errors.ts"
 import { StepUuid, TaskUuid } from "../domain/Ids.ts"
+import { TaskRecord } from "../domain/TaskRecord.ts"
 import { ReadinessFunctions, type TaskExecutionContext } from "../db/SqlFunctions.ts"
 import { Wakeups } from "../messaging/Wakeups.ts"
 import { StepState } from "../state/StepStateMachine.ts"
-import { finishedTaskStates, TaskState } from "../state/TaskStateMachine.ts"
+import { finishedTaskStates } from "../state/TaskStateMachine.ts"
 
-export const TaskRow = Schema.Struct({
-  task_uuid: TaskUuid,
-  namespace: Schema.String,
-  name: Schema.String,
-  version: Schema.String,
-  status: TaskState,
-  complete: Schema.Boolean,
-  context: Schema.Json,
-  tags: Schema.Json,
-  initiator: Schema.NullOr(Schema.String),
-  source_system: Schema.NullOr(Schema.String),
-  reason: Schema.NullOr(Schema.String),
-  priority: Schema.Int,
-  correlation_id: Schema.String,
-  parent_correlation_id: Schema.NullOr(Schema.String),
-  requested_at: Schema.Date,
-  completed_at: Schema.NullOr(Schema.Date),
-  created_at: Schema.Date,
-  updated_at: Schema.Date
-})
+/** A task row as the queries read it (`TaskRecord`). */
+export const TaskRow = TaskRecord
 export type TaskRow = typeof TaskRow.Type
+
+/**
+ * `SELECT … FROM` the tasks with their template coordinates, as `TaskRow` columns (aliases `t`, `nt`, `ns`); the
+ * caller appends its `WHERE`.
+ */
+export const selectTaskRows = (sql: SqlClient.SqlClient) =>
+  sql`SELECT t.task_uuid, ns.name AS namespace, nt.name, nt.version, t.current_state AS status, t.complete,
+             t.context, t.tags, t.initiator, t.source_system, t.reason, t.priority, t.correlation_id,
+             t.parent_correlation_id, t.requested_at, t.completed_at, t.created_at, t.updated_at
+      FROM tasker_tasks t
+      JOIN tasker_named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
+      JOIN tasker_task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid`
 
 export const StepRow = Schema.Struct({
   step_uuid: StepUuid,
@@ -90,13 +85,7 @@ export class TaskQueries extends Context.Service<TaskQueries, {
         Request: TaskUuid,
         Result: TaskRow,
         execute: (taskUuid) =>
-          sql`SELECT t.task_uuid, ns.name AS namespace, nt.name, nt.version, t.current_state AS status, t.complete,
-                     t.context, t.tags, t.initiator, t.source_system, t.reason, t.priority, t.correlation_id,
-                     t.parent_correlation_id, t.requested_at, t.completed_at, t.created_at, t.updated_at
-              FROM tasker_tasks t
-              JOIN tasker_named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
-              JOIN tasker_task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid
-              WHERE t.task_uuid = ${taskUuid}`
+          sql`${selectTaskRows(sql)} WHERE t.task_uuid = ${taskUuid}`
       })
       const steps = SqlSchema.findAll({
         Request: TaskUuid,

@@ -95,7 +95,8 @@ export const TaskEvent = Schema.Union([
 export type TaskEvent = typeof TaskEvent.Type
 export type TaskEventTag = TaskEvent["_tag"]
 
-const nonTerminal = TaskStates.filter((s) => !terminalTaskStates.has(s))
+/** Every state but the terminal ones, in `TaskStates` order. */
+export const nonTerminalTaskStates: ReadonlyArray<TaskState> = TaskStates.filter((s) => !terminalTaskStates.has(s))
 
 interface Rule {
   readonly from: ReadonlyArray<TaskState>
@@ -125,7 +126,7 @@ export const taskTransitionRules: { readonly [K in TaskEventTag]: Rule } = {
     from: ["blocked_by_failures", "waiting_for_dependencies", "waiting_for_retry"],
     to: "resolved_manually"
   },
-  Cancel: { from: nonTerminal, to: "cancelled" },
+  Cancel: { from: nonTerminalTaskStates, to: "cancelled" },
   TakeOver: { from: ["initializing", "enqueuing_steps", "evaluating_results"], to: null }
 }
 

@@ -11,21 +11,14 @@
 import { Duration, Effect, Layer, Metric } from "effect"
 import { SqlClient } from "effect/sql"
 import { supervised } from "../orchestration/OrchestrationLoop.ts"
+import { nonTerminalTaskStates } from "../state/TaskStateMachine.ts"
 import * as Metrics from "./Metrics.ts"
 
 const set = (gauge: Metric.Metric<number, unknown>, attributes: Record<string, string>, value: number) =>
   Metric.update(Metric.withAttributes(gauge, attributes), value)
 
-const ACTIVE_STATES = [
-  "pending",
-  "initializing",
-  "enqueuing_steps",
-  "steps_in_process",
-  "evaluating_results",
-  "waiting_for_dependencies",
-  "waiting_for_retry",
-  "blocked_by_failures"
-]
+/** the states of `tasker.tasks.active` (every state a task can still leave) */
+const ACTIVE_STATES = nonTerminalTaskStates
 
 /** `pg_stat_activity.state` values of client sessions */
 const CONNECTION_STATES = ["active", "idle", "idle in transaction", "idle in transaction (aborted)"]

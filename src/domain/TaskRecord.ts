@@ -1,0 +1,30 @@
+/**
+ * A task as the engine stores it and the API shows it: its template coordinates, state and request fields. One
+ * schema for both, so the row `TaskQueries` reads (`TaskRow`) and the `TaskView` the API answers cannot drift apart.
+ */
+import { Schema } from "effect"
+import { TaskState } from "../state/TaskStateMachine.ts"
+import { TaskUuid } from "./Ids.ts"
+
+export const TaskRecord = Schema.Struct({
+  task_uuid: TaskUuid,
+  namespace: Schema.String,
+  name: Schema.String,
+  version: Schema.String,
+  /** the task's state (one of the 12 task states) */
+  status: TaskState,
+  complete: Schema.Boolean,
+  context: Schema.Json,
+  tags: Schema.Json,
+  initiator: Schema.NullOr(Schema.String),
+  source_system: Schema.NullOr(Schema.String),
+  reason: Schema.NullOr(Schema.String),
+  priority: Schema.Int,
+  correlation_id: Schema.String,
+  parent_correlation_id: Schema.NullOr(Schema.String),
+  requested_at: Schema.Date,
+  completed_at: Schema.NullOr(Schema.Date),
+  created_at: Schema.Date,
+  updated_at: Schema.Date
+})
+export type TaskRecord = typeof TaskRecord.Type
