@@ -26,10 +26,10 @@
  *   TASKER_BENCH_VIA_ORCHESTRATOR=1 …      # results through the orchestrator's queue instead of inline
  */
 import { Effect, Layer, Logger } from "effect"
-import { vacuumEngineTables } from "../layers/embedded.ts"
-import { otlpLayer } from "../layers/telemetry.ts"
-import { TaskInitializer } from "../src/orchestration/TaskInitializer.ts"
-import { TaskQueries } from "../src/orchestration/TaskQueries.ts"
+import { vacuumEngineTables } from "../src/db/Maintenance.ts"
+import { otlpLayer } from "../src/telemetry/Otlp.ts"
+import { TaskInitializer } from "../src/tasks/TaskInitializer.ts"
+import { TaskQueries } from "../src/tasks/TaskQueries.ts"
 import { serverVersion, startBenchEngine } from "./support/BenchEngine.ts"
 import {
   budget,

@@ -15,7 +15,7 @@
  */
 import { Effect, ManagedRuntime } from "effect"
 import { TaskerClient } from "../src/client/Client.ts"
-import { TaskInitializer } from "../src/orchestration/TaskInitializer.ts"
+import { TaskInitializer } from "../src/tasks/TaskInitializer.ts"
 import { createBenchDatabase, serverVersion, startBenchEngine } from "./support/BenchEngine.ts"
 import { startEngineProcess } from "./support/EngineProcess.ts"
 import { budget, runStandalone, sample, type Suite, type SuiteContext } from "./support/Harness.ts"

@@ -14,8 +14,8 @@
  */
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
-import { TaskInitializer } from "../src/orchestration/TaskInitializer.ts"
-import { TaskQueries } from "../src/orchestration/TaskQueries.ts"
+import { TaskInitializer } from "../src/tasks/TaskInitializer.ts"
+import { TaskQueries } from "../src/tasks/TaskQueries.ts"
 import { startBenchEngine } from "./support/BenchEngine.ts"
 import { flagValue } from "./support/Harness.ts"
 import { benchTemplates } from "./support/workflows.ts"

@@ -1,17 +1,32 @@
 /**
- * The database from the environment: PostgreSQL (`PostgresLayer`) when `DATABASE_URL` is set and not empty,
- * otherwise the embedded in-process database (`EmbeddedLayer`: in memory, or `TASKER_EMBEDDED_DATA_DIR`).
+ * The database from the environment: PostgreSQL (`postgresLayerFromEnv`) when `DATABASE_URL` is set and not empty,
+ * otherwise the embedded in-process database (`embeddedLayerFromEnv`: in memory, or `TASKER_EMBEDDED_DATA_DIR`).
+ * The `tasker` commands make the same choice (`databaseChoiceFromEnv`) and describe it in their first log line.
  */
-import { Config, Effect, Layer, Option } from "effect"
-import { EmbeddedLayer } from "./embedded.ts"
-import { PostgresLayer } from "./postgres.ts"
+import { Config, Effect, Layer, Option, Redacted } from "effect"
+import { embeddedLayerFromEnv } from "./embedded.ts"
+import { postgresLayerFromEnv } from "./postgres.ts"
 
-/** Whether `DATABASE_URL` names a PostgreSQL server to use. */
-export const usesPostgres = Config.String("DATABASE_URL").pipe(
-  Config.option,
-  Config.map((url) => Option.isSome(url) && url.value.trim() !== "")
-)
+/** Which database the environment names. */
+export type DatabaseChoice =
+  | { readonly _tag: "Postgres"; readonly url: Redacted.Redacted<string> }
+  | { readonly _tag: "Embedded"; readonly dataDir: string | undefined }
 
-export const DatabaseLayer = Layer.unwrap(
-  Effect.map(usesPostgres, (postgres) => (postgres ? PostgresLayer : EmbeddedLayer))
-)
+/** `DATABASE_URL` (not empty) → PostgreSQL; otherwise the embedded database (`TASKER_EMBEDDED_DATA_DIR` or in memory). */
+export const databaseChoiceFromEnv = Effect.gen(function*() {
+  const url = yield* Config.Redacted("DATABASE_URL").pipe(Config.option)
+  if (Option.isSome(url) && Redacted.value(url.value).trim() !== "") {
+    return { _tag: "Postgres", url: url.value } satisfies DatabaseChoice as DatabaseChoice
+  }
+  const dataDir = Option.getOrUndefined(yield* Config.String("TASKER_EMBEDDED_DATA_DIR").pipe(Config.option))
+  return { _tag: "Embedded", dataDir } satisfies DatabaseChoice as DatabaseChoice
+})
+
+/**
+ * The data layer for a choice: `postgresLayerFromEnv` or `embeddedLayerFromEnv`, both configured from the
+ * environment, both migrating on start-up unless `TASKER_AUTO_MIGRATE=false`.
+ */
+export const databaseLayer = (choice: DatabaseChoice) =>
+  choice._tag === "Postgres" ? postgresLayerFromEnv : embeddedLayerFromEnv
+
+export const databaseLayerFromEnv = Layer.unwrap(Effect.map(databaseChoiceFromEnv, databaseLayer))

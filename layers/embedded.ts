@@ -5,7 +5,7 @@
  * backed by PGlite's own LISTEN API.
  *
  * ```ts
- * import { EmbeddedLayer } from "tasker-effect/layers/embedded"      // TASKER_EMBEDDED_DATA_DIR from the environment
+ * import { embeddedLayerFromEnv } from "tasker-effect/layers/embedded"      // TASKER_EMBEDDED_DATA_DIR from the environment
  * const DbLayer = embeddedLayer()                                    // in memory
  * const Persistent = embeddedLayer({ dataDir: "./.tasker-data" })    // kept on disk between runs
  * const Engine = engineLayer({ templates: [Greeting] }).pipe(Layer.provideMerge(DbLayer))
@@ -16,11 +16,10 @@
  * persistent database survives a clean shutdown (the layer closes it when released), not necessarily a crash.
  */
 import { Config, Duration, Effect, Layer, Option } from "effect"
-import { SqlClient } from "effect/sql"
 import { DataServicesLayer } from "../src/db/DataServices.ts"
+import { vacuumLayer } from "../src/db/Maintenance.ts"
 import { MigrationsLayer } from "../src/db/Migrations.ts"
 import * as PgliteClient from "../src/db/PgliteClient.ts"
-import { NotificationSource } from "../src/messaging/Notifications.ts"
 
 export interface EmbeddedOptions {
   /** a directory to keep the database in (created on first use); in memory when absent */
@@ -55,37 +54,6 @@ export const embeddedSqlLayer = (options: EmbeddedOptions = {}) => {
   return options.autoMigrate === false ? client : MigrationsLayer.pipe(Layer.provideMerge(client))
 }
 
-/** Notifications (`pg_notify`) of the embedded database, through PGlite's listen API. */
-export const EmbeddedNotificationSource: Layer.Layer<NotificationSource, never, PgliteClient.PgliteClient> = Layer.effect(
-  NotificationSource,
-  Effect.gen(function*() {
-    const client = yield* PgliteClient.PgliteClient
-    return NotificationSource.of({ listen: client.listen })
-  })
-)
-
-/** `VACUUM (ANALYZE)` of the engine's tables (`tasker_*`; a partitioned table covers its partitions). */
-export const vacuumEngineTables = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
-  const tables = yield* sql<{ name: string }>`
-    SELECT quote_ident(c.relname) AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition
-      AND starts_with(c.relname, 'tasker_')
-    ORDER BY c.relname`
-  if (tables.length > 0) yield* sql.unsafe(`VACUUM (ANALYZE) ${tables.map((t) => t.name).join(", ")}`).unprepared
-})
-
-/** Vacuums the engine's tables every `interval` while the layer lives (autovacuum's job on a server). */
-export const EmbeddedMaintenance = (interval: Duration.Input): Layer.Layer<never, never, SqlClient.SqlClient> =>
-  Layer.effectDiscard(
-    vacuumEngineTables.pipe(
-      Effect.catchCause((cause) => Effect.logWarning("embedded database: VACUUM failed", cause)),
-      Effect.delay(interval),
-      Effect.forever,
-      Effect.forkScoped
-    )
-  )
-
 /**
  * The data layer on an embedded database: SQL client, SQL function services, transitions, processors, the
  * notification source the engine's wake-ups use, and the periodic vacuum.
@@ -93,15 +61,15 @@ export const EmbeddedMaintenance = (interval: Duration.Input): Layer.Layer<never
 export const embeddedLayer = (options: EmbeddedOptions = {}) =>
   Layer.mergeAll(
     DataServicesLayer,
-    EmbeddedNotificationSource,
-    options.vacuumInterval === false ? Layer.empty : EmbeddedMaintenance(options.vacuumInterval ?? Duration.minutes(1))
+    PgliteClient.notificationSourceLayer,
+    options.vacuumInterval === false ? Layer.empty : vacuumLayer(options.vacuumInterval ?? Duration.minutes(1))
   ).pipe(Layer.provideMerge(embeddedSqlLayer(options)))
 
 /**
  * `embeddedLayer` configured from the environment: `TASKER_EMBEDDED_DATA_DIR` (optional; in memory without it),
  * `TASKER_AUTO_MIGRATE` (default true).
  */
-export const EmbeddedLayer = Layer.unwrap(
+export const embeddedLayerFromEnv = Layer.unwrap(
   Effect.gen(function*() {
     const dataDir = yield* Config.String("TASKER_EMBEDDED_DATA_DIR").pipe(Config.option)
     const autoMigrate = yield* Config.Boolean("TASKER_AUTO_MIGRATE").pipe(Config.withDefault(true))

@@ -19,15 +19,15 @@ import { Effect, Layer } from "effect"
 import { CurrentProcessor } from "../src/db/Processors.ts"
 import { MessageQueue } from "../src/messaging/MessageQueue.ts"
 import { Wakeups } from "../src/messaging/Wakeups.ts"
-import { defaultEngineSettings, EngineConfig, type EngineSettings } from "../src/orchestration/EngineConfig.ts"
-import { EngineFunctions } from "../src/orchestration/EngineFunctions.ts"
+import { defaultEngineSettings, EngineConfig, type EngineSettings } from "../src/config/EngineConfig.ts"
+import { EngineFunctions } from "../src/db/EngineFunctions.ts"
 import { OrchestrationLoopLayer } from "../src/orchestration/OrchestrationLoop.ts"
 import { ResultProcessor } from "../src/orchestration/ResultProcessor.ts"
-import { StepEnqueuer } from "../src/orchestration/StepEnqueuer.ts"
-import { TaskFinalizer } from "../src/orchestration/TaskFinalizer.ts"
-import { TaskInitializer } from "../src/orchestration/TaskInitializer.ts"
-import { TaskOperations } from "../src/orchestration/TaskOperations.ts"
-import { TaskQueries } from "../src/orchestration/TaskQueries.ts"
+import { TaskEvaluator } from "../src/orchestration/TaskEvaluator.ts"
+import { TaskInitializer } from "../src/tasks/TaskInitializer.ts"
+import { TaskListing } from "../src/tasks/TaskListing.ts"
+import { TaskOperations } from "../src/tasks/TaskOperations.ts"
+import { TaskQueries } from "../src/tasks/TaskQueries.ts"
 import { MetricsSamplerLayer } from "../src/telemetry/Sampler.ts"
 import { SeriesJanitorLayer } from "../src/telemetry/SeriesJanitor.ts"
 import { WorkerLayer } from "../src/worker/Worker.ts"
@@ -77,10 +77,10 @@ export const engineLayer = <R = never>(options: EngineOptions<R> = {}) => {
   const services = Layer.mergeAll(
     TaskInitializer.layer,
     ResultProcessor.layer,
-    TaskFinalizer.layer,
-    StepEnqueuer.layer,
+    TaskEvaluator.layer,
     TaskOperations.layer,
-    TaskQueries.layer
+    TaskQueries.layer,
+    TaskListing.layer
   ).pipe(Layer.provideMerge(base))
 
   const loops = Layer.mergeAll(

@@ -3,14 +3,14 @@
  * off, and the data-layer services on top.
  *
  * ```ts
- * import { PostgresLayer } from "tasker-effect/layers/postgres"          // DATABASE_URL from the environment
+ * import { postgresLayerFromEnv } from "tasker-effect/layers/postgres"          // DATABASE_URL from the environment
  * const DbLayer = postgresLayer({ url: "postgres://localhost/tasker" })  // or explicit options
  * ```
  */
 import { PgClient } from "@effect/sql-pg"
 import { Config, Effect, Layer, Redacted } from "effect"
 import { DataServicesLayer } from "../src/db/DataServices.ts"
-import { NotificationSource } from "../src/messaging/Notifications.ts"
+import { NotificationSource } from "../src/db/Notifications.ts"
 import { MigrationsLayer } from "../src/db/Migrations.ts"
 
 export interface PostgresOptions {
@@ -56,7 +56,7 @@ export const postgresLayer = (options: PostgresOptions) =>
  * `postgresLayer` configured from the environment: `DATABASE_URL` (required), `TASKER_DB_MAX_CONNECTIONS`
  * (default 10), `TASKER_AUTO_MIGRATE` (default true), `TASKER_ASYNC_COMMIT` (default true).
  */
-export const PostgresLayer = Layer.unwrap(
+export const postgresLayerFromEnv = Layer.unwrap(
   Effect.gen(function*() {
     const url = yield* Config.Redacted("DATABASE_URL")
     const maxConnections = yield* Config.Int("TASKER_DB_MAX_CONNECTIONS").pipe(Config.withDefault(10))

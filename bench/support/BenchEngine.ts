@@ -14,7 +14,7 @@ import { Reactivity } from "effect/reactivity"
 import { embeddedLayer } from "../../layers/embedded.ts"
 import { engineLayer } from "../../layers/engine.ts"
 import { postgresLayer } from "../../layers/postgres.ts"
-import type { EngineSettings } from "../../src/orchestration/EngineConfig.ts"
+import type { EngineSettings } from "../../src/config/EngineConfig.ts"
 import type { WorkflowDefinition } from "../../src/workflow/Workflow.ts"
 
 export const benchAdminUrl = process.env.BENCH_DATABASE_URL ?? "postgres://root@127.0.0.1:5432/test"

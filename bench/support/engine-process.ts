@@ -13,7 +13,7 @@ import { Effect, Layer, type LogLevel, ManagedRuntime, References } from "effect
 import { HttpServer } from "effect/http"
 import { engineLayer } from "../../layers/engine.ts"
 import { postgresLayer } from "../../layers/postgres.ts"
-import { apiServerLayer } from "../../src/api/Http.ts"
+import { apiServerLayer } from "../../layers/api.ts"
 import { benchTemplates } from "./workflows.ts"
 
 const url = process.env.BENCH_ENGINE_DATABASE_URL

@@ -11,8 +11,8 @@
 import { Schema } from "effect"
 import { StepUuid, TaskUuid } from "../domain/Ids.ts"
 import { TaskRecord } from "../domain/TaskRecord.ts"
-import { StepState } from "../state/StepStateMachine.ts"
-import { TaskState } from "../state/TaskStateMachine.ts"
+import { StepState } from "../domain/StepStateMachine.ts"
+import { TaskState } from "../domain/TaskStateMachine.ts"
 import { ReadinessCheck } from "./Errors.ts"
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -231,7 +231,7 @@ export const WaitQuery = Schema.Struct({
 export const WaitResult = Schema.Struct({ finished: Schema.Boolean, task: TaskView })
 export type WaitResult = typeof WaitResult.Type
 
-export { finishedTaskStates } from "../state/TaskStateMachine.ts"
+export { finishedTaskStates } from "../domain/TaskStateMachine.ts"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Steps

@@ -14,21 +14,22 @@ import { HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
 import { SqlClient } from "effect/sql"
 import { type EngineOptions, engineLayer } from "../../layers/engine.ts"
+import { apiServerLayer } from "../../layers/api.ts"
 import {
-  apiServerLayer,
   type ApiServerOptions,
   DEFAULT_API_HOST,
   DEFAULT_API_PORT,
   DEFAULT_MAX_BODY_BYTES
-} from "../api/Http.ts"
+} from "../api/ServerOptions.ts"
 import { CurrentProcessor } from "../db/Processors.ts"
 import { exampleTemplates } from "../examples/index.ts"
-import { engineConfigFromEnv } from "../orchestration/EngineConfig.ts"
+import { engineConfigFromEnv } from "../config/EngineConfig.ts"
 import { templateKey, type WorkflowDefinition } from "../workflow/Workflow.ts"
 import { UsageError } from "./Failure.ts"
 import { type EngineFlags, engineOverrides, override } from "./Flags.ts"
 import { DEFAULT_WORKER_HEALTH_PORT, parseRoles, type Role, ROLES } from "./ServeCommand.ts"
-import { databaseChoice, type DatabaseChoice, databaseLayer, withSettings } from "./Settings.ts"
+import { databaseLayer } from "../../layers/database.ts"
+import { databaseChoice, type DatabaseChoice, withSettings } from "./Settings.ts"
 import { type LoadedTemplates, loadTemplates } from "./Templates.ts"
 
 // ---------------------------------------------------------------------------------------------------------------

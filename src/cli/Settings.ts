@@ -1,7 +1,7 @@
 /**
  * Configuration of the `tasker` commands that run an engine or open a database. Every setting is an environment
- * variable read through Effect `Config` (the same variables the library's layers read: `PostgresLayer`,
- * `EmbeddedLayer`, `TelemetryLayer`, `engineConfigFromEnv`); a command-line flag overrides its variable for this
+ * variable read through Effect `Config` (the same variables the library's layers read: `postgresLayerFromEnv`,
+ * `embeddedLayerFromEnv`, `telemetryLayerFromEnv`, `engineConfigFromEnv`); a command-line flag overrides its variable for this
  * run (`Flags.ts`). `withSettings(overrides)` installs the flags as a config provider in front of the environment,
  * so a flag always wins and every layer sees the same value. docs/configuration.md lists every variable.
  *
@@ -9,11 +9,10 @@
  * database: PostgreSQL when `DATABASE_URL` is set, else the embedded PGlite database (in memory, or in
  * `TASKER_EMBEDDED_DATA_DIR`).
  */
-import { Config, ConfigProvider, Effect, Layer, Logger, Option, Redacted } from "effect"
+import { ConfigProvider, Effect, Layer, Logger, Option, Redacted } from "effect"
 import { GlobalFlag } from "effect/cli"
-import { EmbeddedLayer } from "../../layers/embedded.ts"
-import { PostgresLayer } from "../../layers/postgres.ts"
-import { TelemetryLayer } from "../../layers/telemetry.ts"
+import { type DatabaseChoice as EnvDatabaseChoice, databaseChoiceFromEnv } from "../../layers/database.ts"
+import { telemetryLayerFromEnv } from "../../layers/telemetry.ts"
 import { registerSecret, UsageError } from "./Failure.ts"
 import type { Overrides } from "./Flags.ts"
 
@@ -28,7 +27,7 @@ export const withSettings = (overrides: Overrides) => <A, E, R>(program: Effect.
   Effect.gen(function*() {
     const level = yield* GlobalFlag.LogLevel
     const all = Option.isSome(level) ? { ...overrides, LOG_LEVEL: level.value } : overrides
-    const Telemetry = StderrLoggers.pipe(Layer.provideMerge(TelemetryLayer))
+    const Telemetry = StderrLoggers.pipe(Layer.provideMerge(telemetryLayerFromEnv))
     return yield* program.pipe(
       Effect.provide(Telemetry),
       Effect.provide(ConfigProvider.layerAdd(ConfigProvider.fromUnknown(all), { asPrimary: true }))
@@ -39,9 +38,8 @@ export const withSettings = (overrides: Overrides) => <A, E, R>(program: Effect.
 // Database
 // ---------------------------------------------------------------------------------------------------------------
 
-export type DatabaseChoice =
-  | { readonly _tag: "Postgres"; readonly url: Redacted.Redacted<string>; readonly description: string }
-  | { readonly _tag: "Embedded"; readonly dataDir: string | undefined; readonly description: string }
+/** The database the environment names (`databaseChoiceFromEnv`), with the line that describes it. */
+export type DatabaseChoice = EnvDatabaseChoice & { readonly description: string }
 
 /** Where a PostgreSQL URL points, without credentials or parameters: `database "x" on host:port`. */
 const describeUrl = (url: string): string => {
@@ -54,36 +52,27 @@ const describeUrl = (url: string): string => {
   }
 }
 
-/** `DATABASE_URL` → PostgreSQL; otherwise the embedded database (`TASKER_EMBEDDED_DATA_DIR` or in memory). */
+/**
+ * `databaseChoiceFromEnv`, checked (a `DATABASE_URL` that is not a `postgres://` URL is a usage error; the URL is
+ * registered as a secret, so it never appears in output) and described.
+ */
 export const databaseChoice = Effect.gen(function*() {
-  const url = yield* Config.Redacted("DATABASE_URL").pipe(Config.option)
-  if (Option.isSome(url) && Redacted.value(url.value).trim() !== "") {
-    registerSecret(url.value)
-    const text = Redacted.value(url.value)
+  const choice = yield* databaseChoiceFromEnv
+  if (choice._tag === "Postgres") {
+    registerSecret(choice.url)
+    const text = Redacted.value(choice.url)
     if (!/^postgres(ql)?:\/\//.test(text)) {
       return yield* new UsageError({
         field: "DATABASE_URL",
         message: "DATABASE_URL (or --database-url) must be a postgres:// or postgresql:// URL"
       })
     }
-    return {
-      _tag: "Postgres",
-      url: url.value,
-      description: `Using PostgreSQL (DATABASE_URL): ${describeUrl(text)}`
-    } satisfies DatabaseChoice as DatabaseChoice
+    return { ...choice, description: `Using PostgreSQL (DATABASE_URL): ${describeUrl(text)}` } satisfies DatabaseChoice as DatabaseChoice
   }
-  const dataDir = Option.getOrUndefined(yield* Config.String("TASKER_EMBEDDED_DATA_DIR").pipe(Config.option))
   return {
-    _tag: "Embedded",
-    dataDir,
-    description: dataDir === undefined
+    ...choice,
+    description: choice.dataDir === undefined
       ? "Using the embedded database (in memory); set DATABASE_URL to use PostgreSQL"
-      : `Using the embedded database in ${dataDir}; set DATABASE_URL to use PostgreSQL`
+      : `Using the embedded database in ${choice.dataDir}; set DATABASE_URL to use PostgreSQL`
   } satisfies DatabaseChoice as DatabaseChoice
 })
-
-/**
- * The data layer for a choice: `PostgresLayer` or `EmbeddedLayer`, both configured from the environment (with the
- * overrides), both migrating on start-up unless `TASKER_AUTO_MIGRATE=false`.
- */
-export const databaseLayer = (choice: DatabaseChoice) => choice._tag === "Postgres" ? PostgresLayer : EmbeddedLayer

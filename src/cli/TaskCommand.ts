@@ -13,7 +13,7 @@
 import { Config, Effect, type Option, type Redacted, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { JsonObject, Uuid } from "../api/Models.ts"
-import { type TaskState, TaskStates } from "../state/TaskStateMachine.ts"
+import { type TaskState, TaskStates } from "../domain/TaskStateMachine.ts"
 
 export const DEFAULT_URL = "http://127.0.0.1:8080"
 

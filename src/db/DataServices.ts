@@ -3,7 +3,7 @@
  * state transitions and the processor registry.
  */
 import { Layer } from "effect"
-import { Transitions } from "../state/Transitions.ts"
+import { Transitions } from "./Transitions.ts"
 import { Processors } from "./Processors.ts"
 import { SqlFunctionsLayer } from "./SqlFunctions.ts"
 

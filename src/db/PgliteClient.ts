@@ -23,6 +23,7 @@ import { PgClient, PgTypes } from "@effect/sql-pg"
 import { Context, Effect, Layer, Queue, Scope, Semaphore, Stream } from "effect"
 import { Reactivity } from "effect/reactivity"
 import { SqlClient, type SqlConnection, SqlError } from "effect/sql"
+import { NotificationSource } from "./Notifications.ts"
 
 export const TypeId = "~tasker/db/PgliteClient"
 export type TypeId = typeof TypeId
@@ -453,3 +454,9 @@ export const layer = (options: PgliteClientOptions = {}): Layer.Layer<PgliteClie
   Layer.effectContext(
     Effect.map(make(options), (client) => Context.make(PgliteClient, client).pipe(Context.add(SqlClient.SqlClient, client)))
   ).pipe(Layer.provide(Reactivity.layer))
+
+/** The `NotificationSource` of the embedded database: PGlite's own listen API. */
+export const notificationSourceLayer: Layer.Layer<NotificationSource, never, PgliteClient> = Layer.effect(
+  NotificationSource,
+  Effect.map(PgliteClient, (client) => NotificationSource.of({ listen: client.listen }))
+)

@@ -17,9 +17,9 @@ import { SqlClient, type SqlError } from "effect/sql"
 import { SqlSchema } from "effect/sql"
 import { NotFound } from "../domain/Errors.ts"
 import { NamedStepUuid, NamedTaskUuid, ProcessorUuid, StepUuid, TaskUuid } from "../domain/Ids.ts"
-import { StepState } from "../state/StepStateMachine.ts"
-import { TaskState } from "../state/TaskStateMachine.ts"
-import { instrumentSql } from "../telemetry/SqlMetrics.ts"
+import { StepState } from "../domain/StepStateMachine.ts"
+import { TaskState } from "../domain/TaskStateMachine.ts"
+import { instrumentSql } from "./SqlMetrics.ts"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Row schemas

@@ -3,7 +3,7 @@
  * schema for both, so the row `TaskQueries` reads (`TaskRow`) and the `TaskView` the API answers cannot drift apart.
  */
 import { Schema } from "effect"
-import { TaskState } from "../state/TaskStateMachine.ts"
+import { TaskState } from "./TaskStateMachine.ts"
 import { TaskUuid } from "./Ids.ts"
 
 export const TaskRecord = Schema.Struct({

@@ -8,10 +8,10 @@
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Context, Effect, Layer, Schema } from "effect"
-import { DatabaseLayer } from "../../layers/database.ts"
+import { databaseLayerFromEnv } from "../../layers/database.ts"
 import { engineLayer } from "../../layers/engine.ts"
-import { TaskInitializer } from "../orchestration/TaskInitializer.ts"
-import { TaskQueries } from "../orchestration/TaskQueries.ts"
+import { TaskInitializer } from "../tasks/TaskInitializer.ts"
+import { TaskQueries } from "../tasks/TaskQueries.ts"
 import { StepError } from "../workflow/StepError.ts"
 import { Workflow } from "../workflow/Workflow.ts"
 
@@ -54,7 +54,7 @@ const PlaceOrder = Workflow.make({
 // The engine (orchestrator + a worker hosting the workflow) on the database from the environment
 const Engine = engineLayer({ templates: [PlaceOrder] }).pipe(
   Layer.provide(Inventory.layer),
-  Layer.provideMerge(DatabaseLayer)
+  Layer.provideMerge(databaseLayerFromEnv)
 )
 
 const program = Effect.gen(function*() {

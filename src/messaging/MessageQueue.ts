@@ -4,8 +4,8 @@
  * archive per queue, NOTIFY on send in the sending transaction).
  *
  * Queue names: `orchestration_step_results_queue` (workers → orchestrators) and `worker_<namespace>_queue`
- * (orchestrators → workers). The engine's hot paths use fused SQL functions that read, claim and send in one
- * transaction (see `src/orchestration/EngineFunctions.ts`); this service is the general API around them.
+ * (orchestrators → workers), see `Channels.ts`. The engine's hot paths use fused SQL functions that read, claim and
+ * send in one transaction (see `src/db/EngineFunctions.ts`); this service is the general API around them.
  *
  * Metrics (attribute `queue`): `send`/`sendBatch` record `tasker.messages.sent.total` (per message),
  * `tasker.message.send.duration` and, on failure, `tasker.messages.send_failures.total` (per message, `error_type`
@@ -16,12 +16,8 @@
  */
 import { Context, Effect, Exit, Layer, Schema } from "effect"
 import { SqlClient, type SqlError, SqlSchema } from "effect/sql"
+import { isConstraintViolation } from "../db/SqlErrors.ts"
 import * as Metrics from "../telemetry/Metrics.ts"
-
-export const RESULTS_QUEUE = "orchestration_step_results_queue"
-
-/** The queue a namespace's step messages go to. */
-export const workerQueueName = (namespace: string): string => `worker_${namespace}_queue`
 
 export const QueueMessage = Schema.Struct({
   msg_id: Schema.BigInt,
@@ -106,7 +102,8 @@ export class MessageQueue extends Context.Service<MessageQueue, {
       const missingQueue = (queue: string) => <A, R>(self: Effect.Effect<A, SqlError.SqlError, R>) =>
         Effect.catchIf(
           self,
-          (e) => e.reason._tag === "ConstraintError" || /no partition/.test(String(e.reason.cause)),
+          // the queue's partition (or its row) is missing: the insert breaks a constraint of the schema
+          isConstraintViolation,
           () => Effect.fail(new QueueNotFound({ queue }))
         )
 

@@ -12,14 +12,11 @@
  * The listener reconnects with exponential backoff when its connection drops, and wakes every consumer after
  * reconnecting (notifications sent meanwhile were lost).
  */
-import { Context, Duration, Effect, Layer, Queue, Schedule, Schema, type Scope } from "effect"
+import { Context, Duration, Effect, Layer, Queue, Schedule, type Scope } from "effect"
+import type { DeploymentMode } from "../config/EngineConfig.ts"
 import { CurrentProcessor } from "../db/Processors.ts"
-import { NotificationSource } from "./Notifications.ts"
-
-export const DeploymentMode = Schema.Literals(["hybrid", "event_driven", "polling"])
-export type DeploymentMode = typeof DeploymentMode.Type
-
-export const NOTIFY_CHANNEL = "tasker_queue"
+import { NOTIFY_CHANNEL } from "./Channels.ts"
+import { NotificationSource } from "../db/Notifications.ts"
 
 export interface WakeupSubscription {
   /**
@@ -72,9 +69,6 @@ export class Wakeups extends Context.Service<Wakeups, {
   /** Wakes every consumer and every task watcher (after a reconnect: notifications may have been lost). */
   readonly signalAll: Effect.Effect<void>
 }>()("tasker/messaging/Wakeups") {
-  /** Fan-out and polling only; `signal` is the only source of wake-ups (tests, or a backend that pushes itself). */
-  static readonly layerLocal = (options: WakeupsOptions) => Layer.effect(Wakeups, makeLocal(options))
-
   /**
    * With the database's notifications (one listener on channel `tasker_queue`) feeding the fan-out, unless the
    * mode is `polling`. Needs the `NotificationSource` of the database layer, and this process's `CurrentProcessor`

@@ -13,16 +13,17 @@
  * `FOR UPDATE SKIP LOCKED`, tasks are claimed, and every transition is a compare-and-set. A loop that fails (the
  * database restarting, say) logs, waits and starts again.
  */
-import { Cause, Config, Duration, Effect, Layer } from "effect"
+import { Config, Duration, Effect, Layer } from "effect"
+import { EngineConfig } from "../config/EngineConfig.ts"
+import { EngineFunctions } from "../db/EngineFunctions.ts"
 import { CurrentProcessor } from "../db/Processors.ts"
 import { DiscoveryFunctions } from "../db/SqlFunctions.ts"
-import { RESULTS_QUEUE } from "../messaging/MessageQueue.ts"
+import { supervised } from "../internal/Supervised.ts"
+import { READINESS_SIGNAL, RESULTS_QUEUE, workerQueueName } from "../messaging/Channels.ts"
 import { Wakeups } from "../messaging/Wakeups.ts"
-import { EngineConfig } from "./EngineConfig.ts"
-import { EngineFunctions } from "./EngineFunctions.ts"
-import { recordTaskOutcome, ResultProcessor } from "./ResultProcessor.ts"
-import { recordEnqueued } from "./TaskInitializer.ts"
-import { TaskFinalizer } from "./TaskFinalizer.ts"
+import { recordEnqueued, recordTaskOutcome } from "../telemetry/EngineMetrics.ts"
+import { ResultProcessor } from "./ResultProcessor.ts"
+import { TaskEvaluator } from "./TaskEvaluator.ts"
 
 /**
  * **Test-only fault injection, off by default.** When `TASKER_FAULT_PAUSE_AFTER_READY_CLAIM_MS` is set to a positive
@@ -33,26 +34,11 @@ import { TaskFinalizer } from "./TaskFinalizer.ts"
  */
 export const FAULT_PAUSE_AFTER_READY_CLAIM = "TASKER_FAULT_PAUSE_AFTER_READY_CLAIM_MS"
 
-/** Wake-up name (not a queue) for "a task may have become ready": sent after operator actions. */
-export const READINESS_SIGNAL = "tasker_task_readiness"
-
-/** Runs `loop` forever; a failure or defect is logged and the loop restarts after a pause. Interruption stops it. */
-export const supervised = <E, R>(name: string, loop: Effect.Effect<void, E, R>, pause: Duration.Input = "1 second") =>
-  loop.pipe(
-    Effect.catchCause((cause) =>
-      Cause.hasInterruptsOnly(cause)
-        ? Effect.failCause(cause)
-        : Effect.logError(`${name} loop failed; restarting`, cause).pipe(Effect.andThen(Effect.sleep(pause)))
-    ),
-    Effect.forever,
-    Effect.annotateLogs("loop", name)
-  )
-
 export const OrchestrationLoopLayer = Layer.effectDiscard(
   Effect.gen(function*() {
     const results = yield* ResultProcessor
     const discovery = yield* DiscoveryFunctions
-    const finalizer = yield* TaskFinalizer
+    const evaluator = yield* TaskEvaluator
     const engine = yield* EngineFunctions
     const wakeups = yield* Wakeups
     const processor = yield* CurrentProcessor
@@ -84,9 +70,9 @@ export const OrchestrationLoopLayer = Layer.effectDiscard(
       }
       yield* Effect.forEach(claimed, (task) =>
         Effect.gen(function*() {
-          const row = yield* finalizer.evaluate(task.task_uuid)
+          const row = yield* evaluator.evaluate(task.task_uuid)
           if (row === undefined) return
-          yield* recordEnqueued(task.namespace_name, row.enqueued_step_uuids.length)
+          yield* recordEnqueued(task.namespace_name, workerQueueName(task.namespace_name), row.enqueued_step_uuids.length)
           yield* recordTaskOutcome(row.task_state, { namespace: task.namespace_name, task_type: task.task_name })
         }).pipe(Effect.annotateLogs({ task_uuid: task.task_uuid })), { discard: true })
       if (claimed.length >= config.readyTaskBatchSize) return

@@ -8,70 +8,14 @@
  */
 import { Context, Effect, Layer } from "effect"
 import type { SqlError } from "effect/sql"
+import { EngineConfig } from "../config/EngineConfig.ts"
+import { EngineFunctions, type ProcessedResult } from "../db/EngineFunctions.ts"
 import { CurrentProcessor } from "../db/Processors.ts"
-import { RESULTS_QUEUE, workerQueueName } from "../messaging/MessageQueue.ts"
-import { CurrentCorrelation, withCorrelation } from "../telemetry/Correlation.ts"
-import { markFinished } from "../telemetry/SeriesJanitor.ts"
+import { RESULTS_QUEUE, workerQueueName } from "../messaging/Channels.ts"
+import { withCorrelation } from "../telemetry/Correlation.ts"
+import { recordResultApplied } from "../telemetry/EngineMetrics.ts"
 import * as Metrics from "../telemetry/Metrics.ts"
 import { continueTrace } from "../telemetry/TraceContext.ts"
-import { EngineConfig } from "./EngineConfig.ts"
-import { EngineFunctions, type ProcessedResult } from "./EngineFunctions.ts"
-
-const resultTypes: Record<string, string> = {
-  completed: "success",
-  retry_scheduled: "retry",
-  failed: "error",
-  ignored: "ignored"
-}
-
-/**
- * The metrics of one applied result (by a worker inline or by an orchestrator): results processed, processing and
- * finalization durations, steps the evaluation enqueued, and the task's completion or failure.
- */
-export const recordResultApplied = (r: {
-  readonly namespace: string | undefined
-  readonly taskType: string | undefined
-  readonly resultOutcome: string | null
-  readonly taskState: string | null
-  readonly enqueued: number
-  readonly durationMs: number
-}) =>
-  Effect.gen(function*() {
-    const resultType = resultTypes[r.resultOutcome ?? ""] ?? (r.resultOutcome ?? "unknown")
-    const ns = r.namespace === undefined ? {} : { namespace: r.namespace }
-    yield* Metrics.increment(Metrics.stepResultsProcessed, { result_type: resultType, ...ns })
-    yield* Metrics.observeMs(Metrics.stepResultProcessingDuration, { result_type: resultType }, r.durationMs)
-    if (r.taskState !== null) {
-      yield* Metrics.observeMs(Metrics.taskFinalizationDuration, { final_state: r.taskState }, r.durationMs)
-    }
-    if (r.namespace !== undefined && r.enqueued > 0) {
-      yield* Metrics.increment(Metrics.stepsEnqueued, { namespace: r.namespace }, r.enqueued)
-      yield* Metrics.increment(Metrics.messagesSent, {
-        queue: workerQueueName(r.namespace),
-        message_type: "SimpleStepMessage"
-      }, r.enqueued)
-    }
-    yield* recordTaskOutcome(r.taskState, { ...ns, ...(r.taskType === undefined ? {} : { task_type: r.taskType }) })
-  })
-
-/** `tasker.tasks.completions.total` / `tasker.tasks.failures.total` when a task reached an end. */
-export const recordTaskOutcome = (taskState: string | null, labels: Record<string, string>) =>
-  taskState === "complete"
-    ? Effect.all([
-      Metrics.increment(Metrics.taskCompletions, labels),
-      Effect.logInfo("Task completed"),
-      finishedSeries
-    ], { discard: true })
-    : taskState === "blocked_by_failures" || taskState === "error"
-    ? Effect.all([
-      Metrics.increment(Metrics.taskFailures, { ...labels, error_type: taskState }),
-      Effect.logWarning("Task failed", { status: taskState }),
-      taskState === "error" ? finishedSeries : Effect.void
-    ], { discard: true })
-    : Effect.void
-
-/** The current task finished for good: its metric series may be dropped after the next export. */
-const finishedSeries = Effect.flatMap(CurrentCorrelation, (c) => markFinished(c?.correlationId))
 
 export class ResultProcessor extends Context.Service<ResultProcessor, {
   /** Processes up to one batch of result messages; returns what happened to each. */
@@ -102,6 +46,7 @@ export class ResultProcessor extends Context.Service<ResultProcessor, {
           } else {
             yield* recordResultApplied({
               namespace: row.namespace_name ?? undefined,
+              stepQueue: row.namespace_name === null ? undefined : workerQueueName(row.namespace_name),
               taskType: row.task_name ?? undefined,
               resultOutcome: row.outcome,
               taskState: row.task_state,

@@ -12,7 +12,7 @@
  * given where the metric is recorded (`record` helpers below take them explicitly). docs/observability/metrics.md
  * lists each metric with the point it is recorded at.
  */
-import { Effect, Metric } from "effect"
+import { Metric } from "effect"
 
 /** Histogram boundaries in milliseconds: sub-millisecond SQL calls to multi-second handlers. */
 export const latencyBoundariesMs: ReadonlyArray<number> = [
@@ -140,14 +140,4 @@ export const increment = (metric: Metric.Metric<number, unknown>, attributes: Re
 /** Records a duration in ms. */
 export const observeMs = (metric: Metric.Metric<number, unknown>, attributes: Record<string, string>, ms: number) =>
   Metric.update(Metric.withAttributes(metric, attributes), ms)
-
-/** Runs `self` and records its duration in ms to `metric`. */
-export const timedMs = (metric: Metric.Metric<number, unknown>, attributes: Record<string, string>) =>
-<A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.gen(function*() {
-    const started = performance.now()
-    const exit = yield* Effect.exit(self)
-    yield* observeMs(metric, attributes, performance.now() - started)
-    return yield* exit
-  })
 

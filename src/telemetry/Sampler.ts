@@ -10,8 +10,8 @@
  */
 import { Duration, Effect, Layer, Metric } from "effect"
 import { SqlClient } from "effect/sql"
-import { supervised } from "../orchestration/OrchestrationLoop.ts"
-import { nonTerminalTaskStates } from "../state/TaskStateMachine.ts"
+import { nonTerminalTaskStates } from "../domain/TaskStateMachine.ts"
+import { supervised } from "../internal/Supervised.ts"
 import * as Metrics from "./Metrics.ts"
 
 const set = (gauge: Metric.Metric<number, unknown>, attributes: Record<string, string>, value: number) =>

@@ -75,7 +75,7 @@ export const CorrelationActivity = Context.Reference<CorrelationActivityState>("
 
 /**
  * After how many full sweep intervals without activity a correlation's series are dropped, finished or not
- * (default 2; at least 1). `TelemetryLayer` reads it from `TASKER_METRICS_SERIES_IDLE_INTERVALS`.
+ * (default 2; at least 1). `telemetryLayerFromEnv` reads it from `TASKER_METRICS_SERIES_IDLE_INTERVALS`.
  */
 export const SeriesIdleIntervals = Context.Reference<number>("tasker/telemetry/SeriesIdleIntervals", {
   defaultValue: () => 2

@@ -18,7 +18,7 @@
 import { hostname } from "node:os"
 import { Cause, Duration, Effect, Exit, Option, Schema } from "effect"
 import type { ProcessorUuid, StepUuid, TaskUuid } from "../domain/Ids.ts"
-import type { ClaimRow } from "../orchestration/EngineFunctions.ts"
+import type { ClaimRow } from "../db/EngineFunctions.ts"
 import { makeDependencyReader, type StepContext } from "../workflow/StepContext.ts"
 import { StepError } from "../workflow/StepError.ts"
 import type { StepDefinition, WorkflowDefinition } from "../workflow/Workflow.ts"

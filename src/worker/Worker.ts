@@ -17,13 +17,13 @@ import { Context, Duration, Effect, Fiber, FiberSet, Layer, Metric, Option, Sche
 import type { SqlError } from "effect/sql"
 import type { ProcessorUuid } from "../domain/Ids.ts"
 import { CurrentProcessor } from "../db/Processors.ts"
-import { RESULTS_QUEUE, workerQueueName } from "../messaging/MessageQueue.ts"
+import { RESULTS_QUEUE, workerQueueName } from "../messaging/Channels.ts"
 import { Wakeups } from "../messaging/Wakeups.ts"
-import { EngineConfig } from "../orchestration/EngineConfig.ts"
-import { EngineFunctions } from "../orchestration/EngineFunctions.ts"
-import { supervised } from "../orchestration/OrchestrationLoop.ts"
-import { recordResultApplied } from "../orchestration/ResultProcessor.ts"
+import { EngineConfig } from "../config/EngineConfig.ts"
+import { EngineFunctions } from "../db/EngineFunctions.ts"
+import { supervised } from "../internal/Supervised.ts"
 import { withCorrelation } from "../telemetry/Correlation.ts"
+import { recordResultApplied } from "../telemetry/EngineMetrics.ts"
 import * as Metrics from "../telemetry/Metrics.ts"
 import { continueTrace, currentTraceHeaders } from "../telemetry/TraceContext.ts"
 import { TemplateRegistry } from "../workflow/TemplateRegistry.ts"
@@ -192,6 +192,7 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
         } else if (submitted.outcome === "processed") {
           yield* recordResultApplied({
             namespace: claimed.namespace,
+            stepQueue: queue,
             taskType: claimed.taskName,
             resultOutcome: submitted.result_outcome,
             taskState: submitted.task_state,

@@ -8,8 +8,8 @@
 import { Context, Effect, Layer, Result, Schema } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import type { NamedStepUuid, NamedTaskUuid } from "../domain/Ids.ts"
-import { workerQueueName } from "../messaging/MessageQueue.ts"
-import type { StepSpec } from "../orchestration/EngineFunctions.ts"
+import type { StepSpec } from "../db/EngineFunctions.ts"
+import { workerQueueName } from "../messaging/Channels.ts"
 import {
   fromConfiguration,
   InvalidTemplate,
@@ -31,6 +31,21 @@ export class TemplateNotFound extends Schema.TaggedError<TemplateNotFound>()("Te
   }
 }
 
+/**
+ * A stored template that fails registration's checks (other than handlers): its configuration does not decode, its
+ * graph has a cycle or an unknown dependency, its namespace cannot name a queue, … — written by something else
+ * than `register` (an older version, a hand-made row). No task can be created from it until a fixed version is
+ * registered; the API answers 409.
+ */
+export class InvalidStoredTemplate extends Schema.TaggedError<InvalidStoredTemplate>()("InvalidStoredTemplate", {
+  template: Schema.String,
+  problems: Schema.Array(Schema.String)
+}) {
+  override get message(): string {
+    return `invalid template ${this.template}: ${this.problems.join("; ")}`
+  }
+}
+
 /** A template as stored: its definition plus the database ids task creation needs. */
 export interface RegisteredTemplate {
   readonly key: string
@@ -49,14 +64,14 @@ export class TemplateRegistry extends Context.Service<TemplateRegistry, {
   /**
    * A registered template, from this process or the database. A stored template whose configuration does not
    * decode or that fails registration's checks other than handlers (`templateProblems`: a cycle, an unknown
-   * dependency, a duplicate step, a namespace that cannot name a queue, …) is a
-   * defect, `InvalidTemplate` naming the steps (the API answers 409), found before anything is written.
+   * dependency, a duplicate step, a namespace that cannot name a queue, …) fails with `InvalidStoredTemplate`
+   * naming the steps, found before anything is written.
    */
   readonly resolve: (
     namespace: string,
     name: string,
     version: string
-  ) => Effect.Effect<RegisteredTemplate, TemplateNotFound | SqlError.SqlError>
+  ) => Effect.Effect<RegisteredTemplate, TemplateNotFound | InvalidStoredTemplate | SqlError.SqlError>
   /** Every template stored in the database (newest version last within a name). */
   readonly listStored: Effect.Effect<ReadonlyArray<StoredTemplate>, SqlError.SqlError>
 }>()("tasker/workflow/TemplateRegistry") {
@@ -157,19 +172,18 @@ export class TemplateRegistry extends Context.Service<TemplateRegistry, {
         // A stored template is checked like one being registered: a configuration written by something else (an
         // older version, a hand-made row) with a cycle, an unknown dependency or a duplicate step would otherwise
         // give tasks whose steps never run (or run too early). Such a template is the server's problem, not the
-        // request's: a defect (`InvalidTemplate`, naming the steps), raised before anything is written.
+        // request's: `InvalidStoredTemplate` (naming the steps), raised before anything is written.
         const configuration = yield* decodeConfiguration(row.configuration).pipe(
-          Effect.catchTag("SchemaError", (e) =>
-            Effect.die(new InvalidTemplate({ template: key, problems: [`stored configuration: ${e.message}`] })))
+          Effect.mapError((e) => new InvalidStoredTemplate({ template: key, problems: [`stored configuration: ${e.message}`] }))
         )
         const definition = yield* Effect.try({
           try: () => fromConfiguration(configuration) as WorkflowDefinition<unknown>,
           catch: (cause) =>
-            new InvalidTemplate({
+            new InvalidStoredTemplate({
               template: key,
               problems: [`stored input_schema: ${cause instanceof Error ? cause.message : String(cause)}`]
             })
-        }).pipe(Effect.orDie)
+        })
         // Every check of registration except handlers (this process may not host them): besides the graph, a
         // namespace that cannot name a queue or an out-of-range name or policy is caught here, not by the database.
         // A row whose configuration names another template would give tasks of one template the steps and the
@@ -178,7 +192,7 @@ export class TemplateRegistry extends Context.Service<TemplateRegistry, {
           ...(templateKey(definition) === key ? [] : [`its stored configuration is for ${templateKey(definition)}`]),
           ...templateProblems(definition)
         ]
-        if (problems.length > 0) return yield* Effect.die(new InvalidTemplate({ template: key, problems }))
+        if (problems.length > 0) return yield* new InvalidStoredTemplate({ template: key, problems })
         const namedSteps = yield* upsertNamedSteps(definition)
         // A row that `register` did not write may have no queue for its namespace: without one the task's first
         // steps could not be enqueued (a 500 from the database). Idempotent; the task then waits for a worker.

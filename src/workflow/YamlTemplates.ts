@@ -7,8 +7,8 @@
  * import { Effect, Layer, Schema } from "effect"
  * import { engineLayer } from "./layers/engine.ts"
  * import { postgresLayer } from "./layers/postgres.ts"
- * import { TaskInitializer } from "./src/orchestration/TaskInitializer.ts"
- * import { TaskQueries } from "./src/orchestration/TaskQueries.ts"
+ * import { TaskInitializer } from "./src/tasks/TaskInitializer.ts"
+ * import { TaskQueries } from "./src/tasks/TaskQueries.ts"
  * import type { StepHandler } from "./src/workflow/Workflow.ts"
  * import { bindHandlers, parseTemplateYaml } from "./src/workflow/YamlTemplates.ts"
  *

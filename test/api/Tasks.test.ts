@@ -10,7 +10,7 @@ import { SqlClient } from "effect/sql"
 import { v7 as uuidv7 } from "uuid"
 import type { StepView, TaskDetail } from "../../src/api/Models.ts"
 import { TaskerClient } from "../../src/client/Client.ts"
-import { TaskStates } from "../../src/state/TaskStateMachine.ts"
+import { TaskStates } from "../../src/domain/TaskStateMachine.ts"
 import { TemplateRegistry } from "../../src/workflow/TemplateRegistry.ts"
 import { apiTestLayer, assertError, baseUrl, countTasks, fixed, Fragile, request } from "./Support.ts"
 

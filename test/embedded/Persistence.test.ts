@@ -8,12 +8,12 @@ import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Context, Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
-import { EmbeddedLayer, embeddedLayer } from "../../layers/embedded.ts"
+import { embeddedLayerFromEnv, embeddedLayer } from "../../layers/embedded.ts"
 import { engineLayer } from "../../layers/engine.ts"
 import { runMigrations } from "../../src/db/Migrations.ts"
 import { PgliteClient } from "../../src/db/PgliteClient.ts"
 import { LinearWorkflow } from "../../src/examples/index.ts"
-import { TaskQueries } from "../../src/orchestration/TaskQueries.ts"
+import { TaskQueries } from "../../src/tasks/TaskQueries.ts"
 import { resultOf, runTask, stepOf } from "../examples/Harness.ts"
 
 const tempDir = Effect.acquireRelease(
@@ -69,10 +69,10 @@ describe("persistent embedded database", () => {
       )
     }).pipe(Effect.scoped), { timeout: 60_000 })
 
-  it.live("EmbeddedLayer reads TASKER_EMBEDDED_DATA_DIR", () =>
+  it.live("embeddedLayerFromEnv reads TASKER_EMBEDDED_DATA_DIR", () =>
     Effect.gen(function*() {
       const dataDir = yield* tempDir
-      const fromEnv = EmbeddedLayer.pipe(
+      const fromEnv = embeddedLayerFromEnv.pipe(
         Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env: { TASKER_EMBEDDED_DATA_DIR: dataDir } })))
       )
       yield* session(fromEnv, Effect.gen(function*() {

@@ -10,7 +10,7 @@ import { embeddedLayer } from "../../layers/embedded.ts"
 import { Processors } from "../../src/db/Processors.ts"
 import { DiscoveryFunctions, ReadinessFunctions, type StepReadinessStatus } from "../../src/db/SqlFunctions.ts"
 import type { ProcessorUuid } from "../../src/domain/Ids.ts"
-import { Transitions } from "../../src/state/Transitions.ts"
+import { Transitions } from "../../src/db/Transitions.ts"
 import { createTask, forceStepState, forceTaskState, graphs, secondsFromNow } from "../support/Fixtures.ts"
 
 const readyNames = (rows: ReadonlyArray<StepReadinessStatus>) =>

@@ -5,8 +5,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Metric } from "effect"
 import { engineLayer } from "../../layers/engine.ts"
-import { TaskInitializer } from "../../src/orchestration/TaskInitializer.ts"
-import { TaskQueries } from "../../src/orchestration/TaskQueries.ts"
+import { TaskInitializer } from "../../src/tasks/TaskInitializer.ts"
+import { TaskQueries } from "../../src/tasks/TaskQueries.ts"
 import { Workflow } from "../../src/workflow/Workflow.ts"
 import { TestDatabaseLayer } from "../support/TestDatabase.ts"
 

@@ -6,8 +6,8 @@ import { assert } from "@effect/vitest"
 import { Effect, Layer, Schema } from "effect"
 import { engineLayer } from "../../layers/engine.ts"
 import { exampleTemplates } from "../../src/examples/index.ts"
-import { TaskInitializer } from "../../src/orchestration/TaskInitializer.ts"
-import { type StepRow, TaskQueries } from "../../src/orchestration/TaskQueries.ts"
+import { TaskInitializer } from "../../src/tasks/TaskInitializer.ts"
+import { type StepRow, TaskQueries } from "../../src/tasks/TaskQueries.ts"
 import { TestDatabaseLayer } from "../support/TestDatabase.ts"
 
 export const ExamplesLayer = engineLayer({ templates: exampleTemplates, settings: { pollIntervalMs: 200 } }).pipe(

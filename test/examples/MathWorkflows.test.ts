@@ -4,7 +4,7 @@
  */
 import { assert, layer } from "@effect/vitest"
 import { Effect, Schema } from "effect"
-import { TaskInitializer } from "../../src/orchestration/TaskInitializer.ts"
+import { TaskInitializer } from "../../src/tasks/TaskInitializer.ts"
 import { errorOf, ExamplesLayer, type FinishedTask, resultOf, runTask, stepOf } from "./Harness.ts"
 
 interface MathExample {

@@ -12,7 +12,7 @@ import {
   ShipmentResult,
   ValidatedOrder
 } from "../../src/examples/OrderFulfillmentWorkflow.ts"
-import { TaskInitializer } from "../../src/orchestration/TaskInitializer.ts"
+import { TaskInitializer } from "../../src/tasks/TaskInitializer.ts"
 import { errorOf, ExamplesLayer, type FinishedTask, resultOf, runTask, stepOf } from "./Harness.ts"
 
 const namespace = "rust_e2e_order_fulfillment"

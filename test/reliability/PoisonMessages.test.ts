@@ -9,7 +9,7 @@ import { randomUUID } from "node:crypto"
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { RESULTS_QUEUE, workerQueueName } from "../../src/messaging/MessageQueue.ts"
+import { RESULTS_QUEUE, workerQueueName } from "../../src/messaging/Channels.ts"
 import {
   type Cluster,
   cluster,

@@ -5,8 +5,8 @@
  */
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
-import { stepTransitionRules, type StepEventTag } from "../../src/state/StepStateMachine.ts"
-import { taskTransitionRules, type TaskEventTag } from "../../src/state/TaskStateMachine.ts"
+import { stepTransitionRules, type StepEventTag } from "../../src/domain/StepStateMachine.ts"
+import { taskTransitionRules, type TaskEventTag } from "../../src/domain/TaskStateMachine.ts"
 
 interface Row {
   readonly id: string

@@ -6,8 +6,8 @@ import { randomUUID } from "node:crypto"
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
 import type { ProcessorUuid, StepUuid, TaskUuid } from "../../src/domain/Ids.ts"
-import type { StepState } from "../../src/state/StepStateMachine.ts"
-import type { TaskState } from "../../src/state/TaskStateMachine.ts"
+import type { StepState } from "../../src/domain/StepStateMachine.ts"
+import type { TaskState } from "../../src/domain/TaskStateMachine.ts"
 
 export interface StepSpec {
   readonly name: string

@@ -5,7 +5,7 @@ import { Reactivity } from "effect/reactivity"
 import { SqlClient } from "effect/sql"
 import { MessageQueue } from "../../src/messaging/MessageQueue.ts"
 import { sampleGauges } from "../../src/telemetry/Sampler.ts"
-import { instrumentSql } from "../../src/telemetry/SqlMetrics.ts"
+import { instrumentSql } from "../../src/db/SqlMetrics.ts"
 import { TestDatabaseLayer } from "../support/TestDatabase.ts"
 
 /** The series of metric `id` in the current registry: attributes (without `unit`) and the value or count. */

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Deferred, Effect, Fiber, Layer, Metric, Scope } from "effect"
 import { TestClock } from "effect/testing"
-import { TaskInitializer } from "../../src/orchestration/TaskInitializer.ts"
+import { TaskInitializer } from "../../src/tasks/TaskInitializer.ts"
 import { withCorrelation } from "../../src/telemetry/Correlation.ts"
 import * as Metrics from "../../src/telemetry/Metrics.ts"
 import {

@@ -1,10 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Context, Effect, Layer, Scope } from "effect"
-import { TelemetryLayer } from "../../layers/telemetry.ts"
+import { telemetryLayerFromEnv } from "../../layers/telemetry.ts"
 import { captureConsole } from "./Console.ts"
 import { logRecords, startOtlpReceiver } from "./OtlpReceiver.ts"
 
-describe("TelemetryLayer with OTLP export on", () => {
+describe("telemetryLayerFromEnv with OTLP export on", () => {
   it.live("keeps the JSON console logger (trace ids, module levels) and exports the same logs over OTLP", () =>
     Effect.gen(function*() {
       const receiver = yield* startOtlpReceiver
@@ -18,7 +18,7 @@ describe("TelemetryLayer with OTLP export on", () => {
       }
       const lines = yield* captureConsole(Effect.gen(function*() {
         const scope = yield* Scope.make()
-        const telemetry = yield* Layer.buildWithScope(TelemetryLayer, scope).pipe(
+        const telemetry = yield* Layer.buildWithScope(telemetryLayerFromEnv, scope).pipe(
           Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env }))
         )
         yield* Effect.gen(function*() {

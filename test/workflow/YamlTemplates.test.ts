@@ -6,8 +6,8 @@ import { assert, describe, it, layer } from "@effect/vitest"
 import { Effect, Exit, Layer, Result, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { engineLayer } from "../../layers/engine.ts"
-import { TaskInitializer } from "../../src/orchestration/TaskInitializer.ts"
-import { TaskQueries } from "../../src/orchestration/TaskQueries.ts"
+import { TaskInitializer } from "../../src/tasks/TaskInitializer.ts"
+import { TaskQueries } from "../../src/tasks/TaskQueries.ts"
 import { defaultRetryPolicy, type StepHandler, validateWorkflow, type WorkflowDefinition } from "../../src/workflow/Workflow.ts"
 import {
   bindHandlers,

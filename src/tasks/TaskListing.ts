@@ -5,7 +5,7 @@
  */
 import { Context, Effect, Layer, Schema } from "effect"
 import { SqlClient, type SqlError, SqlSchema } from "effect/sql"
-import { TaskState } from "../state/TaskStateMachine.ts"
+import { TaskState } from "../domain/TaskStateMachine.ts"
 import { selectTaskRows, TaskRow } from "./TaskQueries.ts"
 
 /** Filters of a listing; an absent filter matches everything. */
@@ -40,7 +40,7 @@ export class TaskListing extends Context.Service<TaskListing, {
     filter: TaskListFilter,
     pagination: { readonly page: number; readonly perPage: number }
   ) => Effect.Effect<TaskPage, SqlError.SqlError>
-}>()("tasker/orchestration/TaskListing") {
+}>()("tasker/tasks/TaskListing") {
   static readonly layer = Layer.effect(
     TaskListing,
     Effect.gen(function*() {

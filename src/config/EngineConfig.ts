@@ -2,8 +2,14 @@
  * The engine's settings, as one `Context.Reference` with defaults; `engineConfigFromEnv` reads them from the
  * environment (every variable is optional).
  */
-import { Config, Context, Effect } from "effect"
-import type { DeploymentMode } from "../messaging/Wakeups.ts"
+import { Config, Context, Effect, Schema } from "effect"
+
+/**
+ * How consumers learn about new messages: `hybrid` (LISTEN + polling fallback), `event_driven` (notifications
+ * only), `polling` (no LISTEN connection).
+ */
+export const DeploymentMode = Schema.Literals(["hybrid", "event_driven", "polling"])
+export type DeploymentMode = typeof DeploymentMode.Type
 
 export interface EngineSettings {
   /** how consumers learn about new messages: `hybrid` (LISTEN + polling fallback), `event_driven`, `polling` */
@@ -69,7 +75,7 @@ export const defaultEngineSettings: EngineSettings = {
   metricsSweepIntervalMs: 60_000
 }
 
-export const EngineConfig = Context.Reference<EngineSettings>("tasker/orchestration/EngineConfig", {
+export const EngineConfig = Context.Reference<EngineSettings>("tasker/config/EngineConfig", {
   defaultValue: () => defaultEngineSettings
 })
 

@@ -7,9 +7,9 @@ import { Context, Effect, Layer, Schema } from "effect"
 import { SqlClient, type SqlError, SqlSchema } from "effect/sql"
 import type { NamedStepUuid, NamedTaskUuid, ProcessorUuid } from "../domain/Ids.ts"
 import { StepUuid, TaskUuid } from "../domain/Ids.ts"
-import { StepState } from "../state/StepStateMachine.ts"
-import { instrumentSql } from "../telemetry/SqlMetrics.ts"
-import { TaskState } from "../state/TaskStateMachine.ts"
+import { StepState } from "../domain/StepStateMachine.ts"
+import { instrumentSql } from "./SqlMetrics.ts"
+import { TaskState } from "../domain/TaskStateMachine.ts"
 
 const Headers = Schema.Json
 
@@ -226,7 +226,7 @@ export class EngineFunctions extends Context.Service<EngineFunctions, {
   ) => Effect.Effect<ReadonlyArray<TaskUuid>, SqlError.SqlError>
   /** `tasker_next_retry_at`: when the next step waiting for a retry becomes ready. */
   readonly nextRetryAt: Effect.Effect<Date | null, SqlError.SqlError>
-}>()("tasker/orchestration/EngineFunctions") {
+}>()("tasker/db/EngineFunctions") {
   static readonly layer = Layer.effect(
     EngineFunctions,
     Effect.gen(function*() {

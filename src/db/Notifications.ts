@@ -1,7 +1,7 @@
 /**
  * Where notifications come from: a database-specific source of the payloads sent with `pg_notify` on a channel.
  * The database layers provide it (`layers/postgres.ts`: a LISTEN connection; `layers/embedded.ts`: PGlite's own
- * listen API), so the engine's wake-ups work the same on both.
+ * listen API, `PgliteClient.notificationSourceLayer`), so the engine's wake-ups work the same on both.
  */
 import { PgClient } from "@effect/sql-pg"
 import { Context, Effect, Layer, Queue, type Scope } from "effect"
@@ -13,7 +13,7 @@ export class NotificationSource extends Context.Service<NotificationSource, {
    * reconnects by listening again).
    */
   readonly listen: (channel: string) => Effect.Effect<Queue.Dequeue<string, SqlError.SqlError>, SqlError.SqlError, Scope.Scope>
-}>()("tasker/messaging/NotificationSource") {
+}>()("tasker/db/NotificationSource") {
   /** LISTEN on a dedicated PostgreSQL connection (one per channel and listener). */
   static readonly layerPostgres = Layer.effect(
     NotificationSource,

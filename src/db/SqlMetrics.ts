@@ -8,29 +8,9 @@
  * transaction borrows a pooled connection for its statement, so `tasker.sql.queries.total` is also the number of
  * checkouts those calls made.
  */
-import { Effect, Exit, Predicate } from "effect"
-import * as Metrics from "./Metrics.ts"
-
-/** SQLSTATEs outside class 08 that mean the server ended the session: admin/crash shutdown, cannot connect now. */
-const SESSION_ENDED = new Set(["57P01", "57P02", "57P03"])
-
-const codeOf = (cause: unknown): string | undefined =>
-  Predicate.hasProperty(cause, "code") && typeof cause.code === "string" && cause.code !== "" ? cause.code : undefined
-
-/**
- * The `error_type` of a connection failure, or `undefined` when `error` is not one. A connection failure is a
- * `SqlError` whose reason is `ConnectionError` (SQLSTATE class 08, or a socket or connect error) or whose
- * SQLSTATE says the server ended the session. The type is the SQLSTATE or system error code (`08006`,
- * `57P01`, `ECONNREFUSED`, …), else `connection_error`.
- */
-export const connectionErrorType = (error: unknown): string | undefined => {
-  if (!Predicate.isTagged(error, "SqlError") || !Predicate.hasProperty(error, "reason")) return undefined
-  const reason = error.reason
-  if (!Predicate.isObject(reason)) return undefined
-  const code = codeOf(Predicate.hasProperty(reason, "cause") ? reason.cause : undefined)
-  if (Predicate.isTagged(reason, "ConnectionError")) return code ?? "connection_error"
-  return code !== undefined && SESSION_ENDED.has(code) ? code : undefined
-}
+import { Effect, Exit } from "effect"
+import * as Metrics from "../telemetry/Metrics.ts"
+import { connectionErrorType } from "./SqlErrors.ts"
 
 /**
  * Records `tasker.sql.queries.total`, `tasker.sql.query.duration` (and, with `transaction`,

@@ -14,9 +14,9 @@ import type { Schema } from "effect"
 import type { SqlError } from "effect/sql"
 import { type InvalidTransition, type NotFound, OwnershipConflict, StaleState } from "../domain/Errors.ts"
 import type { ProcessorUuid, StepUuid, TaskUuid } from "../domain/Ids.ts"
-import { type TransitionMetadata, TransitionFunctions } from "../db/SqlFunctions.ts"
-import { type StepEvent, type StepState, transitionStep } from "./StepStateMachine.ts"
-import { type TaskEvent, type TaskState, transitionTask } from "./TaskStateMachine.ts"
+import { type TransitionMetadata, TransitionFunctions } from "./SqlFunctions.ts"
+import { type StepEvent, type StepState, transitionStep } from "../domain/StepStateMachine.ts"
+import { type TaskEvent, type TaskState, transitionTask } from "../domain/TaskStateMachine.ts"
 
 export interface TaskTransitionOptions {
   /** the processor making the transition (recorded; owns the task while it stays in an owned state) */
@@ -64,7 +64,7 @@ export class Transitions extends Context.Service<Transitions, {
     event: StepEvent,
     options?: StepTransitionOptions
   ) => Effect.Effect<StepTransitionResult, StepTransitionError>
-}>()("tasker/state/Transitions") {
+}>()("tasker/db/Transitions") {
   static readonly layerNoDeps = Layer.effect(
     Transitions,
     Effect.gen(function*() {

@@ -8,8 +8,8 @@ import { StepUuid, TaskUuid } from "../domain/Ids.ts"
 import { TaskRecord } from "../domain/TaskRecord.ts"
 import { ReadinessFunctions, type TaskExecutionContext } from "../db/SqlFunctions.ts"
 import { Wakeups } from "../messaging/Wakeups.ts"
-import { StepState } from "../state/StepStateMachine.ts"
-import { finishedTaskStates } from "../state/TaskStateMachine.ts"
+import { StepState } from "../domain/StepStateMachine.ts"
+import { finishedTaskStates } from "../domain/TaskStateMachine.ts"
 
 /** A task row as the queries read it (`TaskRecord`). */
 export const TaskRow = TaskRecord
@@ -73,7 +73,7 @@ export class TaskQueries extends Context.Service<TaskQueries, {
     taskUuid: TaskUuid,
     options?: { readonly timeout?: Duration.Input }
   ) => Effect.Effect<TaskRow, NotFound | WaitTimeout | SqlError.SqlError>
-}>()("tasker/orchestration/TaskQueries") {
+}>()("tasker/tasks/TaskQueries") {
   static readonly layer = Layer.effect(
     TaskQueries,
     Effect.gen(function*() {

@@ -7,7 +7,7 @@ import {
   TaskStates,
   terminalTaskStates,
   transitionTask
-} from "../../src/state/TaskStateMachine.ts"
+} from "../../src/domain/TaskStateMachine.ts"
 
 const events: { readonly [K in TaskEventTag]: Extract<TaskEvent, { _tag: K }> } = {
   Start: { _tag: "Start" },

@@ -10,12 +10,11 @@ import { InvalidTransition, NotFound, type OwnershipConflict, type StaleState } 
 import type { StepUuid, TaskUuid } from "../domain/Ids.ts"
 import { CurrentProcessor } from "../db/Processors.ts"
 import { TransitionFunctions } from "../db/SqlFunctions.ts"
-import { NOTIFY_CHANNEL } from "../messaging/Wakeups.ts"
-import type { StepState } from "../state/StepStateMachine.ts"
-import { isTerminalTaskState, type TaskState } from "../state/TaskStateMachine.ts"
-import { Transitions } from "../state/Transitions.ts"
-import { EngineFunctions } from "./EngineFunctions.ts"
-import { READINESS_SIGNAL } from "./OrchestrationLoop.ts"
+import type { StepState } from "../domain/StepStateMachine.ts"
+import { isTerminalTaskState, type TaskState } from "../domain/TaskStateMachine.ts"
+import { Transitions } from "../db/Transitions.ts"
+import { EngineFunctions } from "../db/EngineFunctions.ts"
+import { NOTIFY_CHANNEL, READINESS_SIGNAL } from "../messaging/Channels.ts"
 
 export interface StepResolution {
   /** the step's result as its dependents will see it */
@@ -39,7 +38,7 @@ export class TaskOperations extends Context.Service<TaskOperations, {
   readonly retryStep: (taskUuid: TaskUuid, stepUuid: StepUuid) => Effect.Effect<StepState, OperationError>
   /** Ends a task blocked by failures in `error`. */
   readonly giveUpTask: (taskUuid: TaskUuid, reason: string) => Effect.Effect<TaskState, OperationError>
-}>()("tasker/orchestration/TaskOperations") {
+}>()("tasker/tasks/TaskOperations") {
   static readonly layer = Layer.effect(
     TaskOperations,
     Effect.gen(function*() {

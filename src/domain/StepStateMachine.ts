@@ -5,7 +5,7 @@
  * by the SQL transition writer (`tasker_write_step_transition`), in the same statement as the transition row.
  */
 import { Result, Schema } from "effect"
-import { InvalidTransition } from "../domain/Errors.ts"
+import { InvalidTransition } from "./Errors.ts"
 
 export const StepStates = [
   "pending",

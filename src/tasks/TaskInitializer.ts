@@ -12,15 +12,16 @@ import { SqlClient, type SqlError } from "effect/sql"
 import { v7 as uuidv7 } from "uuid"
 import type { StepUuid, TaskUuid } from "../domain/Ids.ts"
 import { CurrentProcessor } from "../db/Processors.ts"
-import type { TaskState } from "../state/TaskStateMachine.ts"
-import { type TemplateNotFound, TemplateRegistry } from "../workflow/TemplateRegistry.ts"
+import type { TaskState } from "../domain/TaskStateMachine.ts"
+import { type InvalidStoredTemplate, type TemplateNotFound, TemplateRegistry } from "../workflow/TemplateRegistry.ts"
 import { type IdentityStrategy, templateKey } from "../workflow/Workflow.ts"
-import { workerQueueName } from "../messaging/MessageQueue.ts"
+import { workerQueueName } from "../messaging/Channels.ts"
 import { Wakeups } from "../messaging/Wakeups.ts"
 import { withCorrelation } from "../telemetry/Correlation.ts"
+import { recordEnqueued } from "../telemetry/EngineMetrics.ts"
 import * as Metrics from "../telemetry/Metrics.ts"
 import { currentTraceHeaders } from "../telemetry/TraceContext.ts"
-import { EngineFunctions } from "./EngineFunctions.ts"
+import { EngineFunctions } from "../db/EngineFunctions.ts"
 
 const Uuid = Schema.String.pipe(Schema.check(Schema.isUUID()))
 
@@ -62,13 +63,6 @@ export class InvalidTaskRequest extends Schema.TaggedError<InvalidTaskRequest>()
 }) {}
 
 const LIMITS = { initiator: 128, source_system: 128, reason: 128 } as const
-
-/** `tasker.steps.enqueued.total` and `tasker.messages.sent.total` for steps an evaluation enqueued. */
-export const recordEnqueued = (namespace: string, count: number) =>
-  count === 0 ? Effect.void : Effect.all([
-    Metrics.increment(Metrics.stepsEnqueued, { namespace }, count),
-    Metrics.increment(Metrics.messagesSent, { queue: workerQueueName(namespace), message_type: "SimpleStepMessage" }, count)
-  ], { discard: true })
 
 /** JSON with object keys sorted, so equal contexts hash equally. */
 export const canonicalJson = (value: unknown): string => {
@@ -114,8 +108,8 @@ const issuePath = (error: Schema.SchemaError): string => {
 export class TaskInitializer extends Context.Service<TaskInitializer, {
   readonly createTask: (
     request: TaskRequest
-  ) => Effect.Effect<TaskCreated, TemplateNotFound | InvalidTaskRequest | SqlError.SqlError>
-}>()("tasker/orchestration/TaskInitializer") {
+  ) => Effect.Effect<TaskCreated, TemplateNotFound | InvalidStoredTemplate | InvalidTaskRequest | SqlError.SqlError>
+}>()("tasker/tasks/TaskInitializer") {
   static readonly layer = Layer.effect(
     TaskInitializer,
     Effect.gen(function*() {
@@ -180,7 +174,7 @@ export class TaskInitializer extends Context.Service<TaskInitializer, {
           // without waiting for the NOTIFY, which is marked as ours and skipped when it comes back
           if (row.enqueued_count > 0) yield* sql.afterCommit(wakeups.signal(workerQueueName(definition.namespace)))
           yield* Metrics.observeMs(Metrics.taskInitializationDuration, { task_type: request.name }, performance.now() - started)
-          yield* recordEnqueued(definition.namespace, row.enqueued_count)
+          yield* recordEnqueued(definition.namespace, workerQueueName(definition.namespace), row.enqueued_count)
           if (row.task_state === "complete") yield* Metrics.increment(Metrics.taskCompletions, labels)
           yield* Effect.logInfo("Task created", { task_uuid: row.task_uuid, namespace: request.namespace, name: request.name, steps: Object.keys(row.step_mapping).length })
         } else {

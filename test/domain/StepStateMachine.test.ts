@@ -7,7 +7,7 @@ import {
   StepStates,
   terminalStepStates,
   transitionStep
-} from "../../src/state/StepStateMachine.ts"
+} from "../../src/domain/StepStateMachine.ts"
 
 const events: { readonly [K in StepEventTag]: Extract<StepEvent, { _tag: K }> } = {
   Enqueue: { _tag: "Enqueue" },

@@ -6,7 +6,7 @@
  * compare-and-set) live in `Transitions`.
  */
 import { Result, Schema } from "effect"
-import { InvalidTransition } from "../domain/Errors.ts"
+import { InvalidTransition } from "./Errors.ts"
 
 export const TaskStates = [
   "pending",

@@ -1,0 +1,183 @@
+/**
+ * Handlers of the `tasks` group: create, list, read, cancel and wait for tasks; read, resolve and retry steps.
+ * Every engine error is mapped by `ErrorMapping.ts`.
+ */
+import { Duration, Effect, Option } from "effect"
+import { ReadinessFunctions } from "../db/SqlFunctions.ts"
+import type { StepUuid, TaskUuid } from "../domain/Ids.ts"
+import { TaskInitializer, type TaskRequest } from "../tasks/TaskInitializer.ts"
+import { TaskListing } from "../tasks/TaskListing.ts"
+import { TaskOperations } from "../tasks/TaskOperations.ts"
+import { TaskQueries } from "../tasks/TaskQueries.ts"
+import { TemplateRegistry } from "../workflow/TemplateRegistry.ts"
+import { HttpApiBuilder } from "effect/http-api"
+import { Api, CORRELATION_HEADER } from "./Api.ts"
+import {
+  conflict,
+  invalidStoredTemplate,
+  invalidTaskRequest,
+  notFound,
+  sqlFailure,
+  templateNotFound
+} from "./ErrorMapping.ts"
+import { ApiConflict, ApiNotFound } from "./Errors.ts"
+import { DEFAULT_PER_PAGE, DEFAULT_WAIT_MS, finishedTaskStates } from "./Models.ts"
+import { executionView, stepView } from "./Views.ts"
+
+/** The request fields given, without the keys the caller left out. */
+const definedFields = <A extends object>(fields: A): { [K in keyof A]?: Exclude<A[K], undefined> } =>
+  Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)) as never
+
+export const TasksHandlers = HttpApiBuilder.group(
+  Api,
+  "tasks",
+  Effect.fn(function*(handlers) {
+    const init = yield* TaskInitializer
+    const registry = yield* TemplateRegistry
+    const queries = yield* TaskQueries
+    const ops = yield* TaskOperations
+    const readiness = yield* ReadinessFunctions
+    const listing = yield* TaskListing
+
+    const getTask = (taskUuid: TaskUuid) =>
+      queries.getTask(taskUuid).pipe(Effect.catchTags({ NotFound: (e) => Effect.fail(notFound(e)), SqlError: sqlFailure }))
+
+    /** The task's steps with readiness (two queries); 404 for an unknown task. */
+    const stepViews = (taskUuid: TaskUuid) =>
+      Effect.all([queries.listSteps(taskUuid), readiness.stepReadinessStatus(taskUuid)], { concurrency: 2 }).pipe(
+        Effect.map(([steps, statuses]) => {
+          const byStep = new Map(statuses.map((s) => [s.workflow_step_uuid as string, s]))
+          return steps.map((step) => stepView(step, byStep.get(step.step_uuid)))
+        }),
+        Effect.catchTags({ NotFound: (e) => Effect.fail(notFound(e)), SqlError: sqlFailure })
+      )
+
+    const stepOf = (taskUuid: TaskUuid, stepUuid: StepUuid) =>
+      Effect.flatMap(stepViews(taskUuid), (steps) => {
+        const step = steps.find((s) => s.step_uuid === stepUuid)
+        return step === undefined
+          ? Effect.fail(ApiNotFound.of(`step not found in task ${taskUuid}: ${stepUuid}`, "step_uuid"))
+          : Effect.succeed(step)
+      })
+
+    return handlers.handleAll({
+      create: Effect.fn("Api.tasks.create")(function*({ headers, payload }) {
+        const correlationId = payload.correlation_id ?? headers[CORRELATION_HEADER]
+        const request: TaskRequest = {
+          namespace: payload.namespace,
+          name: payload.name,
+          version: payload.version,
+          context: payload.context ?? {},
+          ...definedFields({
+            initiator: payload.initiator,
+            source_system: payload.source_system,
+            reason: payload.reason,
+            tags: payload.tags,
+            priority: payload.priority,
+            correlation_id: correlationId,
+            parent_correlation_id: payload.parent_correlation_id,
+            idempotency_key: payload.idempotency_key
+          })
+        }
+        const created = yield* init.createTask(request).pipe(Effect.catchTags({
+          TemplateNotFound: (e) =>
+            registry.listStored.pipe(
+              Effect.catchTag("SqlError", sqlFailure),
+              Effect.flatMap((stored) => Effect.fail(templateNotFound(e, stored)))
+            ),
+          InvalidTaskRequest: (e) => Effect.fail(invalidTaskRequest(e)),
+          InvalidStoredTemplate: (e) => Effect.fail(invalidStoredTemplate(e)),
+          SqlError: sqlFailure
+        }))
+        const task = yield* Effect.option(queries.getTask(created.task_uuid))
+        const fields = {
+          task_uuid: created.task_uuid,
+          correlation_id: created.correlation_id,
+          status: created.status,
+          step_count: created.step_count,
+          step_mapping: created.step_mapping,
+          ...(Option.isSome(task) ? { created_at: task.value.created_at } : {})
+        }
+        return created.created ? { ...fields, created: true as const } : { ...fields, created: false as const }
+      }),
+
+      list: Effect.fn("Api.tasks.list")(function*({ query }) {
+        const page = query.page ?? 1
+        const perPage = query.per_page ?? DEFAULT_PER_PAGE
+        const result = yield* listing.list({
+          namespace: query.namespace,
+          name: query.name,
+          status: query.status,
+          correlationId: query.correlation_id,
+          parentCorrelationId: query.parent_correlation_id
+        }, { page, perPage }).pipe(Effect.catchTag("SqlError", sqlFailure))
+        const totalPages = Math.ceil(result.totalCount / perPage)
+        return {
+          tasks: result.tasks,
+          pagination: {
+            page,
+            per_page: perPage,
+            total_count: result.totalCount,
+            total_pages: totalPages,
+            has_next: page < totalPages,
+            has_previous: page > 1
+          }
+        }
+      }),
+
+      get: Effect.fn("Api.tasks.get")(function*({ params }) {
+        const { execution, task } = yield* queries.getTaskWithContext(params.task_uuid).pipe(
+          Effect.catchTags({ NotFound: (e) => Effect.fail(notFound(e)), SqlError: sqlFailure })
+        )
+        const steps = yield* stepViews(params.task_uuid)
+        return { ...task, execution: executionView(execution), steps }
+      }),
+
+      cancel: Effect.fn("Api.tasks.cancel")(function*({ params }) {
+        yield* ops.cancelTask(params.task_uuid, "cancelled through the API").pipe(Effect.catchTags({
+          NotFound: (e) => Effect.fail(notFound(e)),
+          InvalidTransition: (e) => Effect.fail(ApiConflict.of(`task ${params.task_uuid} is already ${e.from}`)),
+          SqlError: sqlFailure
+        }))
+        return yield* getTask(params.task_uuid)
+      }),
+
+      wait: Effect.fn("Api.tasks.wait")(function*({ params, query }) {
+        const timeout = Duration.millis(query.timeout_ms ?? DEFAULT_WAIT_MS)
+        return yield* queries.waitForCompletion(params.task_uuid, { timeout }).pipe(
+          Effect.map((task) => ({ finished: true, task })),
+          Effect.catchTags({
+            WaitTimeout: () =>
+              Effect.map(getTask(params.task_uuid), (task) => ({ finished: finishedTaskStates.has(task.status), task })),
+            NotFound: (e) => Effect.fail(notFound(e)),
+            SqlError: sqlFailure
+          })
+        )
+      }),
+
+      listSteps: ({ params }) => stepViews(params.task_uuid),
+
+      getStep: ({ params }) => stepOf(params.task_uuid, params.step_uuid),
+
+      updateStep: Effect.fn("Api.tasks.updateStep")(function*({ params, payload }) {
+        const { step_uuid, task_uuid } = params
+        const action = payload.action === "resolve"
+          ? ops.resolveStep(task_uuid, step_uuid, {
+            resultData: payload.result_data,
+            resolvedBy: payload.resolved_by,
+            reason: payload.reason
+          })
+          : ops.retryStep(task_uuid, step_uuid)
+        yield* action.pipe(Effect.catchTags({
+          NotFound: (e) => Effect.fail(notFound(e)),
+          InvalidTransition: (e) =>
+            Effect.fail(ApiConflict.of(`step ${step_uuid} cannot be ${payload.action}d in state ${e.from}`, "action")),
+          StaleState: (e) => Effect.fail(conflict(e)),
+          OwnershipConflict: (e) => Effect.fail(conflict(e)),
+          SqlError: sqlFailure
+        }))
+        return yield* stepOf(task_uuid, step_uuid)
+      })
+    })
+  })
+)
