@@ -1,5 +1,5 @@
 /**
- * The engine's fused SQL functions (migrations/0004) as typed Effects. Each call is one round trip and one
+ * The engine's fused SQL functions (migrations/0007_engine.sql) as typed Effects. Each call is one round trip and one
  * transaction: state change, enqueue and notification commit together, so no crash can leave a step `enqueued`
  * without its message or a result recorded without its notice to the orchestrator.
  */

@@ -1,6 +1,7 @@
 /**
- * Schema migrations: the numbered plain-SQL files in `migrations/` (`0001_core_schema.sql`, …), applied in order
- * by effect/sql's `Migrator` and recorded in the `tasker_migrations` table.
+ * Schema migrations: the numbered plain-SQL files in `migrations/` (`0001_registry.sql`, …, one file per concept;
+ * the map is in docs/architecture.md), applied in order by effect/sql's `Migrator` and recorded in the
+ * `tasker_migrations` table.
  *
  * The migrator runs all pending files in one transaction and takes an exclusive lock on its table first, so two
  * processes starting at once apply each migration exactly once. It needs only `SqlClient`, so the same files

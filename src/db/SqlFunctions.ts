@@ -1,5 +1,5 @@
 /**
- * The engine's SQL functions (migrations/0002) as typed Effects.
+ * The engine's SQL functions (migrations 0002–0005: DAG helpers, transitions, readiness, discovery) as typed Effects.
  *
  * Each function is one `SqlSchema` query: the request is encoded and every row decoded by a Schema, so the rest
  * of the engine never sees an untyped row. They are grouped in three services that depend on `SqlClient` only

@@ -1,7 +1,7 @@
 /**
  * The queue operations the engine needs, behind a small backend-neutral service, and its PostgreSQL
- * implementation (migrations/0003: one partition per queue, PGMQ semantics, `FOR UPDATE SKIP LOCKED` reads, an
- * archive per queue, NOTIFY on send in the sending transaction).
+ * implementation (migrations/0006_queue.sql: one partition per queue, PGMQ semantics, `FOR UPDATE SKIP LOCKED`
+ * reads, an archive per queue, NOTIFY on send in the sending transaction).
  *
  * Queue names: `orchestration_step_results_queue` (workers → orchestrators) and `worker_<namespace>_queue`
  * (orchestrators → workers), see `Channels.ts`. The engine's hot paths use fused SQL functions that read, claim and

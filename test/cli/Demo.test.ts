@@ -108,7 +108,7 @@ describe("tasker migrate", () => {
     const applied = first.stdout.split("\n").filter((l) => l.length > 0)
     expect(applied.length).toBeGreaterThan(0)
     for (const line of applied) expect(line).toMatch(/^applied \d{4}_\w+$/)
-    expect(applied[0]).toBe("applied 0001_core_schema")
+    expect(applied[0]).toBe("applied 0001_registry")
 
     const second = await run(["migrate"], { env: { DATABASE_URL: url } })
     expect(second.code, second.stderr).toBe(0)

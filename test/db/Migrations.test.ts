@@ -29,10 +29,13 @@ layer(TestDatabaseLayer, { excludeTestServices: true })("migrations", (it) => {
       const recorded = yield* sql<{ migration_id: number; name: string }>`
         SELECT migration_id, name FROM tasker_migrations ORDER BY migration_id`
       assert.deepStrictEqual(recorded.map((r) => [r.migration_id, r.name]), [
-        [1, "core_schema"],
-        [2, "state_and_readiness_functions"],
-        [3, "message_queue"],
-        [4, "engine_functions"]
+        [1, "registry"],
+        [2, "tasks_and_steps"],
+        [3, "transitions"],
+        [4, "readiness"],
+        [5, "discovery"],
+        [6, "queue"],
+        [7, "engine"]
       ])
       const again = yield* runMigrations()
       assert.deepStrictEqual(again, [])

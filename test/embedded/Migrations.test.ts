@@ -20,7 +20,7 @@ layer(embeddedSqlLayer({ autoMigrate: false }), { excludeTestServices: true })("
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       const files = yield* migrationFiles
-      assert.isAtLeast(files.length, 4)
+      assert.isAtLeast(files.length, 7)
       const failures: Array<string> = []
       for (const file of files) {
         const text = yield* Effect.promise(() => readFile(join(migrationsDirectory, file), "utf8"))

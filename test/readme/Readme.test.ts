@@ -88,7 +88,7 @@ describe("README quick start", () => {
   it("npm run migrate applies the schema to DATABASE_URL", async () => {
     const migrated = await startCommand("npm", ["run", "migrate"], { env: { DATABASE_URL: await dbs.create() } }).exited
     expect(migrated.code, migrated.stderr).toBe(0)
-    expect(migrated.stdout).toContain("0001_core_schema")
+    expect(migrated.stdout).toContain("0001_registry")
   }, 120_000)
 
   it("Ctrl-C (SIGTERM to npm and the server) stops it", async () => {

@@ -193,4 +193,3 @@ LANGUAGE sql STABLE AS $fn$
     (SELECT count(*) FROM tasker_queue_archive a WHERE a.queue_name = p_queue),
     (SELECT count(*) FROM tasker_queue_archive a WHERE a.queue_name = p_queue AND a.dead_letter)
 $fn$;
-

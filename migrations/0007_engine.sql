@@ -9,11 +9,15 @@
 --   tasker_submit_step_result     the worker's hand-back: store the result, delete the step message, notify
 --   tasker_release_step           graceful shutdown: give an unfinished step back
 --   tasker_cancel_task            cancel a task and its unfinished steps
+--   tasker_reevaluate_task        after an operator's step action: move a blocked or running task on at once
 --   tasker_give_up_blocked_tasks  give-up policy for tasks blocked longer than a limit
+--   tasker_next_retry_at          when the next step retry is due (the orchestration loop sleeps until then)
+--   tasker_apply_commit_mode      asynchronous commit of engine progress when the session opts in
 --
 -- Lock order is always task row, then step rows, so concurrent orchestrators and workers cannot deadlock.
--- Every state change goes through tasker_write_task_transition / tasker_write_step_transition and follows the
--- state machines of src/state (the test suite audits the recorded transitions against them).
+-- Every state change goes through tasker_write_task_transition / tasker_write_step_transition (0003_transitions.sql)
+-- and follows the state machines of src/domain (the test suite audits the recorded transitions against them).
+-- The file ends with the orchestrators' results queue and the entry points' planner setting.
 
 CREATE FUNCTION tasker_worker_queue_name(p_namespace varchar) RETURNS varchar
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
@@ -49,9 +53,6 @@ BEGIN
   END IF;
 END
 $fn$;
-
-CREATE INDEX idx_task_transitions_blocked ON tasker_task_transitions (created_at)
-  WHERE most_recent AND to_state = 'blocked_by_failures';
 
 -- ---------------------------------------------------------------------------------------------------
 -- Step enqueuer
@@ -779,6 +780,8 @@ SELECT tasker_create_queue('orchestration_step_results_queue');
 -- database, before autovacuum has analyzed it) would keep scanning them sequentially as they grow — measured:
 -- end-to-end latency growing linearly with the number of finished tasks. The entry points therefore plan with
 -- sequential scans disabled (functions they call, and the SQL functions inlined into them, inherit the setting).
+-- The other entry points get the same setting next to their definitions: transition_task_state_atomic and
+-- transition_step_state_atomic (0003_transitions.sql), get_next_ready_tasks (0005_discovery.sql).
 ALTER FUNCTION tasker_create_task SET enable_seqscan = off;
 ALTER FUNCTION tasker_evaluate_task SET enable_seqscan = off;
 ALTER FUNCTION tasker_process_result_messages SET enable_seqscan = off;
@@ -788,6 +791,3 @@ ALTER FUNCTION tasker_release_step SET enable_seqscan = off;
 ALTER FUNCTION tasker_cancel_task SET enable_seqscan = off;
 ALTER FUNCTION tasker_reevaluate_task SET enable_seqscan = off;
 ALTER FUNCTION tasker_give_up_blocked_tasks SET enable_seqscan = off;
-ALTER FUNCTION get_next_ready_tasks SET enable_seqscan = off;
-ALTER FUNCTION transition_task_state_atomic SET enable_seqscan = off;
-ALTER FUNCTION transition_step_state_atomic SET enable_seqscan = off;
