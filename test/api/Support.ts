@@ -4,7 +4,7 @@
  * for requests the typed client would refuse to send.
  */
 import { assert } from "@effect/vitest"
-import { Effect, Layer, Schema } from "effect"
+import { Effect, Layer } from "effect"
 import { HttpServer } from "effect/http"
 import { SqlClient } from "effect/sql"
 import { engineLayer } from "../../layers/engine.ts"
@@ -13,32 +13,12 @@ import type { ApiServerOptions } from "../../src/api/ServerOptions.ts"
 import { TaskerClient, type TaskerClientOptions } from "../../src/client/Client.ts"
 import type { EngineSettings } from "../../src/config/EngineConfig.ts"
 import { exampleTemplates } from "../../src/examples/index.ts"
-import { StepError } from "../../src/workflow/StepError.ts"
 import { Workflow, type WorkflowDefinition } from "../../src/workflow/Workflow.ts"
+import { fragileWorkflow } from "../support/Templates.ts"
 import { TestDatabaseLayer } from "../support/TestDatabase.ts"
 
-/** Tasks whose failing step an "operator" has fixed: the `api_test/fragile` handler succeeds for them. */
-export const fixed = new Set<string>()
-
-/** first → breaks (fails permanently until fixed) → last (breaks × 10). */
-export const Fragile = Workflow.make({
-  namespace: "api_test",
-  name: "fragile",
-  version: "1.0.0",
-  identityStrategy: "always_unique"
-})
-  .step("first", { run: () => Effect.succeed(1) })
-  .step("breaks", {
-    dependsOn: ["first"],
-    run: (ctx) =>
-      fixed.has(ctx.taskUuid)
-        ? Effect.succeed(2)
-        : Effect.fail(StepError.permanent("the input is wrong", { code: "VALIDATION_ERROR" }))
-  })
-  .step("last", {
-    dependsOn: ["breaks"],
-    run: (ctx) => ctx.dependency("breaks", Schema.Number).pipe(Effect.map((n) => n * 10))
-  })
+/** first → breaks (fails permanently until its task is in `fixed`, test/support/Templates.ts) → last (breaks × 10). */
+export const Fragile = fragileWorkflow("api_test")
 
 /** One step that takes a while (cancel tests). */
 export const Slow = Workflow.make({ namespace: "api_test", name: "slow", version: "1.0.0", identityStrategy: "always_unique" })

@@ -12,7 +12,8 @@ import type { StepView, TaskDetail } from "../../src/api/Models.ts"
 import { TaskerClient } from "../../src/client/Client.ts"
 import { TaskStates } from "../../src/domain/TaskStateMachine.ts"
 import { TemplateRegistry } from "../../src/workflow/TemplateRegistry.ts"
-import { apiTestLayer, assertError, baseUrl, countTasks, fixed, Fragile, request } from "./Support.ts"
+import { fixed } from "../support/Templates.ts"
+import { apiTestLayer, assertError, baseUrl, countTasks, Fragile, request } from "./Support.ts"
 
 const LINEAR = { namespace: "rust_e2e_linear", name: "mathematical_sequence", version: "1.0.0" } as const
 const errors = (name: string) => ({ namespace: "test_errors", name, version: "1.0.0" }) as const

@@ -6,42 +6,13 @@ import type { TaskUuid } from "../../src/domain/Ids.ts"
 import { TaskInitializer } from "../../src/tasks/TaskInitializer.ts"
 import { TaskQueries } from "../../src/tasks/TaskQueries.ts"
 import { ReleaseOnShutdown } from "../../src/worker/Worker.ts"
-import { StepError } from "../../src/workflow/StepError.ts"
-import { type StepContext } from "../../src/workflow/StepContext.ts"
-import { Workflow } from "../../src/workflow/Workflow.ts"
 import { engineLayer, type EngineOptions } from "../../layers/engine.ts"
 import { postgresLayer } from "../../layers/postgres.ts"
 import { auditTransitions } from "../support/Audit.ts"
+import { CountedDiamond, CountedLinear, gatedWorkflow, gates, successes, workersSeen } from "../support/Templates.ts"
 import { freshDatabase } from "../support/TestDatabase.ts"
 
-/** Successful handler runs per step uuid: must end at exactly 1 for every step. */
-const successes = new Map<string, number>()
-const workersSeen = new Set<string>()
-
-const work = (ctx: StepContext<unknown>) =>
-  Effect.gen(function*() {
-    // a deterministic tenth of the steps fail once, retryably, to exercise retries across processes
-    if (ctx.attempt === 1 && parseInt(ctx.stepUuid.slice(-2), 16) % 10 === 0) {
-      return yield* StepError.retryable("transient")
-    }
-    const processor = yield* CurrentProcessor
-    workersSeen.add(processor.processorUuid)
-    successes.set(ctx.stepUuid, (successes.get(ctx.stepUuid) ?? 0) + 1)
-    return Object.keys(ctx.dependencyResults).length
-  })
-
-const retry = { backoff: "none" as const, maxAttempts: 3 }
-const Linear = Workflow.make({ namespace: "concurrency", name: "linear", version: "1.0.0", identityStrategy: "always_unique" })
-  .step("a", { retry, run: work })
-  .step("b", { retry, dependsOn: ["a"], run: work })
-  .step("c", { retry, dependsOn: ["b"], run: work })
-  .step("d", { retry, dependsOn: ["c"], run: work })
-const Diamond = Workflow.make({ namespace: "concurrency", name: "diamond", version: "1.0.0", identityStrategy: "always_unique" })
-  .step("start", { retry, run: work })
-  .step("left", { retry, dependsOn: ["start"], run: work })
-  .step("right", { retry, dependsOn: ["start"], run: work })
-  .step("end", { retry, dependsOn: ["left", "right"], run: work })
-const templates = [Linear, Diamond]
+const templates = [CountedLinear, CountedDiamond]
 
 /** An engine process of its own (own pool, own processor identity) on the database at `url`. */
 const startEngine = <R = never>(url: string, options: EngineOptions<R>, scope: Scope.Scope) =>
@@ -113,17 +84,7 @@ describe("several orchestrators and workers on one database", () => {
 })
 
 describe("a worker that dies mid-step", () => {
-  const hang = new Map<string, Deferred.Deferred<void>>()
-  const Crashy = Workflow.make({ namespace: "crash", name: "crashy", version: "1.0.0", identityStrategy: "always_unique" })
-    .step("long", {
-      run: (ctx) =>
-        Effect.gen(function*() {
-          const gate = hang.get(ctx.taskUuid)
-          if (ctx.attempt === 1 && gate !== undefined) yield* Deferred.await(gate)
-          return { attempt: ctx.attempt }
-        })
-    })
-    .step("next", { dependsOn: ["long"], run: () => Effect.succeed("done") })
+  const Crashy = gatedWorkflow("crash", "crashy")
 
   it.live("its step comes back after the visibility timeout and another worker finishes it", () =>
     Effect.gen(function*() {
@@ -144,8 +105,8 @@ describe("a worker that dies mid-step", () => {
       const queries = Context.get(orchestrator, TaskQueries)
       const gate = yield* Deferred.make<void>()
       const created = yield* init.createTask({ namespace: "crash", name: "crashy", version: "1.0.0" })
-      hang.set(created.task_uuid, gate)
-      const step = created.step_mapping.long!
+      gates.set(created.task_uuid, gate)
+      const step = created.step_mapping.wait!
       // wait for the doomed worker to claim the step
       let claimedBy: string | null = null
       for (let i = 0; i < 100 && claimedBy === null; i++) {
@@ -164,9 +125,9 @@ describe("a worker that dies mid-step", () => {
       const task = yield* queries.waitForCompletion(created.task_uuid as TaskUuid, { timeout: "20 seconds" })
       assert.strictEqual(task.status, "complete")
       const steps = yield* queries.listSteps(created.task_uuid)
-      const long = steps.find((s) => s.name === "long")!
-      assert.strictEqual(long.attempts, 2)
-      assert.deepStrictEqual((long.results as { result: unknown }).result, { attempt: 2 })
+      const wait = steps.find((s) => s.name === "wait")!
+      assert.strictEqual(wait.attempts, 2)
+      assert.deepStrictEqual((wait.results as { result: unknown }).result, { attempt: 2 })
       const events = yield* sql<{ event: string }>`
         SELECT metadata ->> 'event' AS event FROM tasker_workflow_step_transitions
         WHERE workflow_step_uuid = ${step} ORDER BY sort_key`
@@ -183,16 +144,7 @@ describe("a worker that dies mid-step", () => {
 })
 
 describe("a worker shut down gracefully mid-step", () => {
-  const hang = new Map<string, Deferred.Deferred<void>>()
-  const Slow = Workflow.make({ namespace: "shutdown", name: "slow", version: "1.0.0", identityStrategy: "always_unique" })
-    .step("long", {
-      run: (ctx) =>
-        Effect.gen(function*() {
-          const gate = hang.get(ctx.taskUuid)
-          if (gate !== undefined && ctx.attempt === 1 && !(yield* Deferred.isDone(gate))) yield* Deferred.await(gate)
-          return { ran_on: ctx.attempt }
-        })
-    })
+  const Slow = gatedWorkflow("shutdown", "slow")
 
   it.live("gives its running step back without using an attempt; another worker runs it at once", () =>
     Effect.gen(function*() {
@@ -207,8 +159,8 @@ describe("a worker shut down gracefully mid-step", () => {
       const queries = Context.get(orchestrator, TaskQueries)
       const gate = yield* Deferred.make<void>()
       const created = yield* init.createTask({ namespace: "shutdown", name: "slow", version: "1.0.0" })
-      hang.set(created.task_uuid, gate)
-      const step = created.step_mapping.long!
+      gates.set(created.task_uuid, gate)
+      const step = created.step_mapping.wait!
       for (let i = 0; i < 100; i++) {
         const [row] = yield* sql<{ current_state: string }>`
           SELECT current_state FROM tasker_workflow_steps WHERE workflow_step_uuid = ${step}`

@@ -12,14 +12,10 @@ import { TemplateRegistry } from "../../src/workflow/TemplateRegistry.ts"
 import { Workflow } from "../../src/workflow/Workflow.ts"
 import { engineLayer } from "../../layers/engine.ts"
 import { auditTransitions } from "../support/Audit.ts"
+import { fixed, fragileWorkflow, gatedWorkflow, gates } from "../support/Templates.ts"
 import { TestDatabaseLayer } from "../support/TestDatabase.ts"
 
 const NS = "lifecycle"
-
-/** Tasks whose failing step an "operator" has fixed: the handler succeeds for them from then on. */
-const fixed = new Set<string>()
-/** Handlers of the `slow` template wait here until the test releases them. */
-const gates = new Map<string, Deferred.Deferred<void>>()
 
 const Flaky = Workflow.make({
   namespace: NS,
@@ -58,30 +54,11 @@ const Traced = Workflow.make({ namespace: NS, name: "traced", version: "1.0.0", 
   })
   .step("after", { dependsOn: ["attempt"], run: (ctx) => Effect.as(recordTrace(ctx.taskUuid), "after") })
 
-const Fragile = Workflow.make({ namespace: NS, name: "fragile", version: "1.0.0", identityStrategy: "always_unique" })
-  .step("first", { run: () => Effect.succeed(1) })
-  .step("breaks", {
-    dependsOn: ["first"],
-    run: (ctx) =>
-      fixed.has(ctx.taskUuid)
-        ? Effect.succeed(2)
-        : Effect.fail(StepError.permanent("the input is wrong", { code: "VALIDATION_ERROR" }))
-  })
-  .step("last", {
-    dependsOn: ["breaks"],
-    run: (ctx) => ctx.dependency("breaks", Schema.Number).pipe(Effect.map((n) => n * 10))
-  })
+/** first → breaks (fails permanently until the task is in `fixed`) → last */
+const Fragile = fragileWorkflow(NS)
 
-const Slow = Workflow.make({ namespace: NS, name: "slow", version: "1.0.0", identityStrategy: "always_unique" })
-  .step("wait", {
-    run: (ctx) =>
-      Effect.gen(function*() {
-        const gate = gates.get(ctx.taskUuid)
-        if (gate !== undefined) yield* Deferred.await(gate)
-        return "released"
-      })
-  })
-  .step("after", { dependsOn: ["wait"], run: () => Effect.succeed("after") })
+/** wait (held at the task's gate in `gates`, if the test set one) → after */
+const Slow = gatedWorkflow(NS, "slow")
 
 const TimesOut = Workflow.make({ namespace: NS, name: "times_out", version: "1.0.0", identityStrategy: "always_unique" })
   .step("sleepy", {
