@@ -14,7 +14,7 @@ import { runMigrations } from "../../src/db/Migrations.ts"
 import { PgliteClient } from "../../src/db/PgliteClient.ts"
 import { LinearWorkflow } from "../../src/examples/index.ts"
 import { TaskQueries } from "../../src/tasks/TaskQueries.ts"
-import { resultOf, runTask, stepOf } from "../examples/Harness.ts"
+import { resultOf, runTask, stepOf } from "../support/Harness.ts"
 
 const tempDir = Effect.acquireRelease(
   Effect.promise(() => mkdtemp(join(tmpdir(), "tasker-embedded-"))),

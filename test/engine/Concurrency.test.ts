@@ -1,3 +1,8 @@
+/**
+ * Workers that leave mid-step, each an engine of its own on one PostgreSQL database: one that dies (its step comes
+ * back after the visibility timeout) and one shut down gracefully (it gives its step back). Two orchestrators and two
+ * workers sharing a database run on both databases: test/support/suites/EngineSuite.ts.
+ */
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Deferred, Effect, Layer, Scope } from "effect"
 import { SqlClient } from "effect/sql"
@@ -9,10 +14,8 @@ import { ReleaseOnShutdown } from "../../src/worker/Worker.ts"
 import { engineLayer, type EngineOptions } from "../../layers/engine.ts"
 import { postgresLayer } from "../../layers/postgres.ts"
 import { auditTransitions } from "../support/Audit.ts"
-import { CountedDiamond, CountedLinear, gatedWorkflow, gates, successes, workersSeen } from "../support/Templates.ts"
+import { gatedWorkflow, gates } from "../support/Templates.ts"
 import { freshDatabase } from "../support/TestDatabase.ts"
-
-const templates = [CountedLinear, CountedDiamond]
 
 /** An engine process of its own (own pool, own processor identity) on the database at `url`. */
 const startEngine = <R = never>(url: string, options: EngineOptions<R>, scope: Scope.Scope) =>
@@ -20,68 +23,6 @@ const startEngine = <R = never>(url: string, options: EngineOptions<R>, scope: S
     engineLayer(options).pipe(Layer.provideMerge(postgresLayer({ url, maxConnections: 4 }))),
     scope
   )
-
-describe("several orchestrators and workers on one database", () => {
-  it.live("2 orchestrators + 2 workers run 200 tasks: none lost, no step succeeds twice", () =>
-    Effect.gen(function*() {
-      const { url } = yield* freshDatabase
-      const scope = yield* Scope.Scope
-      // workers hand every result to the orchestrators (the results queue path), so both orchestrators work
-      const settings = { pollIntervalMs: 200, resultBatchSize: 5, readyTaskBatchSize: 5, inlineResultProcessing: false }
-      // the first engine migrates; the others start concurrently
-      const client = yield* startEngine(url, { orchestrator: true, settings }, scope)
-      const engines = yield* Effect.all([
-        startEngine(url, { orchestrator: true, settings }, scope),
-        startEngine(url, { templates, orchestrator: false, settings: { ...settings, workerConcurrency: 4 } }, scope),
-        startEngine(url, { templates, orchestrator: false, settings: { ...settings, workerConcurrency: 4 } }, scope)
-      ], { concurrency: "unbounded" })
-      assert.strictEqual(engines.length, 3)
-
-      const run = Effect.gen(function*() {
-        const init = yield* TaskInitializer
-        const queries = yield* TaskQueries
-        const created = yield* Effect.forEach(
-          Array.from({ length: 200 }, (_, i) => (i % 2 === 0 ? "linear" : "diamond")),
-          (name) => init.createTask({ namespace: "concurrency", name, version: "1.0.0" }),
-          { concurrency: 20 }
-        )
-        const finished = yield* Effect.forEach(
-          created,
-          (c) => queries.waitForCompletion(c.task_uuid, { timeout: "60 seconds" }),
-          { concurrency: "unbounded" }
-        )
-        return { created, finished }
-      }).pipe(Effect.provide(client))
-
-      const { created, finished } = yield* run
-      assert.strictEqual(finished.filter((t) => t.status === "complete").length, 200)
-
-      const sql = Context.get(client, SqlClient.SqlClient)
-      const steps = yield* sql<{ workflow_step_uuid: string; current_state: string; results_recorded: number; completes: number }>`
-        SELECT ws.workflow_step_uuid::text, ws.current_state,
-          (SELECT count(*)::int FROM tasker_workflow_step_transitions st
-           WHERE st.workflow_step_uuid = ws.workflow_step_uuid AND st.to_state = 'enqueued_for_orchestration') AS results_recorded,
-          (SELECT count(*)::int FROM tasker_workflow_step_transitions st
-           WHERE st.workflow_step_uuid = ws.workflow_step_uuid AND st.to_state = 'complete') AS completes
-        FROM tasker_workflow_steps ws`
-      assert.strictEqual(steps.length, 800)
-      for (const step of steps) {
-        assert.strictEqual(step.current_state, "complete")
-        assert.strictEqual(step.results_recorded, 1, `step ${step.workflow_step_uuid} recorded a success twice`)
-        assert.strictEqual(step.completes, 1)
-        assert.strictEqual(successes.get(step.workflow_step_uuid), 1, `handler succeeded ${successes.get(step.workflow_step_uuid)} times`)
-      }
-      assert.strictEqual(workersSeen.size, 2, "both workers ran steps")
-      const orchestrators = yield* sql<{ processors: number }>`
-        SELECT count(DISTINCT processor_uuid)::int AS processors FROM tasker_workflow_step_transitions WHERE to_state = 'complete'`
-      assert.strictEqual(orchestrators[0]!.processors, 2, "both orchestrators applied results")
-      const retried = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM tasker_workflow_steps WHERE attempts > 1`
-      assert.isAbove(retried[0]!.n, 0)
-      const problems = yield* auditTransitions.pipe(Effect.provide(client))
-      assert.deepStrictEqual(problems, [])
-      assert.strictEqual(new Set(created.map((c) => c.task_uuid)).size, 200)
-    }).pipe(Effect.scoped), { timeout: 120_000 })
-})
 
 describe("a worker that dies mid-step", () => {
   const Crashy = gatedWorkflow("crash", "crashy")

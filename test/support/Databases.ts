@@ -9,7 +9,7 @@ import { embeddedLayer } from "../../layers/embedded.ts"
 import { postgresLayer } from "../../layers/postgres.ts"
 import { freshDatabase, TestDatabaseLayer } from "./TestDatabase.ts"
 
-/** The services both data layers provide: `SqlClient`, the SQL function services, transitions, processors, notifications. */
+/** What both data layers provide: `SqlClient`, the SQL function services, transitions, processors, notifications. */
 export type DatabaseServices = Extract<
   Layer.Success<typeof TestDatabaseLayer>,
   Layer.Success<ReturnType<typeof embeddedLayer>>

@@ -1,6 +1,7 @@
 /**
- * Helpers for the example workflow tests: one engine hosting every example template on a fresh database, a way
- * to run a task to its end, and a decoder for the result envelopes stored in `tasker_workflow_steps.results`.
+ * Helpers for the tests that run the example workflows: one engine hosting every example template on a fresh
+ * database (PostgreSQL or PGlite), a way to run a task to its end, and a decoder for the result envelopes stored in
+ * `tasker_workflow_steps.results`.
  */
 import { assert } from "@effect/vitest"
 import { Effect, Layer, Schema } from "effect"
@@ -8,11 +9,11 @@ import { engineLayer } from "../../layers/engine.ts"
 import { exampleTemplates } from "../../src/examples/index.ts"
 import { TaskInitializer } from "../../src/tasks/TaskInitializer.ts"
 import { type StepRow, TaskQueries } from "../../src/tasks/TaskQueries.ts"
-import { TestDatabaseLayer } from "../support/TestDatabase.ts"
+import type { DatabaseUnderTest } from "./Databases.ts"
 
-export const ExamplesLayer = engineLayer({ templates: exampleTemplates, settings: { pollIntervalMs: 200 } }).pipe(
-  Layer.provideMerge(TestDatabaseLayer)
-)
+/** The engine hosting every example template (orchestrator and worker, polling every 200 ms) on a fresh `db`. */
+export const examplesLayer = (db: DatabaseUnderTest) =>
+  engineLayer({ templates: exampleTemplates, settings: { pollIntervalMs: 200 } }).pipe(Layer.provideMerge(db.layer))
 
 /** A step result envelope as the worker stores it. */
 export const StepEnvelope = Schema.Struct({
