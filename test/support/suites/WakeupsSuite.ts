@@ -1,0 +1,103 @@
+/**
+ * Wake-ups, one suite run against each database (test/engine/Wakeups.test.ts on PostgreSQL,
+ * test/embedded/Wakeups.test.ts on PGlite): each send wakes a consumer once. A process that wakes its own consumers
+ * after committing marks its NOTIFY with its processor uuid (tasker_notify_queue) and skips it when it comes back;
+ * everyone else's notifications wake as usual.
+ */
+import { assert, describe, it, layer } from "@effect/vitest"
+import { Effect, Layer, Metric, Option } from "effect"
+import { SqlClient } from "effect/sql"
+import { engineLayer } from "../../../layers/engine.ts"
+import { CurrentProcessor } from "../../../src/db/Processors.ts"
+import { workerQueueName } from "../../../src/messaging/Channels.ts"
+import { Wakeups } from "../../../src/messaging/Wakeups.ts"
+import { TaskInitializer } from "../../../src/tasks/TaskInitializer.ts"
+import { TaskQueries } from "../../../src/tasks/TaskQueries.ts"
+import * as Metrics from "../../../src/telemetry/Metrics.ts"
+import { Workflow } from "../../../src/workflow/Workflow.ts"
+import type { DatabaseUnderTest } from "../Databases.ts"
+
+/** NOTIFY as tasker_notify_queue sends it, with the given origin (or none), committed on its own. */
+const notify = (queue: string, origin: string | null) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql.withTransaction(Effect.gen(function*() {
+      if (origin !== null) yield* sql`SELECT set_config('tasker.notify_origin', ${origin}, true)`
+      yield* sql`SELECT tasker_notify_queue(${queue})`
+    })))
+
+const Chain = Workflow.make({ namespace: "wakeups", name: "chain", version: "1.0.0", identityStrategy: "always_unique" })
+  .step("s1", { run: () => Effect.succeed(1) })
+  .step("s2", { dependsOn: ["s1"], run: () => Effect.succeed(2) })
+  .step("s3", { dependsOn: ["s2"], run: () => Effect.succeed(3) })
+  .step("s4", { dependsOn: ["s3"], run: () => Effect.succeed(4) })
+
+export const wakeupsSuite = (db: DatabaseUnderTest) => {
+  const WakeupsLayer = Wakeups.layer({ mode: "event_driven", pollInterval: "60 seconds" }).pipe(
+    Layer.provideMerge(CurrentProcessor.layer({ role: "test" })),
+    Layer.provideMerge(db.layer)
+  )
+
+  layer(WakeupsLayer, { excludeTestServices: true })(`queue notifications on ${db.name}`, (it) => {
+    it.effect("a notification marked with this process's own origin is skipped; others wake the consumer", () =>
+      Effect.gen(function*() {
+        const wakeups = yield* Wakeups
+        const self = (yield* CurrentProcessor).processorUuid
+        const subscription = yield* wakeups.subscribe("q_origin")
+        const woken = subscription.await.pipe(Effect.timeoutOption("1500 millis"), Effect.map(Option.isSome))
+
+        // the listener wakes everyone once when it (re)connects: wait for that before counting
+        yield* subscription.await.pipe(Effect.timeoutOption("2 seconds"))
+        yield* subscription.reset
+
+        yield* notify("q_origin", self)
+        assert.isFalse(yield* woken, "own notification skipped")
+        yield* notify("q_origin", "01a21c00-0000-7000-8000-000000000000")
+        assert.isTrue(yield* woken, "another process's notification wakes")
+        yield* notify("q_origin", null)
+        assert.isTrue(yield* woken, "an unmarked notification wakes")
+      }).pipe(Effect.scoped))
+
+    it.effect("reset drops a wake-up that arrived before the consumer looked", () =>
+      Effect.gen(function*() {
+        const wakeups = yield* Wakeups
+        const subscription = yield* wakeups.subscribe("q_reset")
+        yield* wakeups.signal("q_reset")
+        yield* subscription.reset
+        const woken = yield* subscription.await.pipe(Effect.timeoutOption("300 millis"))
+        assert.isTrue(Option.isNone(woken))
+      }).pipe(Effect.scoped))
+  })
+
+  describe(`worker claims on ${db.name}`, () => {
+    it.live("one claim per step: the worker's own signal and its NOTIFY do not both wake it", () =>
+      Effect.gen(function*() {
+        const init = yield* TaskInitializer
+        const queries = yield* TaskQueries
+        const claims = Effect.map(
+          Metric.value(Metric.withAttributes(Metrics.messageReceiveDuration, { queue: workerQueueName("wakeups") })),
+          (state) => state.count
+        )
+        // let the consumer settle (its first look, and the look after the listener connected)
+        yield* Effect.sleep("500 millis")
+        const before = yield* claims
+        const tasks = 5
+        for (let i = 0; i < tasks; i++) {
+          const created = yield* init.createTask({ namespace: "wakeups", name: "chain", version: "1.0.0", context: {} })
+          const done = yield* queries.waitForCompletion(created.task_uuid, { timeout: "20 seconds" })
+          assert.strictEqual(done.status, "complete")
+        }
+        // give a stray NOTIFY the time to arrive and cause a look, if one were going to
+        yield* Effect.sleep("300 millis")
+        const looks = (yield* claims) - before
+        // 4 steps per task, each claimed after a local signal; before origin marking this was about twice as many
+        assert.isAtMost(looks, tasks * 4 + 1, `claims: ${looks}`)
+        assert.isAtLeast(looks, tasks * 4)
+      }).pipe(
+        Effect.provide(
+          engineLayer({ templates: [Chain], settings: { deploymentMode: "event_driven", pollIntervalMs: 60_000 } }).pipe(
+            Layer.provideMerge(db.layer)
+          )
+        )
+      ), 60_000)
+  })
+}
