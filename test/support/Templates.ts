@@ -1,7 +1,7 @@
 /**
- * Workflow templates the tests share, each defined once. Test state the handlers read or record (which tasks an
- * operator has fixed, the gates a test holds steps at, who ran which step) lives in this module, keyed by task or
- * step uuid, so tests in one file do not see each other's entries.
+ * Workflow templates the tests share, each defined once. The test state their handlers read or record lives here
+ * too: which tasks an operator has fixed and the gates a test holds steps at (by task uuid, so tests do not see
+ * each other's), and which worker ran which step of the counted templates (a test using them clears it first).
  */
 import { Deferred, Effect, Schema } from "effect"
 import { CurrentProcessor } from "../../src/db/Processors.ts"
