@@ -1,9 +1,10 @@
 /**
  * The comparison as a picture (pure): one self-contained HTML page (inline SVG and CSS, no scripts, nothing
  * fetched) with, per case, the latency distribution of the current run against the baseline's as cumulative
- * curves (x: latency, y: percentile), drawn from the 101 quantiles each results file keeps.
+ * curves (x: latency, y: percentile), drawn from the 101 quantiles each results file keeps; then the measures
+ * (single figures such as rows and WAL per workflow or CPU per step) as a table against the baseline's.
  */
-import type { Comparison } from "./Compare.ts"
+import { type Comparison, fmtMeasure } from "./Compare.ts"
 
 export interface ChartCase {
   readonly suite: string
@@ -22,6 +23,17 @@ export interface ChartRun {
   readonly startedAt: string
   readonly environment: { readonly gitCommit: string; readonly node: string; readonly postgres: string; readonly cpus: number }
   readonly cases: ReadonlyArray<ChartCase>
+  readonly measures?: ReadonlyArray<ChartMeasure> | undefined
+}
+
+export interface ChartMeasure {
+  readonly suite: string
+  readonly name: string
+  readonly unit: string
+  readonly value: number
+  readonly measured: string
+  readonly gate: "exact" | "timing" | "none"
+  readonly target?: { readonly value: number; readonly met: boolean } | undefined
 }
 
 const escape = (text: string): string =>
@@ -115,11 +127,34 @@ export const renderComparisonHtml = (
   <p class="timed">${escape(c.timed)}</p>
 </section>`
   }).join("\n")
+  const measureRows = new Map((comparison?.measureRows ?? []).map((r) => [r.id, r]))
+  const baseMeasures = new Map((baseline?.measures ?? []).map((m) => [`${m.suite}/${m.name}`, m]))
+  const measures = (current.measures ?? []).length === 0 ? "" : `<h2>Measures</h2>
+<table class="measures">
+<tr><th>measure</th><th>gate</th><th>baseline</th><th>current</th><th>change</th><th>target</th><th>status</th><th>how</th></tr>
+${
+    (current.measures ?? []).map((m) => {
+      const id = `${m.suite}/${m.name}`
+      const row = measureRows.get(id)
+      const b = baseMeasures.get(id)
+      const status = row?.status ?? "new"
+      return `<tr class="${status}"><td>${escape(id)}</td><td>${m.gate}</td><td>${escape(fmtMeasure(m.unit, b?.value))}</td>` +
+        `<td>${escape(fmtMeasure(m.unit, m.value))}</td><td>${row?.change === undefined ? "" : `${row.change.toFixed(3)}×`}</td>` +
+        `<td>${m.target === undefined ? "" : `${m.target.met ? "met" : "missed"} (≤ ${escape(fmtMeasure(m.unit, m.target.value))})`}</td>` +
+        `<td class="status">${escape(status)}</td><td class="timed">${escape(m.measured)}</td></tr>`
+    }).join("\n")
+  }
+</table>`
+  const failures = [
+    ...(comparison?.regressions ?? []),
+    ...(comparison?.timingMeasureRegressions ?? []),
+    ...(comparison?.exactRegressions ?? [])
+  ]
   const verdict = comparison === undefined
     ? "no baseline"
     : comparison.passed
-    ? `PASS (threshold ${comparison.thresholdPercent} %)`
-    : `FAIL: ${comparison.regressions.map((r) => escape(r.id)).join(", ")} (threshold ${comparison.thresholdPercent} %)`
+    ? `PASS (threshold ${comparison.thresholdPercent} %; deterministic measures not above the baseline)`
+    : `FAIL: ${failures.map((r) => escape(r.id)).join(", ")} (threshold ${comparison.thresholdPercent} %)`
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>tasker-effect benchmarks</title>
 <style>
@@ -135,6 +170,10 @@ svg .grid { stroke: #eee; } svg .tick { font-size: 9px; fill: #777; }
 svg .cur { fill: none; stroke: #1f5fbf; stroke-width: 1.8; }
 svg .base { fill: none; stroke: #888; stroke-width: 1.4; stroke-dasharray: 4 3; }
 .legend span { display: inline-block; width: 22px; height: 0; vertical-align: middle; margin: 0 4px 0 12px; }
+h2 { font-size: 15px; margin-top: 20px; }
+.measures { border-collapse: collapse; } .measures td, .measures th { border: 1px solid #ddd; padding: 3px 6px; text-align: left; }
+.measures tr.regression { background: #fff5f5; } .measures tr.regression .status { color: #c00; }
+.measures tr.improved .status { color: #080; }
 </style></head><body>
 <h1>tasker-effect benchmarks: latency distributions</h1>
 <div class="runs">
@@ -147,6 +186,7 @@ svg .base { fill: none; stroke: #888; stroke-width: 1.4; stroke-dasharray: 4 3; 
 <div class="grid-wrap">
 ${panels}
 </div>
+${measures}
 </body></html>
 `
 }

@@ -12,10 +12,13 @@ import os from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { measure } from "mitata"
+import { fmtMeasure } from "./Compare.ts"
 import {
   type CaseResult,
   caseId,
   environment,
+  type Measure,
+  measureId,
   type Mode,
   type Ratio,
   type RunFile,
@@ -33,6 +36,7 @@ export interface SuiteContext {
 export interface SuiteOutput {
   readonly cases: ReadonlyArray<CaseResult>
   readonly ratios?: ReadonlyArray<Ratio> | undefined
+  readonly measures?: ReadonlyArray<Measure> | undefined
 }
 
 export interface Suite {
@@ -47,22 +51,31 @@ export interface Budget {
   readonly maxSamples: number
   /** keep sampling until the timed total reaches this (and minSamples are taken) */
   readonly minTimeMs: number
-  /** an operation so slow that minSamples would take longer than this gets fewer samples (at least 20) */
+  /**
+   * an operation so slow that minSamples would take longer than this gets fewer samples (at least `leastSamples`,
+   * default 20)
+   */
   readonly maxTimeMs: number
+  readonly leastSamples?: number | undefined
 }
 
 /**
- * Sample budgets: `fast` operations (sub-millisecond SQL calls, notifications) and `slow` ones (task creation,
- * end-to-end workflows). Quick mode keeps the whole run near two minutes.
+ * Sample budgets: `fast` operations (sub-millisecond SQL calls, notifications), `slow` ones (task creation,
+ * end-to-end workflows) and `long` ones (workflows of hundreds of steps, up to a second or more each). Quick mode
+ * keeps the whole run near two minutes.
  */
-export const budget = (mode: Mode, kind: "fast" | "slow"): Budget =>
+export const budget = (mode: Mode, kind: "fast" | "slow" | "long"): Budget =>
   mode === "quick"
     ? kind === "fast"
       ? { warmup: 30, minSamples: 150, maxSamples: 2_000, minTimeMs: 300, maxTimeMs: 1_000 }
-      : { warmup: 10, minSamples: 40, maxSamples: 400, minTimeMs: 1_000, maxTimeMs: 3_000 }
+      : kind === "slow"
+      ? { warmup: 10, minSamples: 40, maxSamples: 400, minTimeMs: 1_000, maxTimeMs: 3_000 }
+      : { warmup: 1, minSamples: 6, maxSamples: 100, minTimeMs: 1_000, maxTimeMs: 3_000, leastSamples: 6 }
     : kind === "fast"
     ? { warmup: 200, minSamples: 2_000, maxSamples: 20_000, minTimeMs: 3_000, maxTimeMs: 15_000 }
-    : { warmup: 30, minSamples: 300, maxSamples: 3_000, minTimeMs: 8_000, maxTimeMs: 30_000 }
+    : kind === "slow"
+    ? { warmup: 30, minSamples: 300, maxSamples: 3_000, minTimeMs: 8_000, maxTimeMs: 30_000 }
+    : { warmup: 5, minSamples: 40, maxSamples: 400, minTimeMs: 8_000, maxTimeMs: 30_000, leastSamples: 20 }
 
 /**
  * Samples `once` (which returns the milliseconds it timed) under the budget; returns the samples in ms.
@@ -77,7 +90,10 @@ export const sample = async (
   const warmStart = performance.now()
   while (warm.length < b.warmup && (warm.length < 3 || since(warmStart) < b.maxTimeMs / 10)) warm.push(await once(index++, true))
   const typical = [...warm].sort((x, y) => x - y)[Math.floor(warm.length / 2)]!
-  const minSamples = Math.max(20, Math.min(b.minSamples, Math.floor(b.maxTimeMs / Math.max(typical, 1e-3))))
+  const minSamples = Math.max(
+    b.leastSamples ?? 20,
+    Math.min(b.minSamples, Math.floor(b.maxTimeMs / Math.max(typical, 1e-3)))
+  )
   const stats = await measure(function*() {
     yield { manual: async () => (await once(index++, false)) * 1e6 }
   }, {
@@ -107,7 +123,14 @@ export const sampleRotation = async (
     const ms = await operations[which]!(index)
     if (!warmup) out[which]!.push(ms)
     return ms
-  }, { ...b, warmup: b.warmup * k, minSamples: b.minSamples * k, maxSamples: b.maxSamples * k, maxTimeMs: b.maxTimeMs * k })
+  }, {
+    ...b,
+    warmup: b.warmup * k,
+    minSamples: b.minSamples * k,
+    maxSamples: b.maxSamples * k,
+    maxTimeMs: b.maxTimeMs * k,
+    leastSamples: (b.leastSamples ?? 20) * k
+  })
   return out
 }
 
@@ -154,8 +177,12 @@ const targetText = (c: CaseResult): string =>
       `${t.met ? "met" : "MISSED"} (${t.metric} ${t.op} ${t.metric === "opsPerSec" ? t.value : fmtMs(t.value)})`
     ).join(", ")
 
-/** The console table of a run's cases and ratios. */
-export const formatCases = (cases: ReadonlyArray<CaseResult>, ratios: ReadonlyArray<Ratio> = []): string => {
+/** The console table of a run's cases, ratios and measures. */
+export const formatCases = (
+  cases: ReadonlyArray<CaseResult>,
+  ratios: ReadonlyArray<Ratio> = [],
+  measures: ReadonlyArray<Measure> = []
+): string => {
   const rows = cases.map((c) => [
     caseId(c),
     String(c.samples),
@@ -174,10 +201,18 @@ export const formatCases = (cases: ReadonlyArray<CaseResult>, ratios: ReadonlyAr
   const out = [line(header), ...rows.map(line)]
   for (const r of ratios) {
     out.push(
-      `ratio ${r.name}: ${r.value.toFixed(3)} (${r.numerator} / ${r.denominator}, ${r.metric})${
+      `ratio ${r.name}: ${r.value.toFixed(3)} (${r.numerator} / ${r.denominator}, ${r.metric}${
+        r.perStep === undefined ? "" : ` per step: ÷ ${r.perStep.numerator} / ÷ ${r.perStep.denominator}`
+      })${
         r.max === undefined ? "" : r.met ? ` met (<= ${r.max})` : ` MISSED (<= ${r.max})`
       }`
     )
+  }
+  for (const m of measures) {
+    const target = m.target === undefined
+      ? ""
+      : ` ${m.target.met ? "met" : "MISSED"} (<= ${fmtMeasure(m.unit, m.target.value)})`
+    out.push(`measure ${measureId(m)}: ${fmtMeasure(m.unit, m.value)} [gate ${m.gate}]${target}`)
   }
   return out.join("\n")
 }
@@ -204,13 +239,15 @@ export const runSuites = async (
   const started = performance.now()
   const cases: Array<CaseResult> = []
   const ratios: Array<Ratio> = []
+  const measures: Array<Measure> = []
   for (const suite of suites) {
     const suiteStart = performance.now()
     console.log(`\n== ${suite.name} (${mode}) ==`)
     const out = await suite.run({ mode, log: (line) => console.log(`  ${line}`) })
     cases.push(...out.cases)
     ratios.push(...(out.ratios ?? []))
-    console.log(formatCases(out.cases, out.ratios))
+    measures.push(...(out.measures ?? []))
+    console.log(formatCases(out.cases, out.ratios, out.measures))
     console.log(`  (${suite.name}: ${(since(suiteStart) / 1000).toFixed(1)} s)`)
   }
   return {
@@ -221,7 +258,8 @@ export const runSuites = async (
     durationSeconds: Math.round(since(started) / 100) / 10,
     environment: environment(await serverVersion(), load),
     cases,
-    ratios
+    ratios,
+    measures
   }
 }
 

@@ -4,6 +4,10 @@
  *
  * Every time is in milliseconds. A latency case's `opsPerSec` is 1000 / mean (one operation at a time); a
  * throughput case measures `opsPerSec` directly and gates on it (`gate: "opsPerSec"`, higher is better).
+ *
+ * Figures that are not a distribution of samples (rows written per workflow, CPU time per step) are `measures`:
+ * one value each, lower is better, gated either exactly (deterministic counts: any rise beyond a small tolerance
+ * fails), with the timing threshold (noisy figures such as CPU time), or not at all.
  */
 import { execFileSync } from "node:child_process"
 import { readFileSync, writeFileSync } from "node:fs"
@@ -49,16 +53,54 @@ export interface CaseResult {
   readonly extra?: Readonly<Record<string, number>> | undefined
 }
 
-/** A derived figure: the p50 of one case over the p50 of another (cost of a feature, e.g. telemetry). */
+/**
+ * A derived figure: the p50 of one case over the p50 of another (cost of a feature, e.g. telemetry), optionally per
+ * step (each side divided by its workflow's step count).
+ */
 export interface Ratio {
   readonly name: string
   readonly numerator: string
   readonly denominator: string
   readonly metric: "p50" | "mean" | "opsPerSec"
+  /** each side's metric was divided by its workflow's step count before the division */
+  readonly perStep?: { readonly numerator: number; readonly denominator: number } | undefined
   readonly value: number
   /** the ratio must not exceed this */
   readonly max?: number | undefined
   readonly met?: boolean | undefined
+}
+
+/**
+ * How `bench:compare` gates a measure (every measure is lower-is-better):
+ * - `exact`: a deterministic count (rows, commits, WAL bytes per workflow); a regression is any rise above the
+ *   baseline by more than `tolerancePercent` (default 0). Separate from the timing gate, and not retried.
+ * - `timing`: a noisy figure (CPU time); a regression is a rise beyond the timing threshold, like a case's p50.
+ * - `none`: reported only.
+ */
+export type MeasureGate = "exact" | "timing" | "none"
+
+/** One figure that is not a latency distribution: a count or a cost per workflow or per step. */
+export interface Measure {
+  readonly suite: string
+  readonly name: string
+  /** `rows`, `commits`, `bytes`, `ms`, … (per workflow / per step is in the name) */
+  readonly unit: string
+  readonly value: number
+  /** how it was measured */
+  readonly measured: string
+  readonly gate: MeasureGate
+  /** exact gate only: the rise above the baseline that is tolerated, in percent (default 0) */
+  readonly tolerancePercent?: number | undefined
+  readonly target?: { readonly op: "<="; readonly value: number; readonly met: boolean } | undefined
+}
+
+export const measureOf = (options: Omit<Measure, "target"> & { readonly target?: number | undefined }): Measure => {
+  const { target, ...rest } = options
+  return {
+    ...rest,
+    value: round(options.value, 6),
+    ...(target === undefined ? {} : { target: { op: "<=", value: target, met: options.value <= target } })
+  }
 }
 
 export interface Environment {
@@ -84,9 +126,13 @@ export interface RunFile {
   readonly environment: Environment
   readonly cases: ReadonlyArray<CaseResult>
   readonly ratios: ReadonlyArray<Ratio>
+  /** absent in files written before measures existed */
+  readonly measures?: ReadonlyArray<Measure> | undefined
 }
 
 export const caseId = (c: { readonly suite: string; readonly case: string }): string => `${c.suite}/${c.case}`
+
+export const measureId = (m: { readonly suite: string; readonly name: string }): string => `${m.suite}/${m.name}`
 
 const metricOf = (s: Summary & { readonly opsPerSec: number }, metric: Metric): number =>
   metric === "opsPerSec" ? s.opsPerSec : s[metric]
@@ -163,6 +209,8 @@ export const ratioOf = (
     readonly denominator: string
     readonly metric?: "p50" | "mean" | "opsPerSec"
     readonly max?: number
+    /** per step: the step counts of the numerator's and the denominator's workflows */
+    readonly perStep?: { readonly numerator: number; readonly denominator: number }
   }
 ): Ratio | undefined => {
   const find = (id: string) => cases.find((c) => caseId(c) === id)
@@ -170,12 +218,14 @@ export const ratioOf = (
   const b = find(options.denominator)
   if (a === undefined || b === undefined) return undefined
   const metric = options.metric ?? "p50"
-  const value = round(a[metric] / b[metric], 3)
+  const steps = options.perStep ?? { numerator: 1, denominator: 1 }
+  const value = round((a[metric] / steps.numerator) / (b[metric] / steps.denominator), 3)
   return {
     name: options.name,
     numerator: options.numerator,
     denominator: options.denominator,
     metric,
+    ...(options.perStep === undefined ? {} : { perStep: options.perStep }),
     value,
     max: options.max,
     met: options.max === undefined ? undefined : value <= options.max

@@ -2,14 +2,17 @@ import { assert, describe, it } from "@effect/vitest"
 import { renderComparisonHtml } from "../../bench/support/Chart.ts"
 import {
   type ComparableCase,
+  type ComparableMeasure,
   type ComparableRun,
   bestOf,
   compareRuns,
   exitCode,
   formatComparison,
-  slowdown
+  slowdown,
+  suitesToRetry
 } from "../../bench/support/Compare.ts"
-import { latencyCase, throughputCase } from "../../bench/support/Results.ts"
+import { latencyCase, measureOf, ratioOf, throughputCase } from "../../bench/support/Results.ts"
+import { parseProcStat } from "../../bench/support/ServerCpu.ts"
 import { quantileSorted, summarize } from "../../bench/support/Stats.ts"
 
 const latency = (name: string, p50: number, p99 = p50 * 2): ComparableCase => ({
@@ -128,6 +131,110 @@ describe("benchmark comparison", () => {
   })
 })
 
+const measure = (
+  name: string,
+  value: number,
+  gate: ComparableMeasure["gate"],
+  tolerancePercent?: number,
+  suite = "writes"
+): ComparableMeasure => ({ suite, name, unit: "rows", value, gate, ...(tolerancePercent === undefined ? {} : { tolerancePercent }) })
+
+const withMeasures = (measures: ReadonlyArray<ComparableMeasure>): ComparableRun => ({ ...baseline, measures })
+
+const measured = withMeasures([
+  measure("row writes per workflow", 97, "exact"),
+  measure("commits per workflow", 11, "exact", 1),
+  measure("HOT updates per workflow", 19, "none"),
+  measure("CPU per step", 1.5, "timing", undefined, "e2e")
+])
+
+/** `measured` with one measure's value replaced. */
+const changed = (name: string, value: number): ComparableRun =>
+  withMeasures(measured.measures!.map((m) => (m.name === name ? { ...m, value } : m)))
+
+describe("benchmark comparison: measures", () => {
+  it("a deterministic measure that rises fails the exact gate, separately from the timing gate", () => {
+    const comparison = compareRuns(measured, changed("row writes per workflow", 98))
+    assert.isFalse(comparison.passed)
+    assert.isTrue(comparison.timingPassed)
+    assert.isFalse(comparison.exactPassed)
+    assert.deepStrictEqual(comparison.exactRegressions.map((r) => r.id), ["writes/row writes per workflow"])
+    assert.deepStrictEqual(comparison.regressions, [])
+    assert.deepStrictEqual(suitesToRetry(comparison), [], "a deterministic regression is not retried")
+    assert.match(formatComparison(comparison), /PASS: no case slower/)
+    assert.match(formatComparison(comparison), /FAIL \(exact gate\): 1 deterministic measure\(s\).*writes\/row writes per workflow \(97 rows → 98 rows\)/)
+  })
+
+  it("report-only silences the exact gate unless gateExact keeps it", () => {
+    const comparison = compareRuns(measured, changed("row writes per workflow", 98))
+    assert.strictEqual(exitCode(comparison, { reportOnly: false }), 1)
+    assert.strictEqual(exitCode(comparison, { reportOnly: true }), 0)
+    assert.strictEqual(exitCode(comparison, { reportOnly: true, gateExact: true }), 1)
+    // gateExact does not turn timing regressions into failures under report-only
+    const slower = compareRuns(measured, { ...measured, cases: slowedDown(1.5).cases })
+    assert.isTrue(slower.exactPassed)
+    assert.strictEqual(exitCode(slower, { reportOnly: true, gateExact: true }), 0)
+    assert.strictEqual(exitCode(slower, { reportOnly: false }), 1)
+  })
+
+  it("the exact gate tolerates only its measure's tolerance; lower is an improvement", () => {
+    assert.isTrue(compareRuns(measured, changed("commits per workflow", 11.1)).exactPassed)
+    assert.isFalse(compareRuns(measured, changed("commits per workflow", 11.2)).exactPassed)
+    assert.isTrue(compareRuns(measured, changed("row writes per workflow", 97 + 1e-12)).exactPassed, "float noise")
+    const lower = compareRuns(measured, changed("row writes per workflow", 45))
+    assert.isTrue(lower.passed)
+    assert.strictEqual(lower.measureRows.find((r) => r.id === "writes/row writes per workflow")!.status, "improved")
+  })
+
+  it("a timing measure regresses beyond the threshold like a case, and its suite is retried", () => {
+    const comparison = compareRuns(measured, changed("CPU per step", 1.5 * 1.25))
+    assert.isFalse(comparison.timingPassed)
+    assert.isTrue(comparison.exactPassed)
+    assert.deepStrictEqual(comparison.timingMeasureRegressions.map((r) => r.id), ["e2e/CPU per step"])
+    assert.deepStrictEqual(suitesToRetry(comparison), ["e2e"])
+    assert.match(formatComparison(comparison), /FAIL: 1 case\(s\).*e2e\/CPU per step \(1\.250×\)/)
+    assert.isTrue(compareRuns(measured, changed("CPU per step", 1.5 * 1.08)).passed)
+  })
+
+  it("ungated measures are reported only; measures in one run only are new or missing", () => {
+    const comparison = compareRuns(measured, changed("HOT updates per workflow", 40))
+    assert.isTrue(comparison.passed)
+    assert.strictEqual(comparison.measureRows.find((r) => r.id === "writes/HOT updates per workflow")!.status, "reported")
+    const status = Object.fromEntries(
+      compareRuns(baseline, withMeasures([measure("row writes per workflow", 97, "exact")])).measureRows.map((r) => [r.id, r.status])
+    )
+    assert.deepStrictEqual(status, { "writes/row writes per workflow": "new" })
+    const gone = compareRuns(measured, baseline)
+    assert.isTrue(gone.passed)
+    assert.isTrue(gone.measureRows.every((r) => r.status === "missing"))
+  })
+
+  it("bestOf keeps the lowest timing measure and the first run's deterministic ones", () => {
+    const merged = bestOf([changed("CPU per step", 2), changed("CPU per step", 1.2), changed("row writes per workflow", 90)])
+    const value = (name: string) => merged.measures!.find((m) => m.name === name)!.value
+    assert.strictEqual(value("CPU per step"), 1.2)
+    assert.strictEqual(value("row writes per workflow"), 97)
+  })
+
+  it("measures carry their target; per-step ratios divide each side by its step count", () => {
+    const m = measureOf({ suite: "writes", name: "row writes", unit: "rows", value: 97, gate: "exact", measured: "t", target: 45 })
+    assert.deepStrictEqual(m.target, { op: "<=", value: 45, met: false })
+    const cases = [
+      latencyCase({ suite: "e2e", case: "chain128 latency", timed: "t", samplesMs: [128 * 4] }),
+      latencyCase({ suite: "e2e", case: "linear4 latency", timed: "t", samplesMs: [4 * 5] })
+    ]
+    const ratio = ratioOf(cases, {
+      name: "per step",
+      numerator: "e2e/chain128 latency",
+      denominator: "e2e/linear4 latency",
+      perStep: { numerator: 128, denominator: 4 },
+      max: 1.3
+    })!
+    assert.strictEqual(ratio.value, 0.8)
+    assert.isTrue(ratio.met)
+  })
+})
+
 describe("benchmark statistics and results", () => {
   it("percentiles interpolate between closest ranks", () => {
     const sorted = Array.from({ length: 101 }, (_, i) => i)
@@ -180,5 +287,29 @@ describe("benchmark statistics and results", () => {
     assert.include(html, "a &lt;b&gt;")
     assert.include(html, "regression")
     assert.notMatch(html, /<script|src=|href=|https?:\/\//)
+  })
+
+  it("the chart lists the measures against the baseline's", () => {
+    const chartRun = (value: number) => ({
+      mode: "quick",
+      startedAt: "2026-01-01T00:00:00.000Z",
+      environment: { gitCommit: "0123456789abcdef", node: "v24", postgres: "PostgreSQL 15", cpus: 2 },
+      cases: [],
+      measures: [
+        measureOf({ suite: "writes", name: "row writes <per workflow>", unit: "rows", value, gate: "exact", measured: "t" })
+      ]
+    })
+    const html = renderComparisonHtml(chartRun(98), chartRun(97), compareRuns(chartRun(97), chartRun(98)))
+    assert.include(html, "<h2>Measures</h2>")
+    assert.include(html, "row writes &lt;per workflow&gt;")
+    assert.match(html, /<tr class="regression">.*97 rows.*98 rows/)
+  })
+
+  it("CPU times are read from /proc/<pid>/stat after the command name, whatever it contains", () => {
+    const fields = (comm: string) =>
+      `4242 (${comm}) S 1 4242 4242 0 -1 4194304 100 0 0 0 250 75 0 0 20 0 1 0 2753 222445568 7349`
+    assert.deepStrictEqual(parseProcStat(fields("postgres")), { comm: "postgres", cpuTicks: 325 })
+    assert.deepStrictEqual(parseProcStat(fields("a (b) c")), { comm: "a (b) c", cpuTicks: 325 })
+    assert.isUndefined(parseProcStat("garbage"))
   })
 })
