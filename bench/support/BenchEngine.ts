@@ -104,6 +104,8 @@ export const startBenchEngine = async <R>(options: {
   return {
     runtime,
     databaseUrl: database?.url,
+    /** the PostgreSQL database's name (undefined for embedded PGlite) */
+    databaseName: database?.name,
     dispose: async () => {
       await runtime.dispose()
       await database?.drop()

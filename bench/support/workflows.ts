@@ -1,7 +1,7 @@
 /**
- * Benchmark workflows: the shapes of the examples (linear-4, diamond-4) and a 50-step graph, with trivial
- * handlers, so the benchmarks measure the engine, not the handlers' work. `promise` variants use the plain-async
- * adapter.
+ * Benchmark workflows: the shapes of the examples (linear-4, diamond-4), a 50-step graph, a 128-step chain and a
+ * 1 → 200 → 1 fan-out, with trivial handlers, so the benchmarks measure the engine, not the handlers' work.
+ * `promise` variants use the plain-async adapter.
  */
 import { Effect } from "effect"
 import { fromPromise, Workflow } from "../../src/workflow/Workflow.ts"
@@ -55,4 +55,37 @@ export const dag50 = (() => {
   })
 })()
 
-export const benchTemplates = [linear4, diamond4, linear4Promise, dag50]
+/** 128 steps in a chain (`s000` → `s001` → … → `s127`): per-step cost as a workflow grows long. */
+export const chain128 = (() => {
+  const name = (index: number) => `s${String(index).padStart(3, "0")}`
+  let workflow = Workflow.make({ namespace: "bench", name: "chain128", version: "1.0.0", identityStrategy: "always_unique" })
+    .step(name(0), { run: (ctx) => Effect.succeed(add(ctx)) })
+  for (let i = 1; i < 128; i++) {
+    workflow = workflow.step(name(i), { dependsOn: [name(i - 1)], run: (ctx) => Effect.succeed(add(ctx)) })
+  }
+  return workflow
+})()
+
+/** One root, 200 parallel children of it, one step joining all 200 (202 steps, 400 edges). */
+export const fanout200 = (() => {
+  const child = (index: number) => `c${String(index).padStart(3, "0")}`
+  let workflow = Workflow.make({ namespace: "bench", name: "fanout200", version: "1.0.0", identityStrategy: "always_unique" })
+    .step("root", { run: (ctx) => Effect.succeed(add(ctx)) })
+  for (let i = 0; i < 200; i++) workflow = workflow.step(child(i), { dependsOn: ["root"], run: (ctx) => Effect.succeed(add(ctx)) })
+  return workflow.step("join", {
+    dependsOn: Array.from({ length: 200 }, (_, i) => child(i)),
+    run: (ctx) => Effect.succeed(add(ctx))
+  })
+})()
+
+/** Steps per workflow, for per-step figures. */
+export const stepCounts: Readonly<Record<string, number>> = {
+  linear4: 4,
+  linear4_promise: 4,
+  diamond4: 4,
+  dag50: 50,
+  chain128: 128,
+  fanout200: 202
+}
+
+export const benchTemplates = [linear4, diamond4, linear4Promise, dag50, chain128, fanout200]
