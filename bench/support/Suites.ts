@@ -3,9 +3,10 @@ import { suite as e2e } from "../e2e-latency.ts"
 import { suite as events } from "../event-propagation.ts"
 import { suite as sqlFunctions } from "../sql-functions.ts"
 import { suite as taskCreation } from "../task-creation.ts"
+import { suite as writes } from "../writes.ts"
 import type { Suite } from "./Harness.ts"
 
-export const allSuites: ReadonlyArray<Suite> = [sqlFunctions, events, taskCreation, e2e]
+export const allSuites: ReadonlyArray<Suite> = [sqlFunctions, events, taskCreation, e2e, writes]
 
 /** The suites named in `--suite a,b` (all when absent). */
 export const selectSuites = (names: string | undefined): ReadonlyArray<Suite> => {
