@@ -360,8 +360,8 @@ export const formatComparison = (comparison: Comparison): string => {
         .join(", ")
     ]
   return [
-    ...table(header, rows),
-    ...measureLines,
+    ...(rows.length === 0 ? [] : table(header, rows)),
+    ...(rows.length === 0 ? measureLines.slice(1) : measureLines),
     ...comparison.notes.map((n) => `note: ${n}`),
     verdict,
     ...exactVerdict

@@ -198,7 +198,7 @@ export const formatCases = (
   const line = (r: ReadonlyArray<string>) =>
     r.map((cell, i) => (i === 0 || i === r.length - 1 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join("  ")
       .trimEnd()
-  const out = [line(header), ...rows.map(line)]
+  const out = rows.length === 0 ? [] : [line(header), ...rows.map(line)]
   for (const r of ratios) {
     out.push(
       `ratio ${r.name}: ${r.value.toFixed(3)} (${r.numerator} / ${r.denominator}, ${r.metric}${
