@@ -50,10 +50,20 @@ export interface Cluster {
   readonly close: () => Promise<void>
 }
 
+export interface ClusterOptions {
+  /**
+   * an existing, empty database to run on (e.g. on a private server the test restarts); by default a fresh
+   * database on the test server, dropped by `close`
+   */
+  readonly url?: string
+  /** ms after which a process is killed (default 10 minutes) */
+  readonly processTimeoutMs?: number
+}
+
 /** A fresh, migrated database and the means to run processes on it. */
-export const cluster = async (): Promise<Cluster> => {
-  const db = databases()
-  const url = await db.create()
+export const cluster = async (options: ClusterOptions = {}): Promise<Cluster> => {
+  const db = options.url === undefined ? databases() : undefined
+  const url = options.url ?? await db!.create()
   // migrates the database (once, before any process races to do it) and serves the test's own queries
   const runtime = ManagedRuntime.make(postgresSqlLayer({ url, maxConnections: 3 }).pipe(Layer.orDie))
   const sql = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) => runtime.runPromise(effect)
@@ -62,7 +72,7 @@ export const cluster = async (): Promise<Cluster> => {
   const processes: Array<Running> = []
 
   const launch = (args: ReadonlyArray<string>, env: Record<string, string> = {}) => {
-    const p = start(args, { env: { ...BASE_ENV, DATABASE_URL: url, ...env }, timeout: 600_000 })
+    const p = start(args, { env: { ...BASE_ENV, DATABASE_URL: url, ...env }, timeout: options.processTimeoutMs ?? 600_000 })
     processes.push(p)
     return p
   }
@@ -105,7 +115,7 @@ export const cluster = async (): Promise<Cluster> => {
         p.stop("SIGKILL")
       ))
       await runtime.dispose()
-      await db.release()
+      await db?.release()
       rmSync(dir, { recursive: true, force: true })
     }
   }
