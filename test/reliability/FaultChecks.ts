@@ -2,10 +2,10 @@
  * The invariants of the fault run, checked with SQL against its database once the cluster has drained. Each check
  * returns the problems it found (empty when it holds), so the run reports every broken invariant at once.
  *
- * Handler re-runs are counted and explained here: a step whose handler ran more than once (rows of
- * `fault_handler_runs`) is explained, run by run, by a fault of the nemesis around an earlier run of the same step
- * (its process killed, paused or exited, the database restarted), by that run's planned failure, or by that run
- * outliving the visibility timeout.
+ * Handler re-runs are counted and explained here: each extra run of a step (rows of `fault_handler_runs`) is
+ * explained by what happened to the run of the step's previous attempt: a fault of the nemesis (its process killed,
+ * paused or exited, the database restarted), its planned failure, or its outliving the visibility timeout on a
+ * live worker.
  */
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
@@ -112,6 +112,7 @@ const load = Effect.gen(function*() {
     parent_completed_at: string | null
     child_completed_at: string | null
     child_claimed_at: string | null
+    child_enqueued_at: string | null
     child_completed_first: boolean
     child_claim_stamped_first: boolean
     child_runs_first: ReadonlyArray<string> | null
@@ -120,11 +121,12 @@ const load = Effect.gen(function*() {
     WITH firsts AS (
       SELECT workflow_step_uuid,
              min(created_at) FILTER (WHERE to_state = 'complete') AS completed_at,
-             min(created_at) FILTER (WHERE metadata ->> 'event' IN ('Start', 'Reclaim')) AS claimed_at
+             min(created_at) FILTER (WHERE metadata ->> 'event' IN ('Start', 'Reclaim')) AS claimed_at,
+             min(created_at) FILTER (WHERE metadata ->> 'event' = 'Enqueue') AS enqueued_at
       FROM tasker_workflow_step_transitions GROUP BY workflow_step_uuid)
     SELECT e.from_step_uuid::text AS parent, e.to_step_uuid::text AS child,
            p.completed_at::text AS parent_completed_at, c.completed_at::text AS child_completed_at,
-           c.claimed_at::text AS child_claimed_at,
+           c.claimed_at::text AS child_claimed_at, c.enqueued_at::text AS child_enqueued_at,
            (c.completed_at IS NOT NULL AND (p.completed_at IS NULL OR c.completed_at < p.completed_at)) AS child_completed_first,
            (c.claimed_at IS NOT NULL AND (p.completed_at IS NULL OR c.claimed_at < p.completed_at)) AS child_claim_stamped_first,
            -- handler start times have millisecond precision
@@ -199,7 +201,8 @@ const explain = (record: FaultRecord, earlier: Run, later: Run): string | undefi
     return "database restarted"
   }
   const earlierEnd = earlier.finished_at ?? record.faultsEndedAt
-  if (earlierEnd - earlier.started_at > vtMs) return "outlived the visibility timeout"
+  // a live worker's claim lapsed: it did not extend the visibility timeout in time (a starved process)
+  if (earlierEnd - earlier.started_at > vtMs) return "outlived the visibility timeout on a live worker"
   return undefined
 }
 
@@ -221,9 +224,12 @@ export const rerunStats = (record: FaultRecord, runs: ReadonlyArray<Run>): { sta
     for (let k = 1; k < list.length; k++) {
       extraRuns++
       const later = list[k]!
-      // the latest earlier run that a fault explains
+      // a new run follows a new claim, which the previous claim's run must account for: the earlier runs of the
+      // highest attempt so far (several when a database crash made an attempt run again)
+      const earlier = list.slice(0, k)
+      const previous = Math.max(...earlier.map((r) => r.attempt))
       let why: string | undefined
-      for (let j = k - 1; j >= 0 && why === undefined; j--) why = explain(record, list[j]!, later)
+      for (const run of earlier.filter((r) => r.attempt === previous).reverse()) why ??= explain(record, run, later)
       if (why === undefined) {
         const describe = (r: Run) =>
           `#${r.id} attempt ${r.attempt} pid ${r.pid} ${new Date(r.started_at).toISOString()}..` +
@@ -425,7 +431,7 @@ export const faultChecks = (
 
   const claimsStampedEarly = data.edges.filter((e) => e.child_claim_stamped_first).map((e) =>
     `step ${e.child} claimed at ${e.child_claimed_at}, parent completed at ${e.parent_completed_at}, ` +
-    `first handler run at ${e.child_first_run_at}`
+    `step enqueued at ${e.child_enqueued_at}, first handler run at ${e.child_first_run_at}`
   )
   return { checks, reruns: stats, duplicatesOfKeylessRetries, claimsStampedEarly }
 }
