@@ -233,11 +233,15 @@ const summary = (record: FaultRecord, checks: ReadonlyArray<Check>, extra: Recor
     `(${(pausedMs / 1000).toFixed(0)} s stopped in all), ${record.dbRestarts.length} database restart(s) ` +
     `(${record.dbRestarts.map((d) => `${d.mode}, down ${((d.up - d.at) / 1000).toFixed(1)} s`).join("; ")}), ` +
     `${record.exits.length} process exit(s) on their own` +
-      record.exits.map((e) =>
-        `\n  ${e.slot} (pid ${e.pid}) exited ${e.code ?? e.signal} ${((e.at - e.spawnedAt) / 1000).toFixed(1)} s after it ` +
-        `started, ${((e.at - (record.dbRestarts[0]?.at ?? 0)) / 1000).toFixed(1)} s after the first database stop: ` +
-        e.stderrTail.trim().split("\n").at(-1)!.slice(0, 300)
-      ).join(""),
+      record.exits.map((e) => {
+        const restart = record.dbRestarts.findLast((d) => d.at <= e.at)
+        const paused = e.pauses.reduce((acc, p) => acc + ((p.to ?? e.at) - p.from), 0)
+        return `\n  ${e.slot} (pid ${e.pid}) exited ${e.code ?? e.signal} ${((e.at - e.spawnedAt) / 1000).toFixed(1)} s ` +
+          `after it started${e.role === "worker" ? (e.upAt === undefined ? ", never up" : ", after it was up") : ""}` +
+          `${paused > 0 ? `, stopped ${(paused / 1000).toFixed(1)} s of it` : ""}, ` +
+          `${restart === undefined ? "before any database restart" : `${((e.at - restart.at) / 1000).toFixed(1)} s after a database stop`}: ` +
+          e.stderrTail.trim().split("\n").at(-1)!.slice(0, 300)
+      }).join(""),
     `tasks: ${record.plan.length} planned (${keyed} keyed, ${resubmitted} sent twice), ${record.submissions.length} requests, ` +
     `${answers.length} attempts (not accepted: ${JSON.stringify(refused)})`,
     ...Object.entries(extra).map(([k, v]) => `${k}: ${typeof v === "string" ? v : JSON.stringify(v)}`),

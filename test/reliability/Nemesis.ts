@@ -32,6 +32,8 @@ export interface Incarnation {
   readonly process: Running
   readonly pid: number
   readonly spawnedAt: number
+  /** when a worker printed its health banner (its engine is built); orchestrators are judged by their registration */
+  upAt: number | undefined
   killedAt: number | undefined
   exitedAt: number | undefined
   readonly pauses: Array<Pause>
@@ -48,12 +50,16 @@ export interface DbRestart {
 
 export interface UnexpectedExit {
   readonly slot: string
+  readonly role: Role
   readonly pid: number
   readonly spawnedAt: number
   readonly at: number
   readonly code: number | null
   readonly signal: string | null
   readonly stderrTail: string
+  /** when a worker was up (see `Incarnation.upAt`) */
+  readonly upAt: number | undefined
+  readonly pauses: ReadonlyArray<Pause>
 }
 
 export interface NemesisOptions {
@@ -86,23 +92,33 @@ export const makeNemesis = (options: NemesisOptions) => {
       process,
       pid: process.child.pid!,
       spawnedAt: Date.now(),
+      upAt: undefined,
       killedAt: undefined,
       exitedAt: undefined,
       pauses: []
     }
     incarnations.push(incarnation)
     current.set(slot.name, incarnation)
+    if (slot.role === "worker") {
+      process.waitForStdout(/tasker worker health:/, 600_000).then(
+        () => (incarnation.upAt = Date.now()),
+        () => undefined
+      )
+    }
     void process.exited.then((finished) => {
       incarnation.exitedAt = Date.now()
       if (incarnation.killedAt !== undefined || closing) return
       exits.push({
         slot: slot.name,
+        role: slot.role,
         pid: incarnation.pid,
         spawnedAt: incarnation.spawnedAt,
         at: incarnation.exitedAt,
         code: finished.code,
         signal: finished.signal,
-        stderrTail: finished.stderr.slice(-1500)
+        stderrTail: finished.stderr.slice(-1500),
+        upAt: incarnation.upAt,
+        pauses: incarnation.pauses
       })
       setTimeout(() => {
         if (!closing && current.get(slot.name) === incarnation) spawn(slot)
