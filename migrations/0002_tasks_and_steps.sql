@@ -4,9 +4,7 @@
 CREATE TABLE tasker_tasks (
   task_uuid             uuid PRIMARY KEY DEFAULT tasker_uuid_v7(),
   named_task_uuid       uuid         NOT NULL REFERENCES tasker_named_tasks (named_task_uuid),
-  complete              boolean      NOT NULL DEFAULT false,
   requested_at          timestamptz  NOT NULL DEFAULT now(),
-  completed_at          timestamptz,
   initiator             varchar(128),
   source_system         varchar(128),
   reason                varchar(128),
@@ -15,9 +13,6 @@ CREATE TABLE tasker_tasks (
   -- identity strategy: strict (hash of task type + context), caller_provided (caller's key), always_unique.
   identity_hash         varchar(128) NOT NULL,
   priority              integer      NOT NULL DEFAULT 0,
-  -- denormalized copy of the most recent transition's to_state, written only by the transition functions
-  -- in the same statement as the transition row; compare-and-set transitions test it under the row lock
-  current_state         varchar(64)  NOT NULL DEFAULT 'pending',
   correlation_id        uuid         NOT NULL,
   parent_correlation_id uuid,
   -- the trace context of the request that created the task (W3C traceparent/tracestate): step messages enqueued
@@ -25,11 +20,23 @@ CREATE TABLE tasker_tasks (
   -- so every step of a task stays in the task's trace
   trace_headers         jsonb        NOT NULL DEFAULT '{}'::jsonb,
   created_at            timestamptz  NOT NULL DEFAULT now(),
+  -- The columns that change while the task runs come last: an update that changes only them is written to the WAL
+  -- as the few bytes that differ (PostgreSQL logs the changed middle of a tuple updated on its own page).
+  complete              boolean      NOT NULL DEFAULT false,
+  completed_at          timestamptz,
+  -- denormalized copy of the latest transition's to_state, written only by the transition functions in the same
+  -- transaction as the transition row; compare-and-set transitions test it under the row lock
+  current_state         varchar(64)  NOT NULL DEFAULT 'pending',
+  -- steps enqueued, in progress or waiting for an orchestrator (enqueued_*_for_orchestration). Kept by the step
+  -- result path (one addition per result: minus the finished step, plus the children it made ready) and recounted
+  -- by every evaluation of the whole task; when it reaches 0 in steps_in_process, the task is evaluated.
+  active_steps          integer      NOT NULL DEFAULT 0,
   updated_at            timestamptz  NOT NULL DEFAULT now(),
   CONSTRAINT tasker_tasks_context_is_object CHECK (jsonb_typeof(context) = 'object'),
   CONSTRAINT tasker_tasks_tags_is_array CHECK (jsonb_typeof(tags) = 'array'),
   CONSTRAINT tasker_tasks_identity_hash_key UNIQUE (identity_hash),
-  CONSTRAINT tasker_tasks_current_state_check CHECK (tasker_is_task_state(current_state))
+  CONSTRAINT tasker_tasks_current_state_check CHECK (tasker_is_task_state(current_state)),
+  CONSTRAINT tasker_tasks_active_steps_nonneg CHECK (active_steps >= 0)
 ) WITH (fillfactor = 80, autovacuum_vacuum_scale_factor = 0.05, autovacuum_analyze_scale_factor = 0.05);
 
 -- Ordering key of the ready-task discovery: computed_priority = priority + 0.1 * age_in_hours, so ordering by
@@ -57,30 +64,35 @@ CREATE TABLE tasker_workflow_steps (
   retryable               boolean      NOT NULL DEFAULT true,
   -- total attempts including the first; 0 behaves like 1
   max_attempts            integer      NOT NULL DEFAULT 3,
-  in_process              boolean      NOT NULL DEFAULT false,
-  processed               boolean      NOT NULL DEFAULT false,
-  processed_at            timestamptz,
-  -- counted when a worker claims the step
-  attempts                integer      NOT NULL DEFAULT 0,
-  last_attempted_at       timestamptz,
-  -- seconds to wait after the last attempt before the next one (fractions allowed)
-  backoff_request_seconds double precision,
   -- the template's policy for this step
   backoff                 varchar(16)  NOT NULL DEFAULT 'exponential',
   backoff_base_ms         integer      NOT NULL DEFAULT 1000,
   max_backoff_ms          integer      NOT NULL DEFAULT 30000,
   timeout_seconds         integer,
   inputs                  jsonb,
-  results                 jsonb,
-  -- denormalized copy of the most recent transition's to_state (see tasker_tasks.current_state)
+  created_at              timestamptz  NOT NULL DEFAULT now(),
+  -- The columns that change while the step runs come last (see tasker_tasks).
+  -- denormalized copy of the latest transition's to_state (see tasker_tasks.current_state)
   current_state           varchar(64)  NOT NULL DEFAULT 'pending',
+  -- parents not yet complete or resolved_manually: set at creation, lowered by one as each parent gets there
+  -- (tasker_release_children). A pending step at 0 may run; it is 0 from the moment a step leaves pending.
+  unfinished_parents      integer      NOT NULL DEFAULT 0,
+  -- counted when a worker claims the step
+  attempts                integer      NOT NULL DEFAULT 0,
+  in_process              boolean      NOT NULL DEFAULT false,
+  processed               boolean      NOT NULL DEFAULT false,
+  last_attempted_at       timestamptz,
+  processed_at            timestamptz,
+  -- seconds to wait after the last attempt before the next one (fractions allowed)
+  backoff_request_seconds double precision,
   -- while waiting_for_retry: when the retry is due (kept by the step transition writer; an index aid for the
   -- orchestrator's retry timer, the readiness functions compute the same time from the columns above)
   retry_at                timestamptz,
-  created_at              timestamptz  NOT NULL DEFAULT now(),
+  results                 jsonb,
   updated_at              timestamptz  NOT NULL DEFAULT now(),
   CONSTRAINT tasker_workflow_steps_max_attempts_nonneg CHECK (max_attempts >= 0),
   CONSTRAINT tasker_workflow_steps_attempts_nonneg CHECK (attempts >= 0),
+  CONSTRAINT tasker_workflow_steps_unfinished_parents_nonneg CHECK (unfinished_parents >= 0),
   CONSTRAINT tasker_workflow_steps_backoff_check CHECK (tasker_is_backoff_kind(backoff)),
   CONSTRAINT tasker_workflow_steps_backoff_base_nonneg CHECK (backoff_base_ms >= 0 AND max_backoff_ms >= 0),
   CONSTRAINT tasker_workflow_steps_timeout_positive CHECK (timeout_seconds IS NULL OR timeout_seconds > 0),
@@ -93,17 +105,16 @@ CREATE INDEX idx_tasker_workflow_steps_task_uuid ON tasker_workflow_steps (task_
 CREATE INDEX idx_tasker_workflow_steps_retry_at ON tasker_workflow_steps (retry_at) WHERE retry_at IS NOT NULL;
 
 CREATE TABLE tasker_workflow_step_edges (
-  workflow_step_edge_uuid uuid PRIMARY KEY DEFAULT tasker_uuid_v7(),
-  from_step_uuid          uuid        NOT NULL REFERENCES tasker_workflow_steps (workflow_step_uuid) ON DELETE CASCADE,
-  to_step_uuid            uuid        NOT NULL REFERENCES tasker_workflow_steps (workflow_step_uuid) ON DELETE CASCADE,
-  name                    varchar(64) NOT NULL DEFAULT 'provides',
-  created_at              timestamptz NOT NULL DEFAULT now(),
-  updated_at              timestamptz NOT NULL DEFAULT now(),
-  CONSTRAINT tasker_workflow_step_edges_pair_key UNIQUE (from_step_uuid, to_step_uuid),
+  from_step_uuid uuid        NOT NULL REFERENCES tasker_workflow_steps (workflow_step_uuid) ON DELETE CASCADE,
+  to_step_uuid   uuid        NOT NULL REFERENCES tasker_workflow_steps (workflow_step_uuid) ON DELETE CASCADE,
+  name           varchar(64) NOT NULL DEFAULT 'provides',
+  created_at     timestamptz NOT NULL DEFAULT now(),
+  -- one edge per pair; the key also serves a parent's lookup of its children
+  PRIMARY KEY (from_step_uuid, to_step_uuid),
   CONSTRAINT tasker_workflow_step_edges_no_self_edge CHECK (from_step_uuid <> to_step_uuid)
 );
 
--- the unique constraint covers lookups by parent; children look up their parents here
+-- children look up their parents here
 CREATE INDEX idx_tasker_workflow_step_edges_to_step ON tasker_workflow_step_edges (to_step_uuid, from_step_uuid);
 
 -- ---------------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 -- same row for one task without a claim (get_task_ready_info).
 
 -- Writes one claim transition per task (tasks[i]: from_states[i] -> to_states[i], metadata {"event": events[i]},
--- owner p_processor_uuid) in three statements for the whole batch. The caller holds the tasks' row locks and has
+-- owner p_processor_uuid) in two statements for the whole batch. The caller holds the tasks' row locks and has
 -- checked their states. Claims never enter a terminal state, so there is nothing to notify. (PL/pgSQL rather
 -- than SQL: its statements' plans are cached for the session.)
 CREATE FUNCTION tasker_write_claim_transitions(
@@ -10,18 +10,11 @@ CREATE FUNCTION tasker_write_claim_transitions(
 RETURNS void
 LANGUAGE plpgsql AS $fn$
 BEGIN
-  WITH claims AS (
-    SELECT * FROM unnest(p_task_uuids, p_from_states, p_to_states, p_events) AS u(task_uuid, from_state, to_state, event)
-  ),
-  previous AS (
-    UPDATE tasker_task_transitions tt SET most_recent = false, updated_at = now()
-    FROM claims WHERE tt.task_uuid = claims.task_uuid AND tt.most_recent
-    RETURNING tt.task_uuid, tt.sort_key
-  )
-  INSERT INTO tasker_task_transitions (task_uuid, to_state, from_state, metadata, sort_key, most_recent, processor_uuid)
-  SELECT claims.task_uuid, claims.to_state, claims.from_state, jsonb_build_object('event', claims.event),
-         COALESCE(previous.sort_key, 0) + 1, true, p_processor_uuid
-  FROM claims LEFT JOIN previous ON previous.task_uuid = claims.task_uuid;
+  INSERT INTO tasker_task_transitions (task_uuid, sort_key, to_state, from_state, metadata, processor_uuid)
+  SELECT u.task_uuid,
+         COALESCE((SELECT max(tt.sort_key) FROM tasker_task_transitions tt WHERE tt.task_uuid = u.task_uuid), 0) + 1,
+         u.to_state, u.from_state, jsonb_build_object('event', u.event), p_processor_uuid
+  FROM unnest(p_task_uuids, p_from_states, p_to_states, p_events) AS u(task_uuid, from_state, to_state, event);
 
   UPDATE tasker_tasks t SET current_state = u.to_state, updated_at = now()
   FROM unnest(p_task_uuids, p_to_states) AS u(task_uuid, to_state)
@@ -70,7 +63,7 @@ BEGIN
            tt.processor_uuid,
            (t.priority + 0.1 * extract(epoch FROM (now() - t.created_at)) / 3600.0)::double precision AS computed_priority
     FROM tasker_tasks t
-    JOIN tasker_task_transitions tt ON tt.task_uuid = t.task_uuid AND tt.most_recent
+    CROSS JOIN LATERAL (SELECT tasker_task_owner(t.task_uuid) AS processor_uuid) tt
     JOIN tasker_named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
     JOIN tasker_task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid
     WHERE t.current_state IN ('initializing', 'enqueuing_steps', 'evaluating_results')

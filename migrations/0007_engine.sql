@@ -1,12 +1,14 @@
 -- The engine's hot paths as PL/pgSQL functions: each is one round trip and one transaction.
 --
---   tasker_create_task            initializer: task + steps + edges + transitions, then the first enqueue
---   tasker_evaluate_task          finalizer: evaluate an owned task and move it on (enqueue / complete / wait / block)
---   tasker_enqueue_ready_steps    step enqueuer: ready steps -> enqueued + a message each, same transaction
---   tasker_process_step_result    result processor: complete / retry with backoff / fail, then evaluate the task
+--   tasker_create_task            initializer: task + steps + edges + transitions + the roots' messages, set-based
+--   tasker_evaluate_task          evaluate an owned task and move it on (enqueue / complete / wait / block)
+--   tasker_enqueue_ready_steps    ready steps -> enqueued + a message each, same transaction (whole-task evaluation)
+--   tasker_apply_step_result      a result applied: complete / retry with backoff / fail, the step's children
+--                                 released, the task moved on only when nothing is active any more
+--   tasker_process_step_result    the same for a result an orchestrator reads from the results queue
 --   tasker_process_result_messages  the orchestrator's consumer: read result messages and process each
 --   tasker_claim_step_messages    the worker's consumer: read step messages, claim steps, return handler context
---   tasker_submit_step_result     the worker's hand-back: store the result, delete the step message, notify
+--   tasker_submit_step_result     the worker's hand-back: store and apply the result, claim ready children for itself
 --   tasker_release_step           graceful shutdown: give an unfinished step back
 --   tasker_cancel_task            cancel a task and its unfinished steps
 --   tasker_reevaluate_task        after an operator's step action: move a blocked or running task on at once
@@ -15,8 +17,8 @@
 --   tasker_apply_commit_mode      asynchronous commit of engine progress when the session opts in
 --
 -- Lock order is always task row, then step rows, so concurrent orchestrators and workers cannot deadlock.
--- Every state change goes through tasker_write_task_transition / tasker_write_step_transition (0003_transitions.sql)
--- and follows the state machines of src/domain (the test suite audits the recorded transitions against them).
+-- Every state change goes through the transition writers (0003_transitions.sql) and follows the state machines of
+-- src/domain (the test suite audits the recorded transitions against them).
 -- The file ends with the orchestrators' results queue and the entry points' planner setting.
 
 CREATE FUNCTION tasker_worker_queue_name(p_namespace varchar) RETURNS varchar
@@ -110,14 +112,17 @@ END
 $fn$;
 
 -- ---------------------------------------------------------------------------------------------------
--- Task finalizer
+-- Task evaluation
 -- ---------------------------------------------------------------------------------------------------
 
--- The evaluation behind tasker_evaluate_task, tasker_process_step_result and tasker_create_task. The caller holds
--- the task's row lock. The task's persisted state is p_from_state; p_path/p_metas are transitions the caller has
--- already decided on but not written (e.g. StepCompleted), so the task's effective state is the last of p_path.
--- The evaluation appends its own transitions, then writes the whole path at once (one retire, one insert, one
--- update of the task row) — intermediate states of one transaction are recorded but never committed alone.
+-- The evaluation of a whole task, behind tasker_evaluate_task (the readiness loop), tasker_reevaluate_task (after
+-- an operator's step action) and tasker_apply_step_result (only when a result leaves nothing active in
+-- steps_in_process: the end of a task, or a task that stops on failures or retries). The caller holds the task's
+-- row lock. The task's persisted state is p_from_state; p_path/p_metas are transitions the caller has already
+-- decided on but not written (e.g. StepCompleted), so the task's effective state is the last of p_path. The
+-- evaluation appends its own transitions, then writes the whole path at once (one insert, one update of the task
+-- row, which also recounts active_steps) — intermediate states of one transaction are recorded but never committed
+-- alone.
 --   has_ready_steps -> enqueuing_steps -> (enqueue) -> steps_in_process
 --   processing -> steps_in_process (ownership released until the next result)
 --   all_complete -> complete;  blocked_by_failures -> blocked_by_failures
@@ -179,7 +184,10 @@ BEGIN
     v_action := 'waiting';
   END IF;
 
-  PERFORM tasker_write_task_transitions(p_task_uuid, p_from_state, v_path, p_processor_uuid, v_metas);
+  -- active steps, recounted: those the context saw (enqueued, in progress, waiting for an orchestrator) and those
+  -- just enqueued
+  PERFORM tasker_write_task_transitions(p_task_uuid, p_from_state, v_path, p_processor_uuid, v_metas,
+    v_ctx.in_progress_steps + v_ctx.enqueued_steps + cardinality(v_enqueued));
   RETURN QUERY SELECT v_path[cardinality(v_path)], v_ctx.execution_status, v_action, v_enqueued;
 END
 $fn$;
@@ -203,7 +211,7 @@ BEGIN
     RETURN QUERY SELECT v_state, NULL::text, 'none'::text, '{}'::uuid[];
     RETURN;
   END IF;
-  SELECT tt.processor_uuid INTO v_owner FROM tasker_task_transitions tt WHERE tt.task_uuid = p_task_uuid AND tt.most_recent;
+  v_owner := tasker_task_owner(p_task_uuid);
   IF v_owner IS NOT NULL AND v_owner IS DISTINCT FROM p_processor_uuid
      AND tasker_processor_is_live(v_owner, p_stale_after_seconds) THEN
     RETURN QUERY SELECT v_state, NULL::text, 'owned_by_other'::text, '{}'::uuid[];
@@ -221,40 +229,59 @@ $fn$;
 -- identity hash (created = false; identity hashes are unique). p_steps is the template's step list:
 --   [{"name", "named_step_uuid", "retryable", "max_attempts", "backoff", "backoff_base_ms", "max_backoff_ms",
 --     "timeout_seconds", "inputs", "depends_on": ["name", …]}, …]
--- A new task is started and evaluated at once, so its root steps are enqueued when this commits.
+-- A new task is started at once, set-based: one insert per table. Its root steps (no dependencies) are enqueued
+-- with their messages, the other steps wait with their count of unfinished parents, and the task is recorded
+-- going through its start (pending -> initializing -> enqueuing_steps -> steps_in_process; a task without steps
+-- -> complete) in the same transaction.
 CREATE FUNCTION tasker_create_task(
   p_named_task_uuid uuid, p_identity_hash varchar, p_correlation_id uuid, p_parent_correlation_id uuid,
   p_context jsonb, p_tags jsonb, p_priority integer, p_initiator varchar, p_source_system varchar, p_reason varchar,
   p_requested_at timestamptz, p_steps jsonb, p_processor_uuid uuid, p_headers jsonb DEFAULT '{}'::jsonb)
 RETURNS TABLE (task_uuid uuid, created boolean, task_state varchar, step_mapping jsonb, correlation_id uuid,
-               enqueued_count integer)
+               enqueued_count integer, created_at timestamptz)
 LANGUAGE plpgsql AS $fn$
 DECLARE
   v_task_uuid uuid;
+  v_created_at timestamptz;
   v_mapping jsonb;
   v_state varchar;
   v_correlation uuid;
-  v_enqueued integer := 0;
+  v_step_count integer := jsonb_array_length(p_steps);
+  v_roots integer;
+  v_queue varchar;
+  v_headers jsonb := COALESCE(p_headers, '{}'::jsonb);
+  v_root_uuids jsonb;
 BEGIN
+  SELECT count(*) INTO v_roots FROM jsonb_array_elements(p_steps) AS e(spec)
+  WHERE jsonb_array_length(COALESCE(e.spec -> 'depends_on', '[]'::jsonb)) = 0;
+  v_state := CASE WHEN v_step_count = 0 THEN 'complete' ELSE 'steps_in_process' END;
+
   INSERT INTO tasker_tasks (named_task_uuid, identity_hash, correlation_id, parent_correlation_id, context, tags,
-                            priority, initiator, source_system, reason, requested_at, trace_headers)
+                            priority, initiator, source_system, reason, requested_at, trace_headers, complete,
+                            completed_at, current_state, active_steps)
   VALUES (p_named_task_uuid, p_identity_hash, p_correlation_id, p_parent_correlation_id,
           COALESCE(p_context, '{}'::jsonb), COALESCE(p_tags, '[]'::jsonb), COALESCE(p_priority, 0), p_initiator,
-          p_source_system, p_reason, COALESCE(p_requested_at, now()), COALESCE(p_headers, '{}'::jsonb))
+          p_source_system, p_reason, COALESCE(p_requested_at, now()), v_headers, v_state = 'complete',
+          CASE WHEN v_state = 'complete' THEN now() END, v_state, v_roots)
   ON CONFLICT (identity_hash) DO NOTHING
-  RETURNING tasker_tasks.task_uuid INTO v_task_uuid;
+  RETURNING tasker_tasks.task_uuid, tasker_tasks.created_at INTO v_task_uuid, v_created_at;
 
   IF v_task_uuid IS NULL THEN
-    SELECT t.task_uuid, t.current_state, t.correlation_id INTO v_task_uuid, v_state, v_correlation
+    SELECT t.task_uuid, t.current_state, t.correlation_id, t.created_at INTO v_task_uuid, v_state, v_correlation, v_created_at
     FROM tasker_tasks t WHERE t.identity_hash = p_identity_hash;
     SELECT COALESCE(jsonb_object_agg(ns.name, ws.workflow_step_uuid), '{}'::jsonb) INTO v_mapping
     FROM tasker_workflow_steps ws JOIN tasker_named_steps ns ON ns.named_step_uuid = ws.named_step_uuid
     WHERE ws.task_uuid = v_task_uuid;
-    RETURN QUERY SELECT v_task_uuid, false, v_state, v_mapping, v_correlation, 0;
+    RETURN QUERY SELECT v_task_uuid, false, v_state, v_mapping, v_correlation, 0, v_created_at;
     RETURN;
   END IF;
 
-  -- steps, edges and the steps' initial transitions in one statement; the step name -> uuid mapping comes back
+  SELECT tasker_worker_queue_name(ns.name) INTO v_queue
+  FROM tasker_named_tasks nt JOIN tasker_task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid
+  WHERE nt.named_task_uuid = p_named_task_uuid;
+
+  -- steps (roots already enqueued), edges, the steps' transitions and the roots' messages, one statement; the step
+  -- name -> uuid mapping comes back
   WITH specs AS (
     SELECT e.spec ->> 'name' AS name, (e.spec ->> 'named_step_uuid')::uuid AS named_step_uuid,
            (e.spec ->> 'retryable')::boolean AS retryable, (e.spec ->> 'max_attempts')::integer AS max_attempts,
@@ -267,15 +294,19 @@ BEGIN
   ),
   inserted AS (
     INSERT INTO tasker_workflow_steps (task_uuid, named_step_uuid, retryable, max_attempts, backoff, backoff_base_ms,
-                                       max_backoff_ms, timeout_seconds, inputs)
+                                       max_backoff_ms, timeout_seconds, inputs, current_state, unfinished_parents)
     SELECT v_task_uuid, sp.named_step_uuid, COALESCE(sp.retryable, true), COALESCE(sp.max_attempts, 3),
            COALESCE(sp.backoff, 'exponential'), COALESCE(sp.backoff_base_ms, 1000), COALESCE(sp.max_backoff_ms, 30000),
-           sp.timeout_seconds, sp.inputs
+           sp.timeout_seconds, sp.inputs,
+           CASE WHEN jsonb_array_length(sp.depends_on) = 0 THEN 'enqueued' ELSE 'pending' END,
+           jsonb_array_length(sp.depends_on)
     FROM specs sp ORDER BY sp.ord
-    RETURNING tasker_workflow_steps.workflow_step_uuid, tasker_workflow_steps.named_step_uuid
+    RETURNING tasker_workflow_steps.workflow_step_uuid, tasker_workflow_steps.named_step_uuid,
+              tasker_workflow_steps.current_state
   ),
   mapping AS (
-    SELECT sp.name, i.workflow_step_uuid, sp.depends_on FROM inserted i JOIN specs sp ON sp.named_step_uuid = i.named_step_uuid
+    SELECT sp.name, i.workflow_step_uuid, i.current_state, sp.depends_on
+    FROM inserted i JOIN specs sp ON sp.named_step_uuid = i.named_step_uuid
   ),
   edges AS (
     INSERT INTO tasker_workflow_step_edges (from_step_uuid, to_step_uuid)
@@ -286,38 +317,158 @@ BEGIN
     RETURNING 1
   ),
   transitions AS (
-    INSERT INTO tasker_workflow_step_transitions (workflow_step_uuid, to_state, from_state, metadata, sort_key,
-                                                  most_recent, processor_uuid)
-    SELECT mp.workflow_step_uuid, 'pending', NULL, '{"event": "Create"}'::jsonb, 1, true, p_processor_uuid FROM mapping mp
+    -- every step is created pending; a root is enqueued at once
+    INSERT INTO tasker_workflow_step_transitions (workflow_step_uuid, sort_key, to_state, from_state, metadata,
+                                                  processor_uuid)
+    SELECT mp.workflow_step_uuid, 1, 'pending', NULL, '{"event": "Create"}'::jsonb, p_processor_uuid FROM mapping mp
+    UNION ALL
+    SELECT mp.workflow_step_uuid, 2, 'enqueued', 'pending', '{"event": "Enqueue"}'::jsonb, p_processor_uuid
+    FROM mapping mp WHERE mp.current_state = 'enqueued'
+    RETURNING 1
+  ),
+  messages AS (
+    INSERT INTO tasker_queue_messages (queue_name, message, headers)
+    SELECT v_queue, tasker_step_message(v_task_uuid, mp.workflow_step_uuid, p_correlation_id, p_parent_correlation_id),
+           v_headers
+    FROM mapping mp WHERE mp.current_state = 'enqueued'
     RETURNING 1
   )
-  SELECT COALESCE(jsonb_object_agg(mp.name, mp.workflow_step_uuid), '{}'::jsonb) INTO v_mapping FROM mapping mp;
+  SELECT COALESCE(jsonb_object_agg(mp.name, mp.workflow_step_uuid), '{}'::jsonb),
+         COALESCE(jsonb_agg(mp.workflow_step_uuid) FILTER (WHERE mp.current_state = 'enqueued'), '[]'::jsonb)
+  INTO v_mapping, v_root_uuids FROM mapping mp;
 
-  INSERT INTO tasker_task_transitions (task_uuid, to_state, from_state, metadata, sort_key, most_recent, processor_uuid)
-  VALUES (v_task_uuid, 'pending', NULL, '{"event": "Create"}'::jsonb, 1, true, p_processor_uuid);
+  IF v_state = 'complete' THEN
+    PERFORM tasker_write_task_transitions(v_task_uuid, NULL, ARRAY['pending', 'initializing', 'complete']::varchar[],
+      p_processor_uuid, ARRAY['{"event": "Create"}', '{"event": "Start"}', '{"event": "NoStepsFound"}']::jsonb[]);
+  ELSE
+    -- the task row holds its end state already: the transitions are recorded without another update of it
+    INSERT INTO tasker_task_transitions (task_uuid, sort_key, to_state, from_state, metadata, processor_uuid)
+    VALUES (v_task_uuid, 1, 'pending', NULL, '{"event": "Create"}'::jsonb, p_processor_uuid),
+           (v_task_uuid, 2, 'initializing', 'pending', '{"event": "Start"}'::jsonb, p_processor_uuid),
+           (v_task_uuid, 3, 'enqueuing_steps', 'initializing',
+            jsonb_build_object('event', 'ReadyStepsFound', 'count', v_roots), p_processor_uuid),
+           (v_task_uuid, 4, 'steps_in_process', 'enqueuing_steps',
+            jsonb_build_object('event', 'StepsEnqueued', 'stepUuids', v_root_uuids), p_processor_uuid);
+    -- the caller wakes its own worker once this commits (tasker_notify_queue)
+    PERFORM set_config('tasker.notify_origin', p_processor_uuid::text, true);
+    PERFORM tasker_notify_queue(v_queue);
+    PERFORM set_config('tasker.notify_origin', '', true);
+  END IF;
 
-  -- the caller wakes its own worker once this commits (tasker_notify_queue)
-  PERFORM set_config('tasker.notify_origin', p_processor_uuid::text, true);
-  SELECT a.task_state, cardinality(a.enqueued_step_uuids) INTO v_state, v_enqueued
-  FROM tasker_advance_task(v_task_uuid, p_processor_uuid, p_headers, 'pending', ARRAY['initializing']::varchar[],
-                           ARRAY['{"event": "Start"}'::jsonb]) a;
-  PERFORM set_config('tasker.notify_origin', '', true);
-
-  RETURN QUERY SELECT v_task_uuid, true, v_state, v_mapping, p_correlation_id, COALESCE(v_enqueued, 0);
+  RETURN QUERY SELECT v_task_uuid, true, v_state, v_mapping, p_correlation_id, v_roots, v_created_at;
 END
 $fn$;
 
 -- ---------------------------------------------------------------------------------------------------
--- Result processor
+-- Results
 -- ---------------------------------------------------------------------------------------------------
 
--- Applies a step's reported result and moves its task on.
---   enqueued_for_orchestration -> complete
---   enqueued_as_error_for_orchestration -> waiting_for_retry (retryable failure with attempts left; the backoff is
---     the handler's retry-after hint, else the step's policy, capped at p_max_backoff_seconds, plus up to
---     p_jitter_fraction of random jitter) or -> error
---   any other state: the result was already applied (a duplicate delivery): 'ignored'
--- Then a task in steps_in_process moves to evaluating_results and is evaluated (tasker_evaluate_task).
+-- Applies a step's result and moves its task on, touching only the step, its own children and the task row. The
+-- caller holds the task's and the step's row locks and has checked the step's state: in_progress for a worker's
+-- own result (p_results is the envelope), enqueued_for_orchestration / enqueued_as_error_for_orchestration for a
+-- result an orchestrator applies (the envelope is stored already; p_results NULL).
+--   success -> complete (Complete), and its children released (tasker_release_children, p_child_mode 'handoff'
+--     or 'enqueue' on p_queue: their namespace's worker queue)
+--   failure -> waiting_for_retry (WaitForRetry: retryable, attempts left; the backoff is the handler's retry-after
+--     hint, else the step's policy, plus up to p_jitter_fraction of random jitter, capped at p_max_backoff_seconds)
+--     or -> error (Fail)
+-- Then the task's count of active steps moves by this result (the step leaves, the children it made ready come
+-- in). While something stays active the task stays in steps_in_process and nothing more is written (no evaluation
+-- of the task per result); when nothing does, the whole task is evaluated (StepCompleted, then complete, blocked,
+-- waiting for a retry or for dependencies). Returns the outcome, the steps enqueued (children handed to the caller
+-- included) and the messages of the children claimed for the caller.
+CREATE FUNCTION tasker_apply_step_result(
+  p_task_uuid uuid, p_step_uuid uuid, p_success boolean, p_results jsonb, p_processor_uuid uuid, p_headers jsonb,
+  p_max_backoff_seconds double precision, p_jitter_fraction double precision, p_queue varchar, p_child_mode text,
+  p_handoff_limit integer DEFAULT 0, p_vt_seconds double precision DEFAULT 30)
+RETURNS TABLE (step_state varchar, task_state varchar, outcome text, execution_status text, enqueued_count integer,
+               claimed_msg_ids bigint[])
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_task record;
+  v_step record;
+  v_results jsonb;
+  v_to varchar;
+  v_outcome text;
+  v_message text;
+  v_backoff double precision;
+  v_child record;
+  v_released integer := 0;
+  v_claimed bigint[] := '{}';
+  v_active integer;
+  v_eval record;
+BEGIN
+  SELECT t.current_state, t.active_steps, t.correlation_id, t.parent_correlation_id,
+         -- without a trace of the caller's own, the children's messages continue the task's trace
+         CASE WHEN COALESCE(p_headers, '{}'::jsonb) ? 'traceparent' THEN p_headers ELSE t.trace_headers END AS headers
+  INTO v_task FROM tasker_tasks t WHERE t.task_uuid = p_task_uuid;
+  SELECT ws.current_state, ws.results, ws.retryable, ws.attempts, ws.max_attempts, ws.backoff, ws.backoff_base_ms,
+         ws.max_backoff_ms
+  INTO v_step FROM tasker_workflow_steps ws WHERE ws.workflow_step_uuid = p_step_uuid;
+  v_results := COALESCE(p_results, v_step.results);
+
+  IF p_success THEN
+    v_to := 'complete';
+    v_outcome := 'completed';
+    PERFORM tasker_write_step_transition(p_step_uuid, v_step.current_state, 'complete', p_processor_uuid,
+                                         '{"event": "Complete"}'::jsonb, p_results);
+  ELSE
+    v_message := COALESCE(v_results -> 'error' ->> 'message', 'step failed');
+    IF v_step.retryable AND COALESCE((v_results -> 'error' ->> 'retryable')::boolean, true)
+       AND v_step.attempts < GREATEST(v_step.max_attempts, 1) THEN
+      v_backoff := COALESCE((v_results -> 'error' ->> 'retry_after_seconds')::double precision,
+                            extract(epoch FROM calculate_backoff_delay(v_step.attempts, v_step.backoff,
+                                                                       v_step.backoff_base_ms, v_step.max_backoff_ms)));
+      -- jitter first, then the cap: no delay exceeds p_max_backoff_seconds
+      v_backoff := LEAST(GREATEST(v_backoff, 0) * (1 + random() * GREATEST(p_jitter_fraction, 0)), p_max_backoff_seconds);
+      v_to := 'waiting_for_retry';
+      v_outcome := 'retry_scheduled';
+      PERFORM tasker_write_step_transition(p_step_uuid, v_step.current_state, 'waiting_for_retry', p_processor_uuid,
+        jsonb_build_object('event', 'WaitForRetry', 'message', v_message, 'backoff_seconds', v_backoff), p_results,
+        v_backoff);
+    ELSE
+      v_to := 'error';
+      v_outcome := 'failed';
+      PERFORM tasker_write_step_transition(p_step_uuid, v_step.current_state, 'error', p_processor_uuid,
+        jsonb_build_object('event', 'Fail', 'message', v_message), p_results);
+    END IF;
+  END IF;
+
+  -- the step was active (in progress, or its result waiting for an orchestrator); its ready children become so
+  v_active := v_task.active_steps - 1;
+  IF v_to = 'complete' THEN
+    FOR v_child IN
+      SELECT * FROM tasker_release_children(p_step_uuid, p_processor_uuid, p_child_mode, p_task_uuid, p_queue,
+                                            v_task.headers, v_task.correlation_id, v_task.parent_correlation_id,
+                                            p_handoff_limit, p_vt_seconds)
+    LOOP
+      v_released := v_released + 1;
+      IF v_child.claimed THEN
+        v_claimed := v_claimed || v_child.msg_id;
+      END IF;
+    END LOOP;
+    v_active := v_active + v_released;
+  END IF;
+
+  IF v_task.current_state = 'steps_in_process' AND v_active <= 0 THEN
+    SELECT * INTO v_eval FROM tasker_advance_task(p_task_uuid, p_processor_uuid, p_headers, 'steps_in_process',
+      ARRAY['evaluating_results']::varchar[], ARRAY[jsonb_build_object('event', 'StepCompleted', 'stepUuid', p_step_uuid)]);
+    RETURN QUERY SELECT v_to, v_eval.task_state, v_outcome, v_eval.execution_status,
+                        v_released + cardinality(v_eval.enqueued_step_uuids), v_claimed;
+    RETURN;
+  END IF;
+  -- (a chain that hands each step to the next leaves the count as it was: nothing to write)
+  IF GREATEST(v_active, 0) <> v_task.active_steps THEN
+    UPDATE tasker_tasks SET active_steps = GREATEST(v_active, 0), updated_at = now() WHERE task_uuid = p_task_uuid;
+  END IF;
+  RETURN QUERY SELECT v_to, v_task.current_state, v_outcome, NULL::text, v_released, v_claimed;
+END
+$fn$;
+
+-- Applies a result an orchestrator reads from orchestration_step_results_queue (the step waits in
+-- enqueued_for_orchestration or enqueued_as_error_for_orchestration): tasker_apply_step_result, with the children
+-- enqueued for the workers. A step in any other state had its result applied already (a duplicate delivery):
+-- 'ignored'.
 CREATE FUNCTION tasker_process_step_result(
   p_step_uuid uuid, p_processor_uuid uuid, p_headers jsonb DEFAULT '{}'::jsonb,
   p_max_backoff_seconds double precision DEFAULT 300, p_jitter_fraction double precision DEFAULT 0)
@@ -326,68 +477,29 @@ RETURNS TABLE (task_uuid uuid, step_state varchar, task_state varchar, outcome t
 LANGUAGE plpgsql AS $fn$
 DECLARE
   v_task_uuid uuid;
-  v_task_state varchar;
-  v_step record;
-  v_outcome text;
-  v_retryable boolean;
-  v_backoff double precision;
-  v_message text;
-  v_eval record;
+  v_task record;
+  v_step_state varchar;
+  r record;
 BEGIN
   SELECT ws.task_uuid INTO v_task_uuid FROM tasker_workflow_steps ws WHERE ws.workflow_step_uuid = p_step_uuid;
   IF NOT FOUND THEN
     RETURN QUERY SELECT NULL::uuid, NULL::varchar, NULL::varchar, 'unknown_step'::text, NULL::text, 0;
     RETURN;
   END IF;
-  SELECT t.current_state INTO v_task_state FROM tasker_tasks t WHERE t.task_uuid = v_task_uuid FOR UPDATE;
-  SELECT ws.current_state, ws.results, ws.retryable, ws.attempts, ws.max_attempts, ws.backoff, ws.backoff_base_ms,
-         ws.max_backoff_ms
-  INTO v_step
-  FROM tasker_workflow_steps ws WHERE ws.workflow_step_uuid = p_step_uuid FOR UPDATE;
-
-  v_message := COALESCE(v_step.results -> 'error' ->> 'message', 'step failed');
-  IF v_step.current_state = 'enqueued_for_orchestration' THEN
-    PERFORM tasker_write_step_transition(p_step_uuid, v_step.current_state, 'complete', p_processor_uuid,
-                                         '{"event": "Complete"}'::jsonb, NULL);
-    v_outcome := 'completed';
-  ELSIF v_step.current_state = 'enqueued_as_error_for_orchestration' THEN
-    v_retryable := v_step.retryable
-      AND COALESCE((v_step.results -> 'error' ->> 'retryable')::boolean, true)
-      AND v_step.attempts < GREATEST(v_step.max_attempts, 1);
-    IF v_retryable THEN
-      v_backoff := COALESCE((v_step.results -> 'error' ->> 'retry_after_seconds')::double precision,
-                            extract(epoch FROM calculate_backoff_delay(v_step.attempts, v_step.backoff,
-                                                                       v_step.backoff_base_ms, v_step.max_backoff_ms)));
-      -- jitter first, then the cap: no delay exceeds p_max_backoff_seconds
-      v_backoff := LEAST(GREATEST(v_backoff, 0) * (1 + random() * GREATEST(p_jitter_fraction, 0)), p_max_backoff_seconds);
-      UPDATE tasker_workflow_steps SET backoff_request_seconds = v_backoff WHERE workflow_step_uuid = p_step_uuid;
-      PERFORM tasker_write_step_transition(p_step_uuid, v_step.current_state, 'waiting_for_retry', p_processor_uuid,
-        jsonb_build_object('event', 'WaitForRetry', 'message', v_message, 'backoff_seconds', v_backoff), NULL);
-      v_outcome := 'retry_scheduled';
-    ELSE
-      PERFORM tasker_write_step_transition(p_step_uuid, v_step.current_state, 'error', p_processor_uuid,
-        jsonb_build_object('event', 'Fail', 'message', v_message), NULL);
-      v_outcome := 'failed';
-    END IF;
-  ELSE
-    RETURN QUERY SELECT v_task_uuid, v_step.current_state, v_task_state, 'ignored'::text, NULL::text, 0;
+  SELECT t.current_state, tasker_worker_queue_name(ns.name) AS queue INTO v_task
+  FROM tasker_tasks t
+  JOIN tasker_named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
+  JOIN tasker_task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid
+  WHERE t.task_uuid = v_task_uuid FOR UPDATE OF t;
+  SELECT ws.current_state INTO v_step_state FROM tasker_workflow_steps ws WHERE ws.workflow_step_uuid = p_step_uuid
+  FOR UPDATE;
+  IF v_step_state NOT IN ('enqueued_for_orchestration', 'enqueued_as_error_for_orchestration') THEN
+    RETURN QUERY SELECT v_task_uuid, v_step_state, v_task.current_state, 'ignored'::text, NULL::text, 0;
     RETURN;
   END IF;
-
-  IF v_task_state IN ('steps_in_process', 'evaluating_results') THEN
-    SELECT * INTO v_eval FROM tasker_advance_task(v_task_uuid, p_processor_uuid, p_headers, v_task_state,
-      CASE WHEN v_task_state = 'steps_in_process' THEN ARRAY['evaluating_results']::varchar[] ELSE '{}'::varchar[] END,
-      CASE WHEN v_task_state = 'steps_in_process'
-           THEN ARRAY[jsonb_build_object('event', 'StepCompleted', 'stepUuid', p_step_uuid)] ELSE '{}'::jsonb[] END);
-    RETURN QUERY SELECT v_task_uuid, (SELECT ws.current_state FROM tasker_workflow_steps ws
-                                      WHERE ws.workflow_step_uuid = p_step_uuid),
-                        v_eval.task_state, v_outcome, v_eval.execution_status,
-                        cardinality(v_eval.enqueued_step_uuids);
-  ELSE
-    RETURN QUERY SELECT v_task_uuid, (SELECT ws.current_state FROM tasker_workflow_steps ws
-                                      WHERE ws.workflow_step_uuid = p_step_uuid),
-                        v_task_state, v_outcome, NULL::text, 0;
-  END IF;
+  SELECT * INTO r FROM tasker_apply_step_result(v_task_uuid, p_step_uuid, v_step_state = 'enqueued_for_orchestration',
+    NULL, p_processor_uuid, p_headers, p_max_backoff_seconds, p_jitter_fraction, v_task.queue, 'enqueue');
+  RETURN QUERY SELECT v_task_uuid, r.step_state, r.task_state, r.outcome, r.execution_status, r.enqueued_count;
 END
 $fn$;
 
@@ -464,6 +576,35 @@ $fn$;
 -- Worker
 -- ---------------------------------------------------------------------------------------------------
 
+-- What a worker needs to run claimed steps: for each message of p_queue in p_msg_ids (whose step the caller has
+-- just claimed), the message, the step, its task and template coordinates, and its parents' results by step name.
+-- A step's other ancestors are not included: a handler that asks for one reads it on demand
+-- (get_step_transitive_dependencies), so a claim costs the same in a chain of 4 steps as in one of 128.
+CREATE FUNCTION tasker_claimed_steps(p_queue varchar, p_msg_ids bigint[])
+RETURNS TABLE (
+  msg_id bigint, read_ct integer, enqueued_at timestamptz, headers jsonb, outcome text, reason text, step_uuid uuid,
+  task_uuid uuid, correlation_id uuid, parent_correlation_id uuid, namespace_name varchar, task_name varchar,
+  task_version varchar, step_name varchar, attempts integer, max_attempts integer, retryable boolean,
+  timeout_seconds integer, inputs jsonb, task_context jsonb, dependency_results jsonb)
+LANGUAGE sql STABLE AS $fn$
+  SELECT m.msg_id, m.read_ct, m.enqueued_at, m.headers, 'claimed'::text, NULL::text, ws.workflow_step_uuid,
+         t.task_uuid, t.correlation_id, t.parent_correlation_id, ns.name, nt.name, nt.version, sn.name, ws.attempts,
+         ws.max_attempts, ws.retryable, ws.timeout_seconds, ws.inputs, t.context,
+         (SELECT COALESCE(jsonb_object_agg(pn.name, p.results -> 'result'), '{}'::jsonb)
+          FROM tasker_workflow_step_edges e
+          JOIN tasker_workflow_steps p ON p.workflow_step_uuid = e.from_step_uuid
+          JOIN tasker_named_steps pn ON pn.named_step_uuid = p.named_step_uuid
+          WHERE e.to_step_uuid = ws.workflow_step_uuid AND p.processed AND p.results IS NOT NULL)
+  FROM unnest(p_msg_ids) WITH ORDINALITY AS u(msg_id, ord)
+  JOIN tasker_queue_messages m ON m.queue_name = p_queue AND m.msg_id = u.msg_id
+  JOIN tasker_workflow_steps ws ON ws.workflow_step_uuid = (m.message ->> 'step_uuid')::uuid
+  JOIN tasker_named_steps sn ON sn.named_step_uuid = ws.named_step_uuid
+  JOIN tasker_tasks t ON t.task_uuid = ws.task_uuid
+  JOIN tasker_named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
+  JOIN tasker_task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid
+  ORDER BY u.ord
+$fn$;
+
 -- The worker's consumer: reads up to p_limit step messages from p_queue and claims each step.
 --   enqueued -> in_progress (Start, attempts + 1): outcome 'claimed', with everything the handler needs
 --   in_progress (the message came back after its visibility timeout: the previous claimant went silent)
@@ -486,9 +627,8 @@ DECLARE
   m record;
   v_step_uuid uuid;
   v_step record;
-  v_attempts integer;
-  v_ctx record;
   v_envelope jsonb;
+  v_claimed bigint[] := '{}';
 BEGIN
   PERFORM tasker_apply_commit_mode();
   FOR m IN SELECT * FROM tasker_read(p_queue, p_vt_seconds, p_limit) LOOP
@@ -536,11 +676,11 @@ BEGIN
         NULL::jsonb;
       CONTINUE;
     ELSIF v_step.current_state = 'enqueued' THEN
-      v_attempts := tasker_write_step_transition(v_step_uuid, 'enqueued', 'in_progress', p_processor_uuid,
-                                                 '{"event": "Start"}'::jsonb, NULL);
+      PERFORM tasker_write_step_transition(v_step_uuid, 'enqueued', 'in_progress', p_processor_uuid,
+                                           '{"event": "Start"}'::jsonb, NULL);
     ELSIF v_step.current_state = 'in_progress' THEN
-      v_attempts := tasker_write_step_transition(v_step_uuid, 'in_progress', 'in_progress', p_processor_uuid,
-                                                 '{"event": "Reclaim"}'::jsonb, NULL);
+      PERFORM tasker_write_step_transition(v_step_uuid, 'in_progress', 'in_progress', p_processor_uuid,
+                                           '{"event": "Reclaim"}'::jsonb, NULL);
     ELSE
       PERFORM tasker_archive(p_queue, m.msg_id, 'step not claimable in state ' || v_step.current_state, false);
       RETURN QUERY SELECT m.msg_id, m.read_ct, m.enqueued_at, m.headers, 'discarded'::text,
@@ -549,47 +689,34 @@ BEGIN
         NULL::varchar, NULL::integer, NULL::integer, NULL::boolean, NULL::integer, NULL::jsonb, NULL::jsonb, NULL::jsonb;
       CONTINUE;
     END IF;
-
-    SELECT t.task_uuid, t.correlation_id, t.parent_correlation_id, t.context, ns.name AS namespace_name,
-           nt.name AS task_name, nt.version AS task_version, sn.name AS step_name, ws.max_attempts, ws.retryable,
-           ws.timeout_seconds, ws.inputs
-    INTO v_ctx
-    FROM tasker_workflow_steps ws
-    JOIN tasker_named_steps sn ON sn.named_step_uuid = ws.named_step_uuid
-    JOIN tasker_tasks t ON t.task_uuid = ws.task_uuid
-    JOIN tasker_named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
-    JOIN tasker_task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid
-    WHERE ws.workflow_step_uuid = v_step_uuid;
-
-    RETURN QUERY SELECT m.msg_id, m.read_ct, m.enqueued_at, m.headers, 'claimed'::text, NULL::text, v_step_uuid, v_ctx.task_uuid,
-      v_ctx.correlation_id, v_ctx.parent_correlation_id, v_ctx.namespace_name, v_ctx.task_name, v_ctx.task_version,
-      v_ctx.step_name, v_attempts, v_ctx.max_attempts, v_ctx.retryable, v_ctx.timeout_seconds, v_ctx.inputs,
-      v_ctx.context,
-      CASE WHEN EXISTS (SELECT 1 FROM tasker_workflow_step_edges e WHERE e.to_step_uuid = v_step_uuid) THEN
-        (SELECT COALESCE(jsonb_object_agg(d.step_name, d.results -> 'result'), '{}'::jsonb)
-         FROM get_step_transitive_dependencies(v_step_uuid) d
-         WHERE d.processed AND d.results IS NOT NULL)
-      ELSE '{}'::jsonb END;
+    v_claimed := v_claimed || m.msg_id;
   END LOOP;
+
+  IF cardinality(v_claimed) > 0 THEN
+    RETURN QUERY SELECT * FROM tasker_claimed_steps(p_queue, v_claimed);
+  END IF;
 END
 $fn$;
 
--- The worker's hand-back of one claimed attempt: records the result envelope (in_progress ->
--- enqueued_for_orchestration on success, enqueued_as_error_for_orchestration on failure) and deletes the step
--- message, in one transaction. Then either
---   * p_process_inline: applies the result at once (tasker_process_step_result: complete / retry / fail, evaluate
---     the task, enqueue what became ready) in the same transaction — one round trip and one commit per step
---     instead of three; if that fails, the result goes to the orchestrators as below; or
---   * sends the result message to orchestration_step_results_queue for an orchestrator to apply.
+-- The worker's hand-back of one claimed attempt, in one transaction. The step must still be in_progress with the
+-- claimed attempt; its message is deleted. Then either
+--   * p_process_inline (the default path): the result is applied at once (tasker_apply_step_result: complete /
+--     retry / fail; the step's children released; the task moved on only when nothing is active any more). Up to
+--     p_handoff_limit children that became ready are claimed for this worker in the same transaction (their
+--     messages hidden for p_vt_seconds) and returned in `claims`, so the worker starts them at once: no
+--     notification, no wake-up, no second claim. If applying fails, the result goes to the orchestrators as below;
+--   * or: in_progress -> enqueued_for_orchestration (or enqueued_as_error_for_orchestration) with the envelope,
+--     and a message to orchestration_step_results_queue for an orchestrator to apply.
 -- Outcomes: 'processed' (applied inline), 'submitted' (sent to the orchestrators); 'superseded' (the step was
 -- claimed again meanwhile: nothing written, message kept for the new claimant); 'discarded' (the step ended
--- meanwhile, e.g. cancelled: nothing written, message archived).
+-- meanwhile, e.g. cancelled: nothing written, message archived). `claims` holds tasker_claimed_steps rows as JSON.
 CREATE FUNCTION tasker_submit_step_result(
   p_queue varchar, p_msg_id bigint, p_step_uuid uuid, p_attempts integer, p_success boolean, p_results jsonb,
   p_processor_uuid uuid, p_headers jsonb DEFAULT '{}'::jsonb, p_process_inline boolean DEFAULT false,
-  p_max_backoff_seconds double precision DEFAULT 300, p_jitter_fraction double precision DEFAULT 0)
+  p_max_backoff_seconds double precision DEFAULT 300, p_jitter_fraction double precision DEFAULT 0,
+  p_handoff_limit integer DEFAULT 0, p_vt_seconds double precision DEFAULT 30)
 RETURNS TABLE (outcome text, step_state varchar, task_uuid uuid, task_state varchar, result_outcome text,
-               enqueued_count integer)
+               enqueued_count integer, claims jsonb)
 LANGUAGE plpgsql AS $fn$
 DECLARE
   v_task_uuid uuid;
@@ -601,7 +728,7 @@ BEGIN
   SELECT ws.task_uuid INTO v_task_uuid FROM tasker_workflow_steps ws WHERE ws.workflow_step_uuid = p_step_uuid;
   IF NOT FOUND THEN
     PERFORM tasker_archive(p_queue, p_msg_id, 'unknown step ' || p_step_uuid, true);
-    RETURN QUERY SELECT 'discarded'::text, NULL::varchar, NULL::uuid, NULL::varchar, NULL::text, 0;
+    RETURN QUERY SELECT 'discarded'::text, NULL::varchar, NULL::uuid, NULL::varchar, NULL::text, 0, '[]'::jsonb;
     RETURN;
   END IF;
   -- lock order: task, then step
@@ -614,36 +741,38 @@ BEGIN
   IF v_step.current_state <> 'in_progress' OR v_step.attempts <> p_attempts THEN
     IF v_step.current_state IN ('complete', 'cancelled', 'resolved_manually') THEN
       PERFORM tasker_archive(p_queue, p_msg_id, 'result of a step already ' || v_step.current_state, false);
-      RETURN QUERY SELECT 'discarded'::text, v_step.current_state, v_task_uuid, NULL::varchar, NULL::text, 0;
+      RETURN QUERY SELECT 'discarded'::text, v_step.current_state, v_task_uuid, NULL::varchar, NULL::text, 0, '[]'::jsonb;
     ELSE
-      RETURN QUERY SELECT 'superseded'::text, v_step.current_state, v_task_uuid, NULL::varchar, NULL::text, 0;
+      RETURN QUERY SELECT 'superseded'::text, v_step.current_state, v_task_uuid, NULL::varchar, NULL::text, 0, '[]'::jsonb;
     END IF;
     RETURN;
   END IF;
-  v_to := CASE WHEN p_success THEN 'enqueued_for_orchestration' ELSE 'enqueued_as_error_for_orchestration' END;
-  PERFORM tasker_write_step_transition(p_step_uuid, 'in_progress', v_to, p_processor_uuid,
-    jsonb_build_object('event', CASE WHEN p_success THEN 'EnqueueForOrchestration' ELSE 'EnqueueAsErrorForOrchestration' END),
-    p_results);
   PERFORM tasker_delete(p_queue, p_msg_id);
 
   -- the caller wakes its own consumers once this commits (tasker_notify_queue)
   PERFORM set_config('tasker.notify_origin', p_processor_uuid::text, true);
   IF p_process_inline THEN
     BEGIN
-      SELECT * INTO r FROM tasker_process_step_result(p_step_uuid, p_processor_uuid, p_headers, p_max_backoff_seconds,
-                                                      p_jitter_fraction);
+      SELECT * INTO r FROM tasker_apply_step_result(v_task_uuid, p_step_uuid, p_success, p_results, p_processor_uuid,
+        p_headers, p_max_backoff_seconds, p_jitter_fraction, p_queue, 'handoff', p_handoff_limit, p_vt_seconds);
       PERFORM set_config('tasker.notify_origin', '', true);
-      RETURN QUERY SELECT 'processed'::text, r.step_state, v_task_uuid, r.task_state, r.outcome, r.enqueued_count;
+      RETURN QUERY SELECT 'processed'::text, r.step_state, v_task_uuid, r.task_state, r.outcome, r.enqueued_count,
+        CASE WHEN cardinality(r.claimed_msg_ids) = 0 THEN '[]'::jsonb
+             ELSE (SELECT jsonb_agg(to_jsonb(c) || jsonb_build_object('msg_id', c.msg_id::text)) FROM tasker_claimed_steps(p_queue, r.claimed_msg_ids) c) END;
       RETURN;
     EXCEPTION WHEN OTHERS THEN
       RAISE WARNING 'applying the result of step % inline failed (%); handing it to the orchestrators', p_step_uuid, SQLERRM;
     END;
   END IF;
 
+  v_to := CASE WHEN p_success THEN 'enqueued_for_orchestration' ELSE 'enqueued_as_error_for_orchestration' END;
+  PERFORM tasker_write_step_transition(p_step_uuid, 'in_progress', v_to, p_processor_uuid,
+    jsonb_build_object('event', CASE WHEN p_success THEN 'EnqueueForOrchestration' ELSE 'EnqueueAsErrorForOrchestration' END),
+    p_results);
   PERFORM tasker_send('orchestration_step_results_queue',
     tasker_step_message(v_task_uuid, p_step_uuid, v_step.correlation_id, v_step.parent_correlation_id), p_headers);
   PERFORM set_config('tasker.notify_origin', '', true);
-  RETURN QUERY SELECT 'submitted'::text, v_to, v_task_uuid, NULL::varchar, NULL::text, 0;
+  RETURN QUERY SELECT 'submitted'::text, v_to, v_task_uuid, NULL::varchar, NULL::text, 0, '[]'::jsonb;
 END
 $fn$;
 
@@ -746,12 +875,13 @@ DECLARE
 BEGIN
   PERFORM tasker_apply_commit_mode();
   FOR v_task_uuid IN
-    SELECT t.task_uuid FROM tasker_task_transitions tt
-    JOIN tasker_tasks t ON t.task_uuid = tt.task_uuid
-    WHERE tt.most_recent AND tt.to_state = 'blocked_by_failures'
-      AND tt.created_at < now() - make_interval(secs => p_blocked_for_seconds)
-      AND t.current_state = 'blocked_by_failures'
-    ORDER BY tt.created_at
+    SELECT t.task_uuid FROM tasker_tasks t
+    CROSS JOIN LATERAL (
+      SELECT tt.created_at FROM tasker_task_transitions tt
+      WHERE tt.task_uuid = t.task_uuid ORDER BY tt.sort_key DESC LIMIT 1) blocked
+    WHERE t.current_state = 'blocked_by_failures'
+      AND blocked.created_at < now() - make_interval(secs => p_blocked_for_seconds)
+    ORDER BY blocked.created_at
     LIMIT p_limit
     FOR UPDATE OF t SKIP LOCKED
   LOOP

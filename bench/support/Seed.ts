@@ -135,11 +135,13 @@ export const seedPlan = (tasks: number, seed: number): SeedPlan => {
          JOIN bench_seed.shapes s ON b.r_shape >= s.lo AND b.r_shape < s.hi
          JOIN tasker_named_tasks nt ON nt.name = s.shape
          JOIN tasker_task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid AND ns.name = '${SEED_NAMESPACE}'`,
+      // a task in steps_in_process has one step in progress (the one at its progress mark), the only active one
       `INSERT INTO tasker_tasks (task_uuid, named_task_uuid, complete, requested_at, completed_at, context, identity_hash,
-                                 priority, current_state, correlation_id, created_at, updated_at)
+                                 priority, current_state, active_steps, correlation_id, created_at, updated_at)
          SELECT bench_seed.uuid7(t.ms, t.i, 1), t.named_task_uuid, t.state = 'complete', t.created_at,
                 CASE WHEN t.state IN ('complete', 'error', 'cancelled') THEN t.created_at + interval '2 seconds' END,
-                jsonb_build_object('n', t.i), 'seed:${seed}:' || t.i, t.priority, t.state, bench_seed.uuid7(t.ms, t.i, 3),
+                jsonb_build_object('n', t.i), 'seed:${seed}:' || t.i, t.priority, t.state,
+                CASE WHEN t.state = 'steps_in_process' THEN 1 ELSE 0 END, bench_seed.uuid7(t.ms, t.i, 3),
                 t.created_at, t.created_at + interval '2 seconds'
          FROM bench_seed.tasks t`,
       `CREATE UNLOGGED TABLE bench_seed.steps AS
@@ -178,17 +180,15 @@ export const seedPlan = (tasks: number, seed: number): SeedPlan => {
            FROM bench_seed.steps s
            CROSS JOIN LATERAL (SELECT CASE s.state WHEN 'error' THEN 3 WHEN 'complete' THEN 1 WHEN 'in_progress' THEN 1
                                                    WHEN 'waiting_for_retry' THEN 1 ELSE 0 END AS attempts) a`,
-        `INSERT INTO tasker_workflow_step_edges (workflow_step_edge_uuid, from_step_uuid, to_step_uuid, created_at, updated_at)
-           SELECT bench_seed.uuid7(t.ms, t.i * 4096 + e.from_idx * 64 + e.to_idx, 4), bench_seed.uuid7(t.ms, t.i * 64 + e.from_idx, 2),
-                  bench_seed.uuid7(t.ms, t.i * 64 + e.to_idx, 2), t.created_at, t.created_at
+        `INSERT INTO tasker_workflow_step_edges (from_step_uuid, to_step_uuid, created_at)
+           SELECT bench_seed.uuid7(t.ms, t.i * 64 + e.from_idx, 2), bench_seed.uuid7(t.ms, t.i * 64 + e.to_idx, 2), t.created_at
            FROM bench_seed.tasks t JOIN bench_seed.edges e ON e.shape = t.shape`
       ],
       [
-        `INSERT INTO tasker_workflow_step_transitions (workflow_step_transition_uuid, workflow_step_uuid, to_state, from_state,
-                                                       metadata, sort_key, most_recent, processor_uuid, created_at, updated_at)
-           SELECT bench_seed.uuid7(s.ms, (s.i * 64 + s.idx) * 8 + p.ord, 5), s.step_uuid, p.to_state, path[(p.ord - 1)::integer],
-                  '{"event": "Seed"}'::jsonb, p.ord, p.ord = cardinality(path), '${SEED_PROCESSOR}',
-                  s.created_at + p.ord * interval '10 milliseconds', s.created_at + p.ord * interval '10 milliseconds'
+        `INSERT INTO tasker_workflow_step_transitions (workflow_step_uuid, to_state, from_state, metadata, sort_key,
+                                                       processor_uuid, created_at)
+           SELECT s.step_uuid, p.to_state, path[(p.ord - 1)::integer], '{"event": "Seed"}'::jsonb, p.ord, '${SEED_PROCESSOR}',
+                  s.created_at + p.ord * interval '10 milliseconds'
            FROM bench_seed.steps s
            CROSS JOIN LATERAL (SELECT CASE s.state
                WHEN 'pending' THEN ARRAY['pending']
@@ -200,11 +200,9 @@ export const seedPlan = (tasks: number, seed: number): SeedPlan => {
                ELSE ARRAY['pending', 'cancelled'] END::varchar[] AS path) x
            CROSS JOIN LATERAL unnest(path) WITH ORDINALITY AS p(to_state, ord)
            WHERE s.i % 2 = 0`,
-        `INSERT INTO tasker_task_transitions (task_transition_uuid, task_uuid, to_state, from_state, metadata, sort_key,
-                                             most_recent, processor_uuid, created_at, updated_at)
-           SELECT bench_seed.uuid7(t.ms, t.i * 16 + p.ord, 6), bench_seed.uuid7(t.ms, t.i, 1), p.to_state, path[(p.ord - 1)::integer],
-                  '{"event": "Seed"}'::jsonb, p.ord, p.ord = cardinality(path), '${SEED_PROCESSOR}', t.created_at + p.ord * interval '100 milliseconds',
-                  t.created_at + p.ord * interval '100 milliseconds'
+        `INSERT INTO tasker_task_transitions (task_uuid, to_state, from_state, metadata, sort_key, processor_uuid, created_at)
+           SELECT bench_seed.uuid7(t.ms, t.i, 1), p.to_state, path[(p.ord - 1)::integer], '{"event": "Seed"}'::jsonb, p.ord,
+                  '${SEED_PROCESSOR}', t.created_at + p.ord * interval '100 milliseconds'
            FROM bench_seed.tasks t
            CROSS JOIN LATERAL (SELECT CASE t.state
                WHEN 'pending' THEN ARRAY['pending']
@@ -217,11 +215,10 @@ export const seedPlan = (tasks: number, seed: number): SeedPlan => {
            CROSS JOIN LATERAL unnest(path) WITH ORDINALITY AS p(to_state, ord)`
       ],
       [
-        `INSERT INTO tasker_workflow_step_transitions (workflow_step_transition_uuid, workflow_step_uuid, to_state, from_state,
-                                                       metadata, sort_key, most_recent, processor_uuid, created_at, updated_at)
-           SELECT bench_seed.uuid7(s.ms, (s.i * 64 + s.idx) * 8 + p.ord, 5), s.step_uuid, p.to_state, path[(p.ord - 1)::integer],
-                  '{"event": "Seed"}'::jsonb, p.ord, p.ord = cardinality(path), '${SEED_PROCESSOR}',
-                  s.created_at + p.ord * interval '10 milliseconds', s.created_at + p.ord * interval '10 milliseconds'
+        `INSERT INTO tasker_workflow_step_transitions (workflow_step_uuid, to_state, from_state, metadata, sort_key,
+                                                       processor_uuid, created_at)
+           SELECT s.step_uuid, p.to_state, path[(p.ord - 1)::integer], '{"event": "Seed"}'::jsonb, p.ord, '${SEED_PROCESSOR}',
+                  s.created_at + p.ord * interval '10 milliseconds'
            FROM bench_seed.steps s
            CROSS JOIN LATERAL (SELECT CASE s.state
                WHEN 'pending' THEN ARRAY['pending']
@@ -236,7 +233,17 @@ export const seedPlan = (tasks: number, seed: number): SeedPlan => {
       ]
     ],
     indexDefinitions: `SELECT def FROM bench_seed.indexes`,
-    finish: [`DROP SCHEMA bench_seed CASCADE`, `VACUUM (FREEZE, ANALYZE)`, `CHECKPOINT`]
+    finish: [
+      // a pending step's count of unfinished parents, as the engine keeps it
+      `UPDATE tasker_workflow_steps c SET unfinished_parents = p.unfinished
+         FROM (SELECT e.to_step_uuid, count(*) FILTER (WHERE parent.current_state NOT IN ('complete', 'resolved_manually'))::int AS unfinished
+               FROM tasker_workflow_step_edges e JOIN tasker_workflow_steps parent ON parent.workflow_step_uuid = e.from_step_uuid
+               GROUP BY e.to_step_uuid) p
+         WHERE c.workflow_step_uuid = p.to_step_uuid AND c.current_state = 'pending' AND p.unfinished > 0`,
+      `DROP SCHEMA bench_seed CASCADE`,
+      `VACUUM (FREEZE, ANALYZE)`,
+      `CHECKPOINT`
+    ]
   }
 }
 

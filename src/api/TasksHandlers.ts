@@ -2,7 +2,7 @@
  * Handlers of the `tasks` group: create, list, read, cancel and wait for tasks; read, resolve and retry steps.
  * Every engine error is mapped by `ErrorMapping.ts`.
  */
-import { Duration, Effect, Option } from "effect"
+import { Duration, Effect } from "effect"
 import { ReadinessFunctions } from "../db/SqlFunctions.ts"
 import type { StepUuid, TaskUuid } from "../domain/Ids.ts"
 import { TaskInitializer, type TaskRequest } from "../tasks/TaskInitializer.ts"
@@ -89,14 +89,13 @@ export const TasksHandlers = HttpApiBuilder.group(
           InvalidStoredTemplate: (e) => Effect.fail(invalidStoredTemplate(e)),
           SqlError: sqlFailure
         }))
-        const task = yield* Effect.option(queries.getTask(created.task_uuid))
         const fields = {
           task_uuid: created.task_uuid,
           correlation_id: created.correlation_id,
           status: created.status,
           step_count: created.step_count,
           step_mapping: created.step_mapping,
-          ...(Option.isSome(task) ? { created_at: task.value.created_at } : {})
+          created_at: created.created_at
         }
         return created.created ? { ...fields, created: true as const } : { ...fields, created: false as const }
       }),

@@ -28,7 +28,8 @@ export const CreatedTaskRow = Schema.Struct({
   step_mapping: Schema.Record(Schema.String, StepUuid),
   correlation_id: Schema.String,
   /** root steps enqueued by the creation */
-  enqueued_count: Schema.Int
+  enqueued_count: Schema.Int,
+  created_at: Schema.Date
 })
 export type CreatedTaskRow = typeof CreatedTaskRow.Type
 
@@ -74,9 +75,8 @@ export type ProcessedResult = typeof ProcessedResult.Type
 export const ClaimOutcome = Schema.Literals(["claimed", "abandoned", "discarded", "dead_lettered"])
 export type ClaimOutcome = typeof ClaimOutcome.Type
 
-/** One step message read by a worker: a claimed step with its handler context, or why it was not claimed. */
-export const ClaimRow = Schema.Struct({
-  ...messageFields,
+/** A claimed step's handler context (`tasker_claimed_steps`), besides its message. */
+const claimFields = {
   outcome: ClaimOutcome,
   reason: Schema.NullOr(Schema.String),
   step_uuid: Schema.NullOr(StepUuid),
@@ -94,8 +94,19 @@ export const ClaimRow = Schema.Struct({
   inputs: Schema.NullOr(Schema.Json),
   task_context: Schema.NullOr(Schema.Json),
   dependency_results: Schema.NullOr(Schema.Record(Schema.String, Schema.Json))
-})
+}
+
+/** One step message read by a worker: a claimed step with its handler context, or why it was not claimed. */
+export const ClaimRow = Schema.Struct({ ...messageFields, ...claimFields })
 export type ClaimRow = typeof ClaimRow.Type
+
+/** A claim as `tasker_submit_step_result` returns the children it handed to the worker (JSON: msg_id as text). */
+const ClaimJson = Schema.Struct({
+  ...messageFields,
+  msg_id: Schema.BigIntFromString,
+  enqueued_at: Schema.DateFromString,
+  ...claimFields
+})
 
 export const SubmitOutcome = Schema.Struct({
   /** processed: applied inline; submitted: sent to the orchestrators; superseded / discarded: nothing written */
@@ -106,8 +117,10 @@ export const SubmitOutcome = Schema.Struct({
   task_state: Schema.NullOr(TaskState),
   /** what inline processing did with the result: completed, retry_scheduled, failed, ignored */
   result_outcome: Schema.NullOr(Schema.String),
-  /** steps inline processing enqueued */
-  enqueued_count: Schema.Int
+  /** steps inline processing enqueued: on the queue for any worker, or handed to this one (`claims`) */
+  enqueued_count: Schema.Int,
+  /** children that became ready and were claimed for this worker in the same transaction: run them at once */
+  claims: Schema.Array(ClaimJson)
 })
 export type SubmitOutcome = typeof SubmitOutcome.Type
 
@@ -172,6 +185,10 @@ export interface SubmitParams {
   readonly processInline: boolean
   readonly maxBackoffSeconds: number
   readonly jitter: number
+  /** how many children that become ready this worker takes at once (its free slots); 0 enqueues them all */
+  readonly handoffLimit: number
+  /** the visibility timeout of a handed-off child's message (s) */
+  readonly visibilityTimeoutSeconds: number
 }
 
 const json = (value: Schema.Json): string => JSON.stringify(value)
@@ -272,7 +289,7 @@ export class EngineFunctions extends Context.Service<EngineFunctions, {
           sql`SELECT * FROM tasker_submit_step_result(${p.queue}::varchar, ${p.msgId}::bigint, ${p.stepUuid}::uuid,
                 ${p.attempts}::integer, ${p.success}::boolean, ${json(p.results)}::jsonb, ${p.processorUuid}::uuid,
                 ${json(p.headers)}::jsonb, ${p.processInline}::boolean, ${p.maxBackoffSeconds}::double precision,
-                ${p.jitter}::double precision)`
+                ${p.jitter}::double precision, ${p.handoffLimit}::integer, ${p.visibilityTimeoutSeconds}::double precision)`
       })
       const cancel = SqlSchema.findOneOption({
         Request: Schema.Any,

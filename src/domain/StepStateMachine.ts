@@ -36,20 +36,24 @@ const Message = { message: Schema.String }
 export const StepEvent = Schema.Union([
   /** The orchestrator hands the step to the workers' queue. */
   Schema.TaggedStruct("Enqueue", {}),
-  /** A worker claims the step (counts an attempt). */
+  /**
+   * A worker claims the step (counts an attempt): from the queue (`enqueued`), or at once from `pending` when the
+   * worker that completed its last parent runs it itself (a hand-off: the step never waits in the queue).
+   */
   Schema.TaggedStruct("Start", {}),
   /** A worker claims a step whose previous claimant stopped answering (its message became visible again). */
   Schema.TaggedStruct("Reclaim", {}),
   /** A worker gives an unfinished step back (graceful shutdown). */
   Schema.TaggedStruct("Release", {}),
-  /** The handler succeeded; the result waits for the orchestrator. */
+  /** The handler succeeded; the result waits for an orchestrator (results sent through the results queue). */
   Schema.TaggedStruct("EnqueueForOrchestration", {}),
-  /** The handler failed; the error waits for the orchestrator. */
+  /** The handler failed; the error waits for an orchestrator (or: every allowed attempt's worker was lost). */
   Schema.TaggedStruct("EnqueueAsErrorForOrchestration", {}),
+  /** The result is applied: from `in_progress` when the worker applies its own result, else by an orchestrator. */
   Schema.TaggedStruct("Complete", {}),
   /** A retryable failure with attempts left: wait for the backoff. */
   Schema.TaggedStruct("WaitForRetry", Message),
-  /** A permanent failure. */
+  /** A permanent failure (or a step that can never run). */
   Schema.TaggedStruct("Fail", Message),
   /** Back to pending: automatically after a backoff, or by an operator after an error. */
   Schema.TaggedStruct("Retry", {}),
@@ -70,14 +74,14 @@ interface Rule {
 /** The whole machine: for each event, the states it is allowed from and the state it leads to. */
 export const stepTransitionRules: { readonly [K in StepEventTag]: Rule } = {
   Enqueue: { from: ["pending"], to: "enqueued" },
-  Start: { from: ["enqueued"], to: "in_progress" },
+  Start: { from: ["enqueued", "pending"], to: "in_progress" },
   Reclaim: { from: ["in_progress"], to: "in_progress" },
   Release: { from: ["in_progress"], to: "enqueued" },
   EnqueueForOrchestration: { from: ["in_progress"], to: "enqueued_for_orchestration" },
   EnqueueAsErrorForOrchestration: { from: ["in_progress"], to: "enqueued_as_error_for_orchestration" },
-  Complete: { from: ["enqueued_for_orchestration"], to: "complete" },
-  WaitForRetry: { from: ["enqueued_as_error_for_orchestration"], to: "waiting_for_retry" },
-  Fail: { from: ["enqueued_as_error_for_orchestration", "pending", "enqueued"], to: "error" },
+  Complete: { from: ["enqueued_for_orchestration", "in_progress"], to: "complete" },
+  WaitForRetry: { from: ["enqueued_as_error_for_orchestration", "in_progress"], to: "waiting_for_retry" },
+  Fail: { from: ["enqueued_as_error_for_orchestration", "in_progress", "pending", "enqueued"], to: "error" },
   Retry: { from: ["waiting_for_retry", "error"], to: "pending" },
   Cancel: { from: nonTerminal, to: "cancelled" },
   ResolveManually: { from: nonTerminal, to: "resolved_manually" }

@@ -54,6 +54,7 @@ export interface TaskCreated {
   readonly status: TaskState
   readonly step_count: number
   readonly step_mapping: Readonly<Record<string, StepUuid>>
+  readonly created_at: Date
 }
 
 export class InvalidTaskRequest extends Schema.TaggedError<InvalidTaskRequest>()("InvalidTaskRequest", {
@@ -187,7 +188,8 @@ export class TaskInitializer extends Context.Service<TaskInitializer, {
           created: row.created,
           status: row.task_state,
           step_count: Object.keys(row.step_mapping).length,
-          step_mapping: row.step_mapping
+          step_mapping: row.step_mapping,
+          created_at: row.created_at
         } satisfies TaskCreated
       })
 

@@ -93,15 +93,18 @@ const host = hostname()
 
 /**
  * Runs `step`'s handler for `claimed`. `template` is the hosted template (its input schema decodes the task
- * context). Never fails: every outcome, including a missing handler, becomes an envelope.
+ * context). `ancestors` loads the results of every ancestor of the step, for a handler that asks for one that is
+ * not a parent (run at most once). Never fails: every outcome, including a missing handler, becomes an envelope.
  */
 export const executeStep = <R>(
   claimed: ClaimedStep,
   template: WorkflowDefinition<R> | undefined,
   step: StepDefinition<R> | undefined,
-  processorUuid: ProcessorUuid
+  processorUuid: ProcessorUuid,
+  ancestors?: Effect.Effect<Readonly<Record<string, Schema.Json>>, StepError>
 ): Effect.Effect<StepOutcome, never, R> =>
   Effect.gen(function*() {
+    const ancestorResults = ancestors === undefined ? undefined : yield* Effect.cached(ancestors)
     const startedAt = new Date()
     const started = performance.now()
 
@@ -136,7 +139,7 @@ export const executeStep = <R>(
         correlationId: claimed.correlationId,
         parentCorrelationId: claimed.parentCorrelationId,
         dependencyResults: claimed.dependencyResults,
-        dependency: makeDependencyReader(claimed.dependencyResults)
+        dependency: makeDependencyReader(claimed.dependencyResults, ancestorResults)
       }
       const handled = step.handler.run(ctx)
       if (claimed.timeoutSeconds === null) return yield* handled

@@ -13,10 +13,11 @@
  * still running then are interrupted and given back (`tasker_release_step`), so another worker picks them up at
  * once without using up an attempt.
  */
-import { Context, Duration, Effect, Fiber, FiberSet, Layer, Metric, Option, Schedule, Semaphore } from "effect"
+import { Context, Duration, Effect, Fiber, FiberSet, Layer, Metric, Option, Predicate, Schedule, type Schema, Semaphore } from "effect"
 import type { SqlError } from "effect/sql"
 import type { ProcessorUuid } from "../domain/Ids.ts"
 import { CurrentProcessor } from "../db/Processors.ts"
+import { ReadinessFunctions } from "../db/SqlFunctions.ts"
 import { RESULTS_QUEUE, workerQueueName } from "../messaging/Channels.ts"
 import { Wakeups } from "../messaging/Wakeups.ts"
 import { EngineConfig } from "../config/EngineConfig.ts"
@@ -26,6 +27,7 @@ import { withCorrelation } from "../telemetry/Correlation.ts"
 import { recordResultApplied } from "../telemetry/EngineMetrics.ts"
 import * as Metrics from "../telemetry/Metrics.ts"
 import { continueTrace, currentTraceHeaders } from "../telemetry/TraceContext.ts"
+import { StepError } from "../workflow/StepError.ts"
 import { TemplateRegistry } from "../workflow/TemplateRegistry.ts"
 import type { InvalidTemplate, StepDefinition, WorkflowDefinition } from "../workflow/Workflow.ts"
 import { templateKey } from "../workflow/Workflow.ts"
@@ -57,11 +59,12 @@ interface Hosted<R> {
 export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
   never,
   InvalidTemplate | SqlError.SqlError,
-  R | TemplateRegistry | EngineFunctions | Wakeups | CurrentProcessor
+  R | TemplateRegistry | EngineFunctions | ReadinessFunctions | Wakeups | CurrentProcessor
 > =>
   Layer.effectDiscard(Effect.gen(function*() {
     const registry = yield* TemplateRegistry
     const engine = yield* EngineFunctions
+    const readiness = yield* ReadinessFunctions
     const wakeups = yield* Wakeups
     const processor = yield* CurrentProcessor
     const config = yield* EngineConfig
@@ -94,6 +97,26 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
         Effect.updateService(Metric.CurrentMetricAttributes, ({ correlation_id: _, ...rest }) => rest)
       )
 
+    /** Every ancestor's result of a claimed step, by step name (a handler asked for one that is not a parent). */
+    const ancestorsOf = (claimed: ClaimedStep) =>
+      readiness.stepTransitiveDependencies(claimed.stepUuid).pipe(
+        Effect.map((rows) => {
+          const results: Record<string, Schema.Json> = {}
+          for (const row of rows) {
+            if (row.processed && row.results !== null && Predicate.isObject(row.results) && "result" in row.results) {
+              results[row.step_name] = (row.results as { readonly result: Schema.Json }).result
+            }
+          }
+          return results
+        }),
+        Effect.mapError((error) =>
+          StepError.retryable(`could not read the results of the step's ancestors: ${error.message}`, {
+            code: "MISSING_DEPENDENCY",
+            errorType: "DependencyError"
+          })
+        )
+      )
+
     /** The step's region: its correlation, its trace (continued from the message) and its log annotations. */
     const inStepRegion = (claimed: ClaimedStep) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
       self.pipe(
@@ -111,7 +134,13 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
         withCorrelation({ correlationId: claimed.correlationId, parentCorrelationId: claimed.parentCorrelationId })
       )
 
-    const runStep = (queue: string, claimed: ClaimedStep) => {
+    /**
+     * Runs one claimed step in the slot its claim took, then submits its result. Children the result made ready are
+     * claimed for this worker in the same transaction, up to its free slots (this step's own, and any other free
+     * one taken before submitting): each starts at once in a fiber of its own, with a slot of its own (the first
+     * one inherits this step's).
+     */
+    const runStep = (queue: string, claimed: ClaimedStep): Effect.Effect<void> => {
       const entry = hosted.get(templateKey({ namespace: claimed.namespace, name: claimed.taskName, version: claimed.taskVersion }))
       const keepVisible = engine.setVisibilityTimeout(queue, claimed.msgId, vt).pipe(
         Effect.ignore,
@@ -137,12 +166,15 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
         )
       }
       const labels = { namespace: claimed.namespace, step_name: claimed.stepName }
+      // whether this step's slot went to a handed-off child (which then releases it)
+      let slotHandedOver = false
       return Effect.gen(function*() {
         yield* Metrics.increment(Metrics.stepExecutions, { ...labels, handler_type: step?.handler?.kind ?? "none" })
         yield* trackActive(claimed.namespace, 1)
         const keeper = yield* Effect.forkChild(keepVisible)
         // executeStep runs the handler in its `StepHandler <step name>` span
-        const outcome = yield* executeStep(claimed, entry?.template, step, processor.processorUuid).pipe(
+        const outcome = yield* executeStep(claimed, entry?.template, step, processor.processorUuid, ancestorsOf(claimed))
+          .pipe(
           Effect.provideContext(handlerContext)
         )
         yield* Fiber.interrupt(keeper)
@@ -166,6 +198,11 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
             attempt: claimed.attempt
           })
         }
+        // slots for the children this result may make ready: this step's own, and the free ones (given back below)
+        let extraSlots = 0
+        if (config.inlineResultProcessing && outcome.success) {
+          while (extraSlots < config.workerConcurrency - 1 && (yield* slots.takeIfAvailable(1))) extraSlots++
+        }
         const submitStarted = performance.now()
         const submitted = yield* engine.submitStepResult({
           queue,
@@ -179,10 +216,24 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
           headers: yield* currentTraceHeaders,
           processInline: config.inlineResultProcessing,
           maxBackoffSeconds: config.maxBackoffSeconds,
-          jitter: config.backoffJitter
+          jitter: config.backoffJitter,
+          handoffLimit: config.inlineResultProcessing && outcome.success ? extraSlots + 1 : 0,
+          visibilityTimeoutSeconds: vt
         }).pipe(
-          Effect.retry(Schedule.exponential("50 millis").pipe(Schedule.upTo({ duration: "10 seconds" })))
+          Effect.retry(Schedule.exponential("50 millis").pipe(Schedule.upTo({ duration: "10 seconds" }))),
+          Effect.onError(() => extraSlots > 0 ? slots.release(extraSlots) : Effect.void)
         )
+        // the handed-off children: the first takes this step's slot, the others the extra ones; the rest go back
+        const children = submitted.claims
+        if (children.length > extraSlots) slotHandedOver = true
+        const unused = extraSlots - Math.min(children.length, extraSlots + 1) + (slotHandedOver ? 1 : 0)
+        if (unused > 0) yield* slots.release(unused)
+        for (const child of children) {
+          yield* Metrics.increment(Metrics.stepsClaimed, { namespace: claimed.namespace, claim_method: "handoff" }).pipe(
+            withCorrelation({ correlationId: child.correlation_id!, parentCorrelationId: child.parent_correlation_id })
+          )
+          yield* FiberSet.run(running, runStep(queue, toClaimedStep(child)))
+        }
         const submitMs = performance.now() - submitStarted
         yield* Metrics.observeMs(Metrics.stepResultSubmissionDuration, { result_type: submitted.outcome }, submitMs)
         yield* Metrics.increment(Metrics.resultsSubmitted, { result_type: submitted.outcome })
@@ -201,7 +252,7 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
           })
           // steps were enqueued on this namespace's queue: wake our own consumer (the NOTIFY, marked as ours, is
           // skipped when it comes back)
-          if (submitted.enqueued_count > 0) yield* wakeups.signal(queue)
+          if (submitted.enqueued_count > submitted.claims.length) yield* wakeups.signal(queue)
         } else {
           yield* Effect.logInfo(`Step result not recorded: ${submitted.outcome}`, { step_state: submitted.step_state })
         }
@@ -216,7 +267,9 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
           }).pipe(Effect.ignore)
         ),
         Effect.catchCause((cause) => Effect.logError("Step execution failed; the message will be redelivered", cause)),
-        Effect.ensuring(Effect.andThen(slots.release(1), trackActive(claimed.namespace, -1))),
+        Effect.ensuring(Effect.suspend(() =>
+          Effect.andThen(slotHandedOver ? Effect.void : slots.release(1), trackActive(claimed.namespace, -1))
+        )),
         inStepRegion(claimed)
       )
     }

@@ -29,6 +29,8 @@ const nonTerminal = StepStates.filter((s) => !terminalStepStates.has(s))
 const allowed: ReadonlyArray<readonly [StepState, StepEventTag, StepState]> = [
   ["pending", "Enqueue", "enqueued"],
   ["enqueued", "Start", "in_progress"],
+  // a hand-off: the worker that completed the step's last parent claims it at once
+  ["pending", "Start", "in_progress"],
   ["in_progress", "Reclaim", "in_progress"],
   ["in_progress", "Release", "enqueued"],
   ["in_progress", "EnqueueForOrchestration", "enqueued_for_orchestration"],
@@ -36,6 +38,10 @@ const allowed: ReadonlyArray<readonly [StepState, StepEventTag, StepState]> = [
   ["enqueued_for_orchestration", "Complete", "complete"],
   ["enqueued_as_error_for_orchestration", "WaitForRetry", "waiting_for_retry"],
   ["enqueued_as_error_for_orchestration", "Fail", "error"],
+  // a worker applying its own result
+  ["in_progress", "Complete", "complete"],
+  ["in_progress", "WaitForRetry", "waiting_for_retry"],
+  ["in_progress", "Fail", "error"],
   ["pending", "Fail", "error"],
   ["enqueued", "Fail", "error"],
   ["waiting_for_retry", "Retry", "pending"],

@@ -24,12 +24,12 @@ const tableStats = Effect.gen(function*() {
   yield* sql`SELECT pg_stat_clear_snapshot()`
   const [row] = yield* sql<{ dead: number; vacuums: number }>`
     SELECT COALESCE(sum(n_dead_tup), 0)::int AS dead, COALESCE(sum(vacuum_count), 0)::int AS vacuums
-    FROM pg_stat_user_tables WHERE relname = 'tasker_workflow_step_transitions'`
+    FROM pg_stat_user_tables WHERE relname = 'tasker_workflow_steps'`
   return row!
 })
 
 layer(embeddedLayer({ vacuumInterval: "300 millis" }), { excludeTestServices: true })("maintenance on PGlite", (it) => {
-  it.effect("the periodic vacuum removes the dead rows queues and transitions leave (no autovacuum in PGlite)", () =>
+  it.effect("the periodic vacuum removes the dead rows queues and step updates leave (no autovacuum in PGlite)", () =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       yield* sql`SELECT tasker_create_queue('churn')`

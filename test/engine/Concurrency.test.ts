@@ -77,7 +77,7 @@ describe("a worker that dies mid-step", () => {
         "Enqueue",
         "Start",
         "Reclaim",
-        "EnqueueForOrchestration",
+        // the worker applies its own result (no wait for an orchestrator)
         "Complete"
       ])
       assert.deepStrictEqual(yield* auditTransitions.pipe(Effect.provide(orchestrator)), [])
@@ -124,6 +124,6 @@ describe("a worker shut down gracefully mid-step", () => {
       const events = yield* sql<{ event: string }>`
         SELECT metadata ->> 'event' AS event FROM tasker_workflow_step_transitions
         WHERE workflow_step_uuid = ${step} ORDER BY sort_key`
-      assert.deepStrictEqual(events.map((e) => e.event), ["Create", "Enqueue", "Start", "Release", "Start", "EnqueueForOrchestration", "Complete"])
+      assert.deepStrictEqual(events.map((e) => e.event), ["Create", "Enqueue", "Start", "Release", "Start", "Complete"])
     }).pipe(Effect.scoped), { timeout: 60_000 })
 })

@@ -434,7 +434,7 @@ layer(GiveUpLayer, { excludeTestServices: true, timeout: "30 seconds" })("give-u
       assert.strictEqual(status, "error")
       const sql = yield* SqlClient.SqlClient
       const [last] = yield* sql<{ event: string }>`
-        SELECT metadata ->> 'event' AS event FROM tasker_task_transitions WHERE task_uuid = ${task_uuid} AND most_recent`
+        SELECT metadata ->> 'event' AS event FROM tasker_task_transitions WHERE task_uuid = ${task_uuid} ORDER BY sort_key DESC LIMIT 1`
       assert.strictEqual(last!.event, "GiveUp")
     }))
 })

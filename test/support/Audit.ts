@@ -1,7 +1,9 @@
 /**
  * Audits the transition tables against the state machines: every recorded transition must be one the machine
- * allows for its recorded event (`metadata.event`), each task and step must have exactly one most_recent row
- * matching its current_state, and sort keys must run 1..n without gaps.
+ * allows for its recorded event (`metadata.event`), sort keys must run 1..n without gaps, each row must start
+ * where the previous one ended, and the last row of each task and step must match its current_state. Also audits
+ * the counters the engine keeps beside the states: a pending step's unfinished parents, a step that left pending
+ * has none, and a task's active steps.
  */
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
@@ -14,7 +16,6 @@ interface Row {
   readonly to_state: string
   readonly event: string | null
   readonly sort_key: number
-  readonly most_recent: boolean
   readonly current_state: string
 }
 
@@ -51,10 +52,9 @@ const check = (
         problems.push(`${kind} ${id}: transition ${row.sort_key} starts from ${row.from_state}, previous ended in ${list[i - 1]!.to_state}`)
       }
     })
-    const current = list.filter((r) => r.most_recent)
-    if (current.length !== 1 || current[0] !== list.at(-1)) problems.push(`${kind} ${id}: most_recent is not the last row`)
-    else if (current[0]!.to_state !== current[0]!.current_state) {
-      problems.push(`${kind} ${id}: current_state ${current[0]!.current_state} != most recent ${current[0]!.to_state}`)
+    const current = list.at(-1)!
+    if (current.to_state !== current.current_state) {
+      problems.push(`${kind} ${id}: current_state ${current.current_state} != latest transition ${current.to_state}`)
     }
   }
   return problems
@@ -65,13 +65,33 @@ export const auditTransitions = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const tasks = yield* sql<Row>`
     SELECT tt.task_uuid::text AS id, tt.from_state, tt.to_state, tt.metadata ->> 'event' AS event, tt.sort_key,
-           tt.most_recent, t.current_state
+           t.current_state
     FROM tasker_task_transitions tt JOIN tasker_tasks t ON t.task_uuid = tt.task_uuid`
   const steps = yield* sql<Row>`
     SELECT st.workflow_step_uuid::text AS id, st.from_state, st.to_state, st.metadata ->> 'event' AS event,
-           st.sort_key, st.most_recent, ws.current_state
+           st.sort_key, ws.current_state
     FROM tasker_workflow_step_transitions st JOIN tasker_workflow_steps ws ON ws.workflow_step_uuid = st.workflow_step_uuid`
+  const counters = yield* sql<{ problem: string }>`
+    SELECT format('step %s (%s): %s unfinished parents, %s by its parents', ws.workflow_step_uuid, ws.current_state,
+                  ws.unfinished_parents, p.unfinished) AS problem
+    FROM tasker_workflow_steps ws
+    CROSS JOIN LATERAL (
+      SELECT count(*) FILTER (WHERE parent.current_state NOT IN ('complete', 'resolved_manually'))::int AS unfinished
+      FROM tasker_workflow_step_edges e JOIN tasker_workflow_steps parent ON parent.workflow_step_uuid = e.from_step_uuid
+      WHERE e.to_step_uuid = ws.workflow_step_uuid) p
+    WHERE (ws.current_state = 'pending' AND ws.unfinished_parents <> p.unfinished)
+       OR (ws.current_state IN ('enqueued', 'in_progress', 'enqueued_for_orchestration',
+                                'enqueued_as_error_for_orchestration') AND ws.unfinished_parents <> 0)
+    UNION ALL
+    SELECT format('task %s (%s): %s active steps, %s counted', t.task_uuid, t.current_state, t.active_steps, a.active)
+    FROM tasker_tasks t
+    CROSS JOIN LATERAL (
+      SELECT count(*)::int AS active FROM tasker_workflow_steps ws WHERE ws.task_uuid = t.task_uuid
+        AND ws.current_state IN ('enqueued', 'in_progress', 'enqueued_for_orchestration',
+                                 'enqueued_as_error_for_orchestration')) a
+    WHERE t.active_steps <> a.active`
   return [
+    ...counters.map((r) => r.problem),
     ...check(tasks, taskTransitionRules as Record<TaskEventTag, { from: ReadonlyArray<string>; to: string | null }>, "task"),
     ...check(steps, stepTransitionRules as Record<StepEventTag, { from: ReadonlyArray<string>; to: string }>, "step")
   ]

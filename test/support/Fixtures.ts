@@ -57,21 +57,23 @@ export const createTask = (spec: TaskSpec) =>
         VALUES (${nt!.named_task_uuid}, ${randomUUID()}, ${spec.priority ?? 0}, ${randomUUID()}, ${created}, ${created})
         RETURNING task_uuid`
       const taskUuid = task!.task_uuid
-      yield* sql`INSERT INTO tasker_task_transitions (task_uuid, to_state, from_state, sort_key, most_recent)
-                 VALUES (${taskUuid}, 'pending', NULL, 1, true)`
+      yield* sql`INSERT INTO tasker_task_transitions (task_uuid, to_state, from_state, sort_key)
+                 VALUES (${taskUuid}, 'pending', NULL, 1)`
       const steps: Record<string, StepUuid> = {}
       for (const step of spec.steps) {
         const [named] = yield* sql<{ named_step_uuid: string }>`
           INSERT INTO tasker_named_steps (dependent_system_uuid, name) VALUES (${system!.dependent_system_uuid}, ${step.name})
           ON CONFLICT (dependent_system_uuid, name) DO UPDATE SET updated_at = now() RETURNING named_step_uuid`
         const [row] = yield* sql<{ workflow_step_uuid: StepUuid }>`
-          INSERT INTO tasker_workflow_steps (task_uuid, named_step_uuid, retryable, max_attempts, backoff, backoff_base_ms, max_backoff_ms)
+          INSERT INTO tasker_workflow_steps (task_uuid, named_step_uuid, retryable, max_attempts, backoff, backoff_base_ms,
+                                             max_backoff_ms, unfinished_parents)
           VALUES (${taskUuid}, ${named!.named_step_uuid}, ${step.retryable ?? true}, ${step.maxAttempts ?? 3},
-                  ${step.backoff ?? "exponential"}, ${step.backoffBaseMs ?? 1000}, ${step.maxBackoffMs ?? 30000})
+                  ${step.backoff ?? "exponential"}, ${step.backoffBaseMs ?? 1000}, ${step.maxBackoffMs ?? 30000},
+                  ${step.dependsOn?.length ?? 0})
           RETURNING workflow_step_uuid`
         steps[step.name] = row!.workflow_step_uuid
-        yield* sql`INSERT INTO tasker_workflow_step_transitions (workflow_step_uuid, to_state, from_state, sort_key, most_recent)
-                   VALUES (${row!.workflow_step_uuid}, 'pending', NULL, 1, true)`
+        yield* sql`INSERT INTO tasker_workflow_step_transitions (workflow_step_uuid, to_state, from_state, sort_key)
+                   VALUES (${row!.workflow_step_uuid}, 'pending', NULL, 1)`
       }
       for (const step of spec.steps) {
         for (const parent of step.dependsOn ?? []) {
@@ -111,7 +113,8 @@ export const graphs = {
 
 /**
  * Forces a step into `state` (current_state, a transition row, and the given columns) without going through
- * the state machine: for setting up readiness scenarios with explicit timestamps.
+ * the state machine: for setting up readiness scenarios with explicit timestamps. The counters the engine keeps
+ * (the children's unfinished parents, the task's active steps) are recounted as the engine would have them.
  */
 export const forceStepState = (
   stepUuid: StepUuid,
@@ -127,10 +130,8 @@ export const forceStepState = (
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const at = columns.at ?? new Date()
-    yield* sql`UPDATE tasker_workflow_step_transitions SET most_recent = false
-               WHERE workflow_step_uuid = ${stepUuid} AND most_recent`
-    yield* sql`INSERT INTO tasker_workflow_step_transitions (workflow_step_uuid, to_state, sort_key, most_recent, created_at)
-               SELECT ${stepUuid}, ${state}, COALESCE(max(sort_key), 0) + 1, true, ${at}
+    yield* sql`INSERT INTO tasker_workflow_step_transitions (workflow_step_uuid, to_state, sort_key, created_at)
+               SELECT ${stepUuid}, ${state}, COALESCE(max(sort_key), 0) + 1, ${at}
                FROM tasker_workflow_step_transitions WHERE workflow_step_uuid = ${stepUuid}`
     yield* sql`UPDATE tasker_workflow_steps SET
                  current_state = ${state},
@@ -140,15 +141,34 @@ export const forceStepState = (
                  last_attempted_at = CASE WHEN ${columns.lastAttemptedAt !== undefined} THEN ${columns.lastAttemptedAt ?? null}::timestamptz ELSE last_attempted_at END,
                  backoff_request_seconds = CASE WHEN ${columns.backoffRequestSeconds !== undefined} THEN ${columns.backoffRequestSeconds ?? null}::double precision ELSE backoff_request_seconds END
                WHERE workflow_step_uuid = ${stepUuid}`
+    yield* recountTask(stepUuid)
+  })
+
+/** The engine's counters of a step's task, recounted from its steps' states. */
+const recountTask = (stepUuid: StepUuid) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const [row] = yield* sql<{ task_uuid: TaskUuid }>`
+      SELECT task_uuid FROM tasker_workflow_steps WHERE workflow_step_uuid = ${stepUuid}`
+    yield* sql`UPDATE tasker_workflow_steps c SET unfinished_parents = CASE WHEN c.current_state = 'pending' THEN
+                 (SELECT count(*)::int FROM tasker_workflow_step_edges e
+                  JOIN tasker_workflow_steps p ON p.workflow_step_uuid = e.from_step_uuid
+                  WHERE e.to_step_uuid = c.workflow_step_uuid
+                    AND p.current_state NOT IN ('complete', 'resolved_manually')) ELSE 0 END
+               WHERE c.task_uuid = ${row!.task_uuid}`
+    yield* sql`UPDATE tasker_tasks t SET active_steps = (
+                 SELECT count(*)::int FROM tasker_workflow_steps ws WHERE ws.task_uuid = t.task_uuid
+                   AND ws.current_state IN ('enqueued', 'in_progress', 'enqueued_for_orchestration',
+                                            'enqueued_as_error_for_orchestration'))
+               WHERE t.task_uuid = ${row!.task_uuid}`
   })
 
 /** Forces a task into `state` (for discovery tests), recording `processorUuid` on the transition. */
 export const forceTaskState = (taskUuid: TaskUuid, state: TaskState, processorUuid: ProcessorUuid | null = null) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    yield* sql`UPDATE tasker_task_transitions SET most_recent = false WHERE task_uuid = ${taskUuid} AND most_recent`
-    yield* sql`INSERT INTO tasker_task_transitions (task_uuid, to_state, sort_key, most_recent, processor_uuid)
-               SELECT ${taskUuid}, ${state}, COALESCE(max(sort_key), 0) + 1, true, ${processorUuid}::uuid
+    yield* sql`INSERT INTO tasker_task_transitions (task_uuid, to_state, sort_key, processor_uuid)
+               SELECT ${taskUuid}, ${state}, COALESCE(max(sort_key), 0) + 1, ${processorUuid}::uuid
                FROM tasker_task_transitions WHERE task_uuid = ${taskUuid}`
     yield* sql`UPDATE tasker_tasks SET current_state = ${state} WHERE task_uuid = ${taskUuid}`
   })

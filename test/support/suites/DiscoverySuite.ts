@@ -43,7 +43,7 @@ export const discoverySuite = (db: DatabaseUnderTest) => {
         )
         assert.strictEqual(claimed[0]!.ready_steps_count, 1)
         const [transition] = yield* sql<{ to_state: string; processor_uuid: string }>`
-          SELECT to_state, processor_uuid FROM tasker_task_transitions WHERE task_uuid = ${taskUuid} AND most_recent`
+          SELECT to_state, processor_uuid FROM tasker_task_transitions WHERE task_uuid = ${taskUuid} ORDER BY sort_key DESC LIMIT 1`
         assert.deepStrictEqual([transition!.to_state, transition!.processor_uuid], ["initializing", processorUuid])
         assert.deepStrictEqual(yield* discovery.nextReadyTasks({ limit: 5, processorUuid }), [])
       }))
@@ -141,7 +141,7 @@ export const discoverySuite = (db: DatabaseUnderTest) => {
           [orphan.taskUuid, "evaluating_results", "evaluating_results"]
         ])
         const [row] = yield* sql<{ processor_uuid: string; metadata: { event: string; previous_processor_uuid: string } }>`
-          SELECT processor_uuid, metadata FROM tasker_task_transitions WHERE task_uuid = ${orphan.taskUuid} AND most_recent`
+          SELECT processor_uuid, metadata FROM tasker_task_transitions WHERE task_uuid = ${orphan.taskUuid} ORDER BY sort_key DESC LIMIT 1`
         assert.strictEqual(row!.processor_uuid, me)
         assert.deepStrictEqual(row!.metadata, { event: "TakeOver", previous_processor_uuid: dead })
       }))

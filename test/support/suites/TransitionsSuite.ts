@@ -32,16 +32,15 @@ const taskHistory = (taskUuid: TaskUuid) =>
       from_state: string | null
       to_state: string
       sort_key: number
-      most_recent: boolean
       processor_uuid: string | null
       metadata: Record<string, unknown>
-    }>`SELECT from_state, to_state, sort_key, most_recent, processor_uuid, metadata
+    }>`SELECT from_state, to_state, sort_key, processor_uuid, metadata
        FROM tasker_task_transitions WHERE task_uuid = ${taskUuid} ORDER BY sort_key`
   })
 
 export const transitionsSuite = (db: DatabaseUnderTest) => {
   layer(db.layer, { excludeTestServices: true })(`task transitions on ${db.name}`, (it) => {
-    it.effect("write the audit trail: sort_key, one most_recent row, from/to, processor and event metadata", () =>
+    it.effect("write the audit trail: sort_key 1..n, from/to, processor and event metadata; the latest row is the current state", () =>
       Effect.gen(function*() {
         const transitions = yield* Transitions
         const processorUuid = yield* registered()
@@ -52,10 +51,10 @@ export const transitionsSuite = (db: DatabaseUnderTest) => {
           "enqueuing_steps"
         )
         const history = yield* taskHistory(taskUuid)
-        assert.deepStrictEqual(history.map((h) => [h.from_state, h.to_state, h.sort_key, h.most_recent]), [
-          [null, "pending", 1, false],
-          ["pending", "initializing", 2, false],
-          ["initializing", "enqueuing_steps", 3, true]
+        assert.deepStrictEqual(history.map((h) => [h.from_state, h.to_state, h.sort_key]), [
+          [null, "pending", 1],
+          ["pending", "initializing", 2],
+          ["initializing", "enqueuing_steps", 3]
         ])
         assert.strictEqual(history[2]!.processor_uuid, processorUuid)
         assert.deepStrictEqual(history[2]!.metadata, { event: "ReadyStepsFound", count: 1 })
@@ -151,9 +150,9 @@ export const transitionsSuite = (db: DatabaseUnderTest) => {
           assert.strictEqual(losses.length, 1, `round ${round}`)
           if (losses[0]!._tag === "Failure") assert.strictEqual(losses[0]!.failure._tag, "StaleState")
           const history = yield* taskHistory(taskUuid)
-          assert.deepStrictEqual(history.map((h) => [h.from_state, h.to_state, h.sort_key, h.most_recent]), [
-            [null, "pending", 1, false],
-            ["pending", "initializing", 2, true]
+          assert.deepStrictEqual(history.map((h) => [h.from_state, h.to_state, h.sort_key]), [
+            [null, "pending", 1],
+            ["pending", "initializing", 2]
           ])
         }
       }))
@@ -208,7 +207,7 @@ export const transitionsSuite = (db: DatabaseUnderTest) => {
           assert.strictEqual(outcomes.filter((o) => o._tag === "Success").length, 1)
           const history = yield* taskHistory(taskUuid)
           assert.strictEqual(history.length, 2)
-          assert.strictEqual(history.filter((h) => h.most_recent).length, 1)
+          assert.deepStrictEqual(history.map((h) => h.sort_key), [1, 2])
           assert.strictEqual(history[1]!.from_state, "pending")
         }
       }))

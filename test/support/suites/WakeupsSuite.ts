@@ -69,7 +69,7 @@ export const wakeupsSuite = (db: DatabaseUnderTest) => {
   })
 
   describe(`worker claims on ${db.name}`, () => {
-    it.live("one claim per step: the worker's own signal and its NOTIFY do not both wake it", () =>
+    it.live("one claim per task: the worker's own signal and its NOTIFY do not both wake it, and the chain's other steps are handed off", () =>
       Effect.gen(function*() {
         const init = yield* TaskInitializer
         const queries = yield* TaskQueries
@@ -77,9 +77,17 @@ export const wakeupsSuite = (db: DatabaseUnderTest) => {
           Metric.value(Metric.withAttributes(Metrics.messageReceiveDuration, { queue: workerQueueName("wakeups") })),
           (state) => state.count
         )
+        const sql = yield* SqlClient.SqlClient
+        // steps a worker claimed at once from its parent's result (their Start transition says so)
+        const handoffs = Effect.map(
+          sql<{ n: number }>`SELECT count(*)::int AS n FROM tasker_workflow_step_transitions
+                             WHERE metadata ->> 'event' = 'Start' AND (metadata ->> 'handoff')::boolean`,
+          (rows) => rows[0]!.n
+        )
         // let the consumer settle (its first look, and the look after the listener connected)
         yield* Effect.sleep("500 millis")
         const before = yield* claims
+        const handoffsBefore = yield* handoffs
         const tasks = 5
         for (let i = 0; i < tasks; i++) {
           const created = yield* init.createTask({ namespace: "wakeups", name: "chain", version: "1.0.0", context: {} })
@@ -89,9 +97,11 @@ export const wakeupsSuite = (db: DatabaseUnderTest) => {
         // give a stray NOTIFY the time to arrive and cause a look, if one were going to
         yield* Effect.sleep("300 millis")
         const looks = (yield* claims) - before
-        // 4 steps per task, each claimed after a local signal; before origin marking this was about twice as many
-        assert.isAtMost(looks, tasks * 4 + 1, `claims: ${looks}`)
-        assert.isAtLeast(looks, tasks * 4)
+        // one look per task: its root step, claimed after a local signal (before origin marking this was about twice
+        // as many); the 3 other steps of the chain are handed to the worker by their parent's result, without a look
+        assert.isAtMost(looks, tasks + 1, `claims: ${looks}`)
+        assert.isAtLeast(looks, tasks)
+        assert.strictEqual((yield* handoffs) - handoffsBefore, tasks * 3)
       }).pipe(
         Effect.provide(
           engineLayer({ templates: [Chain], settings: { deploymentMode: "event_driven", pollIntervalMs: 60_000 } }).pipe(
