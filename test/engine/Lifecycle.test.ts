@@ -77,11 +77,27 @@ const Strict = Workflow.make({
 const Keyed = Workflow.make({ namespace: NS, name: "keyed", version: "1.0.0", identityStrategy: "caller_provided" })
   .step("only", { run: () => Effect.succeed(true) })
 
+/** Dependency results each step saw: its parents' (`dependencyResults`) and its grandparent's (`dependency`). */
+const seen = new Map<string, { parents: ReadonlyArray<string>; grandparent: number }>()
+const Chain3 = Workflow.make({ namespace: NS, name: "chain3", version: "1.0.0", identityStrategy: "always_unique" })
+  .step("a", { run: () => Effect.succeed(1) })
+  .step("b", { dependsOn: ["a"], run: (ctx) => Effect.map(ctx.dependency("a", Schema.Number), (a) => a + 1) })
+  .step("c", {
+    dependsOn: ["b"],
+    run: (ctx) =>
+      Effect.gen(function*() {
+        const b = yield* ctx.dependency("b", Schema.Number)
+        const a = yield* ctx.dependency("a", Schema.Number) // not a parent: read on demand
+        seen.set(ctx.taskUuid, { parents: Object.keys(ctx.dependencyResults), grandparent: a })
+        return a + b
+      })
+  })
+
 /** Stored without handlers: this worker hosts its namespace but cannot run it. */
 const Unhosted = Workflow.make({ namespace: NS, name: "unhosted", version: "1.0.0", identityStrategy: "always_unique" })
   .step("orphan", { run: () => Effect.succeed(true) })
 
-const templates = [Flaky, Traced, Fragile, Slow, TimesOut, Strict, Keyed]
+const templates = [Flaky, Traced, Fragile, Slow, TimesOut, Strict, Keyed, Chain3]
 
 const TestLayer = engineLayer({
   templates,
@@ -119,6 +135,37 @@ const stepTransitions = (stepUuid: StepUuid) =>
   })
 
 layer(TestLayer, { excludeTestServices: true, timeout: "60 seconds" })("engine lifecycle", (it) => {
+  describe("the step path", () => {
+    it.effect("a handler gets its parents' results, an ancestor's on demand; each child is handed to the worker that finished its parent", () =>
+      Effect.gen(function*() {
+        const { task_uuid } = yield* submit("chain3")
+        const task = yield* finish(task_uuid)
+        assert.strictEqual(task.status, "complete")
+        const steps = yield* stepsByName(task_uuid)
+        assert.strictEqual(resultOf(steps.c!), 3)
+        assert.deepStrictEqual(seen.get(task_uuid), { parents: ["b"], grandparent: 1 })
+        // a was queued and claimed; b and c were claimed by their parent's result, without the queue
+        const events = (uuid: StepUuid) => Effect.map(stepTransitions(uuid), (ts) => ts.map((t) => t.metadata.event))
+        assert.deepStrictEqual(yield* events(steps.a!.step_uuid), ["Create", "Enqueue", "Start", "Complete"])
+        assert.deepStrictEqual(yield* events(steps.b!.step_uuid), ["Create", "Start", "Complete"])
+        const [start] = (yield* stepTransitions(steps.c!.step_uuid)).filter((t) => t.metadata.event === "Start")
+        assert.strictEqual(start!.metadata.handoff, true)
+        // the task recorded its start and its end, nothing per completed step in between
+        const sql = yield* SqlClient.SqlClient
+        const taskEvents = yield* sql<{ event: string }>`
+          SELECT metadata ->> 'event' AS event FROM tasker_task_transitions WHERE task_uuid = ${task_uuid} ORDER BY sort_key`
+        assert.deepStrictEqual(taskEvents.map((t) => t.event), [
+          "Create",
+          "Start",
+          "ReadyStepsFound",
+          "StepsEnqueued",
+          "StepCompleted",
+          "AllStepsSuccessful"
+        ])
+        assert.deepStrictEqual(yield* auditTransitions, [])
+      }))
+  })
+
   describe("retries", () => {
     it.effect("a retryable failure is retried after its backoff until it succeeds", () =>
       Effect.gen(function*() {
