@@ -9,6 +9,7 @@
 --   tasker_process_result_messages  the orchestrator's consumer: read result messages and process each
 --   tasker_claim_step_messages    the worker's consumer: read step messages, claim steps, return handler context
 --   tasker_submit_step_result     the worker's hand-back: store and apply the result, claim ready children for itself
+--   tasker_submit_step_results    the same for the results a worker has ready at the same time, in one transaction
 --   tasker_release_step           graceful shutdown: give an unfinished step back
 --   tasker_cancel_task            cancel a task and its unfinished steps
 --   tasker_reevaluate_task        after an operator's step action: move a blocked or running task on at once
@@ -776,6 +777,42 @@ BEGIN
 END
 $fn$;
 
+-- The results a worker has ready at the same time, in one transaction: each as tasker_submit_step_result (applied in
+-- a subtransaction of its own, so one that fails to apply goes to the orchestrators alone), taken in task order so
+-- that two workers' batches lock their tasks in the same order. p_results: [{"msg_id", "step_uuid", "attempts",
+-- "success", "results", "headers"}, …]. Each successful step's own slot can take one of its ready children; the
+-- p_extra_slots other free slots of the worker go to the children of the first results that have more. Returns one
+-- row per result, in p_results' order (ord = its position, from 1).
+CREATE FUNCTION tasker_submit_step_results(
+  p_queue varchar, p_results jsonb, p_processor_uuid uuid, p_process_inline boolean DEFAULT false,
+  p_max_backoff_seconds double precision DEFAULT 300, p_jitter_fraction double precision DEFAULT 0,
+  p_extra_slots integer DEFAULT 0, p_vt_seconds double precision DEFAULT 30)
+RETURNS TABLE (ord integer, outcome text, step_state varchar, task_uuid uuid, task_state varchar, result_outcome text,
+               enqueued_count integer, claims jsonb)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  e record;
+  r record;
+  v_extra integer := GREATEST(p_extra_slots, 0);
+BEGIN
+  FOR e IN
+    SELECT x.ord::integer AS ord, (x.item ->> 'msg_id')::bigint AS msg_id, (x.item ->> 'step_uuid')::uuid AS step_uuid,
+           (x.item ->> 'attempts')::integer AS attempts, (x.item ->> 'success')::boolean AS success,
+           x.item -> 'results' AS results, COALESCE(x.item -> 'headers', '{}'::jsonb) AS headers
+    FROM jsonb_array_elements(p_results) WITH ORDINALITY AS x(item, ord)
+    LEFT JOIN tasker_workflow_steps ws ON ws.workflow_step_uuid = (x.item ->> 'step_uuid')::uuid
+    ORDER BY ws.task_uuid, x.ord
+  LOOP
+    SELECT * INTO r FROM tasker_submit_step_result(p_queue, e.msg_id, e.step_uuid, e.attempts, e.success, e.results,
+      p_processor_uuid, e.headers, p_process_inline, p_max_backoff_seconds, p_jitter_fraction,
+      CASE WHEN e.success THEN 1 + v_extra ELSE 0 END, p_vt_seconds);
+    v_extra := v_extra - GREATEST(jsonb_array_length(r.claims) - 1, 0);
+    RETURN QUERY SELECT e.ord, r.outcome, r.step_state, r.task_uuid, r.task_state, r.result_outcome, r.enqueued_count,
+                        r.claims;
+  END LOOP;
+END
+$fn$;
+
 -- Gives an unfinished claimed attempt back (graceful shutdown, or a worker without the step's handler):
 -- in_progress -> enqueued without using up the attempt; the message becomes visible again after p_delay_seconds.
 -- Returns false when the attempt was superseded.
@@ -917,6 +954,7 @@ ALTER FUNCTION tasker_evaluate_task SET enable_seqscan = off;
 ALTER FUNCTION tasker_process_result_messages SET enable_seqscan = off;
 ALTER FUNCTION tasker_claim_step_messages SET enable_seqscan = off;
 ALTER FUNCTION tasker_submit_step_result SET enable_seqscan = off;
+ALTER FUNCTION tasker_submit_step_results SET enable_seqscan = off;
 ALTER FUNCTION tasker_release_step SET enable_seqscan = off;
 ALTER FUNCTION tasker_cancel_task SET enable_seqscan = off;
 ALTER FUNCTION tasker_reevaluate_task SET enable_seqscan = off;

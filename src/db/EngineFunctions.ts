@@ -172,22 +172,25 @@ export interface ClaimParams {
   readonly maxReadCount: number
 }
 
-export interface SubmitParams {
-  readonly queue: string
+/** One result of a batch (`SubmitBatchParams`). */
+export interface SubmittedResult {
   readonly msgId: bigint
   readonly stepUuid: StepUuid
   readonly attempts: number
   readonly success: boolean
   readonly results: Schema.Json
-  readonly processorUuid: ProcessorUuid
   readonly headers: Schema.Json
-  /** apply the result in the same transaction (see tasker_submit_step_result) */
+}
+
+export interface SubmitBatchParams {
+  readonly queue: string
+  readonly processorUuid: ProcessorUuid
+  readonly results: ReadonlyArray<SubmittedResult>
   readonly processInline: boolean
   readonly maxBackoffSeconds: number
   readonly jitter: number
-  /** how many children that become ready this worker takes at once (its free slots); 0 enqueues them all */
-  readonly handoffLimit: number
-  /** the visibility timeout of a handed-off child's message (s) */
+  /** free slots of the worker besides the successful steps' own, for the children they make ready */
+  readonly extraSlots: number
   readonly visibilityTimeoutSeconds: number
 }
 
@@ -215,8 +218,11 @@ export class EngineFunctions extends Context.Service<EngineFunctions, {
   readonly processResultMessages: (params: ResultBatchParams) => Effect.Effect<ReadonlyArray<ProcessedResult>, SqlError.SqlError>
   /** `tasker_claim_step_messages`: read step messages and claim their steps. */
   readonly claimStepMessages: (params: ClaimParams) => Effect.Effect<ReadonlyArray<ClaimRow>, SqlError.SqlError>
-  /** `tasker_submit_step_result`: record a claimed attempt's result and hand it to the orchestrator. */
-  readonly submitStepResult: (params: SubmitParams) => Effect.Effect<SubmitOutcome, SqlError.SqlError>
+  /**
+   * `tasker_submit_step_results`: claimed attempts' results, in one transaction (each as `tasker_submit_step_result`:
+   * applied inline, or handed to the orchestrators); one outcome per result, in their order.
+   */
+  readonly submitStepResults: (params: SubmitBatchParams) => Effect.Effect<ReadonlyArray<SubmitOutcome>, SqlError.SqlError>
   /** `tasker_release_step`: give an unfinished attempt back. */
   readonly releaseStep: (params: {
     readonly queue: string
@@ -282,14 +288,21 @@ export class EngineFunctions extends Context.Service<EngineFunctions, {
           sql`SELECT * FROM tasker_claim_step_messages(${p.queue}::varchar, ${p.processorUuid}::uuid, ${p.limit}::integer,
                 ${p.visibilityTimeoutSeconds}::double precision, ${p.maxReadCount}::integer)`
       })
-      const submit = SqlSchema.findOne({
+      const submitBatch = SqlSchema.findAll({
         Request: Schema.Any,
-        Result: SubmitOutcome,
-        execute: (p: SubmitParams) =>
-          sql`SELECT * FROM tasker_submit_step_result(${p.queue}::varchar, ${p.msgId}::bigint, ${p.stepUuid}::uuid,
-                ${p.attempts}::integer, ${p.success}::boolean, ${json(p.results)}::jsonb, ${p.processorUuid}::uuid,
-                ${json(p.headers)}::jsonb, ${p.processInline}::boolean, ${p.maxBackoffSeconds}::double precision,
-                ${p.jitter}::double precision, ${p.handoffLimit}::integer, ${p.visibilityTimeoutSeconds}::double precision)`
+        Result: Schema.Struct({ ord: Schema.Int, ...SubmitOutcome.fields }),
+        execute: (p: SubmitBatchParams) =>
+          sql`SELECT * FROM tasker_submit_step_results(${p.queue}::varchar, ${
+            json(p.results.map((r) => ({
+              msg_id: String(r.msgId),
+              step_uuid: r.stepUuid,
+              attempts: r.attempts,
+              success: r.success,
+              results: r.results,
+              headers: r.headers
+            })))
+          }::jsonb, ${p.processorUuid}::uuid, ${p.processInline}::boolean, ${p.maxBackoffSeconds}::double precision,
+                ${p.jitter}::double precision, ${p.extraSlots}::integer, ${p.visibilityTimeoutSeconds}::double precision)`
       })
       const cancel = SqlSchema.findOneOption({
         Request: Schema.Any,
@@ -336,10 +349,11 @@ export class EngineFunctions extends Context.Service<EngineFunctions, {
             instrumentSql("tasker_claim_step_messages", { transaction: true }),
             Effect.withSpan("EngineFunctions.claimStepMessages", { attributes: { queue: params.queue } })
           ),
-        submitStepResult: (params) =>
-          orDieOne(submit(params)).pipe(
-            instrumentSql("tasker_submit_step_result", { transaction: true }),
-            Effect.withSpan("EngineFunctions.submitStepResult", { attributes: { step_uuid: params.stepUuid } })
+        submitStepResults: (params) =>
+          die(submitBatch(params)).pipe(
+            Effect.map((rows) => [...rows].sort((a, b) => a.ord - b.ord)),
+            instrumentSql("tasker_submit_step_results", { transaction: true }),
+            Effect.withSpan("EngineFunctions.submitStepResults", { attributes: { results: params.results.length } })
           ),
         releaseStep: Effect.fn("EngineFunctions.releaseStep")(function*(p: {
           readonly queue: string

@@ -13,7 +13,24 @@
  * still running then are interrupted and given back (`tasker_release_step`), so another worker picks them up at
  * once without using up an attempt.
  */
-import { Context, Duration, Effect, Fiber, FiberSet, Layer, Metric, Option, Predicate, Schedule, type Schema, Semaphore } from "effect"
+import {
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  FiberSet,
+  Layer,
+  Metric,
+  Option,
+  Predicate,
+  Queue,
+  Schedule,
+  type Schema,
+  Semaphore,
+  type Tracer
+} from "effect"
 import type { SqlError } from "effect/sql"
 import type { ProcessorUuid } from "../domain/Ids.ts"
 import { CurrentProcessor } from "../db/Processors.ts"
@@ -21,7 +38,7 @@ import { ReadinessFunctions } from "../db/SqlFunctions.ts"
 import { RESULTS_QUEUE, workerQueueName } from "../messaging/Channels.ts"
 import { Wakeups } from "../messaging/Wakeups.ts"
 import { EngineConfig } from "../config/EngineConfig.ts"
-import { EngineFunctions } from "../db/EngineFunctions.ts"
+import { EngineFunctions, type SubmitOutcome } from "../db/EngineFunctions.ts"
 import { supervised } from "../internal/Supervised.ts"
 import { withCorrelation } from "../telemetry/Correlation.ts"
 import { recordResultApplied } from "../telemetry/EngineMetrics.ts"
@@ -31,7 +48,7 @@ import { StepError } from "../workflow/StepError.ts"
 import { TemplateRegistry } from "../workflow/TemplateRegistry.ts"
 import type { InvalidTemplate, StepDefinition, WorkflowDefinition } from "../workflow/Workflow.ts"
 import { templateKey } from "../workflow/Workflow.ts"
-import { type ClaimedStep, executeStep, toClaimedStep } from "./StepExecutor.ts"
+import { type ClaimedStep, executeStep, type StepOutcome, toClaimedStep } from "./StepExecutor.ts"
 
 /**
  * Whether a worker gives its running steps back when it is shut down (default true). Turned off, an interrupted
@@ -45,6 +62,22 @@ export const ReleaseOnShutdown = Context.Reference<boolean>("tasker/worker/Relea
 export interface WorkerOptions<R> {
   /** the templates whose steps this worker runs (every step needs a handler) */
   readonly templates: ReadonlyArray<WorkflowDefinition<R>>
+}
+
+/** Whether a step's slot went to the first child its result handed to this worker (which then releases it). */
+interface SlotTicket {
+  handedOver: boolean
+}
+
+/** A result waiting for its batch (`resultBatcher`). */
+interface PendingResult {
+  readonly claimed: ClaimedStep
+  readonly outcome: StepOutcome
+  readonly headers: Schema.Json
+  readonly ticket: SlotTicket
+  /** the submitting step's span, linked from the batch's */
+  readonly span: Tracer.AnySpan | undefined
+  readonly done: Deferred.Deferred<SubmitOutcome, SqlError.SqlError>
 }
 
 interface Hosted<R> {
@@ -85,6 +118,11 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
     const consumers = yield* FiberSet.make<never, unknown>()
     const vt = config.visibilityTimeoutSeconds
     const releaseOnShutdown = yield* ReleaseOnShutdown
+    /** each queue's result submission (`resultBatcher`) */
+    const submitters = new Map<
+      string,
+      (result: Omit<PendingResult, "done" | "span">) => Effect.Effect<SubmitOutcome, SqlError.SqlError>
+    >()
     const active = new Map<string, number>()
     /** `tasker.steps.active_executions`: steps running on this worker, per namespace */
     const trackActive = (namespace: string, delta: number) =>
@@ -135,10 +173,8 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
       )
 
     /**
-     * Runs one claimed step in the slot its claim took, then submits its result. Children the result made ready are
-     * claimed for this worker in the same transaction, up to its free slots (this step's own, and any other free
-     * one taken before submitting): each starts at once in a fiber of its own, with a slot of its own (the first
-     * one inherits this step's).
+     * Runs one claimed step in the slot its claim took, then submits its result (`resultBatcher`); children the
+     * result made ready and this worker claimed start at once, the first one in this step's slot.
      */
     const runStep = (queue: string, claimed: ClaimedStep): Effect.Effect<void> => {
       const entry = hosted.get(templateKey({ namespace: claimed.namespace, name: claimed.taskName, version: claimed.taskVersion }))
@@ -167,7 +203,7 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
       }
       const labels = { namespace: claimed.namespace, step_name: claimed.stepName }
       // whether this step's slot went to a handed-off child (which then releases it)
-      let slotHandedOver = false
+      const ticket: SlotTicket = { handedOver: false }
       return Effect.gen(function*() {
         yield* Metrics.increment(Metrics.stepExecutions, { ...labels, handler_type: step?.handler?.kind ?? "none" })
         yield* trackActive(claimed.namespace, 1)
@@ -198,42 +234,15 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
             attempt: claimed.attempt
           })
         }
-        // slots for the children this result may make ready: this step's own, and the free ones (given back below)
-        let extraSlots = 0
-        if (config.inlineResultProcessing && outcome.success) {
-          while (extraSlots < config.workerConcurrency - 1 && (yield* slots.takeIfAvailable(1))) extraSlots++
-        }
         const submitStarted = performance.now()
-        const submitted = yield* engine.submitStepResult({
-          queue,
-          msgId: claimed.msgId,
-          stepUuid: claimed.stepUuid,
-          attempts: claimed.attempt,
-          success: outcome.success,
-          results: outcome.envelope,
-          processorUuid: processor.processorUuid,
+        // submitted with the results of the other steps that finish meanwhile, in one transaction (resultBatcher)
+        const submitted = yield* submitters.get(queue)!({
+          claimed,
+          outcome,
           // the next steps' messages carry this span, so the trace continues on whichever worker runs them
           headers: yield* currentTraceHeaders,
-          processInline: config.inlineResultProcessing,
-          maxBackoffSeconds: config.maxBackoffSeconds,
-          jitter: config.backoffJitter,
-          handoffLimit: config.inlineResultProcessing && outcome.success ? extraSlots + 1 : 0,
-          visibilityTimeoutSeconds: vt
-        }).pipe(
-          Effect.retry(Schedule.exponential("50 millis").pipe(Schedule.upTo({ duration: "10 seconds" }))),
-          Effect.onError(() => extraSlots > 0 ? slots.release(extraSlots) : Effect.void)
-        )
-        // the handed-off children: the first takes this step's slot, the others the extra ones; the rest go back
-        const children = submitted.claims
-        if (children.length > extraSlots) slotHandedOver = true
-        const unused = extraSlots - Math.min(children.length, extraSlots + 1) + (slotHandedOver ? 1 : 0)
-        if (unused > 0) yield* slots.release(unused)
-        for (const child of children) {
-          yield* Metrics.increment(Metrics.stepsClaimed, { namespace: claimed.namespace, claim_method: "handoff" }).pipe(
-            withCorrelation({ correlationId: child.correlation_id!, parentCorrelationId: child.parent_correlation_id })
-          )
-          yield* FiberSet.run(running, runStep(queue, toClaimedStep(child)))
-        }
+          ticket
+        }).pipe(Effect.withSpan("Worker.submitResult", { attributes: { step_uuid: claimed.stepUuid } }))
         const submitMs = performance.now() - submitStarted
         yield* Metrics.observeMs(Metrics.stepResultSubmissionDuration, { result_type: submitted.outcome }, submitMs)
         yield* Metrics.increment(Metrics.resultsSubmitted, { result_type: submitted.outcome })
@@ -268,11 +277,88 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
         ),
         Effect.catchCause((cause) => Effect.logError("Step execution failed; the message will be redelivered", cause)),
         Effect.ensuring(Effect.suspend(() =>
-          Effect.andThen(slotHandedOver ? Effect.void : slots.release(1), trackActive(claimed.namespace, -1))
+          Effect.andThen(ticket.handedOver ? Effect.void : slots.release(1), trackActive(claimed.namespace, -1))
         )),
         inStepRegion(claimed)
       )
     }
+
+    /**
+     * Result submission, one batcher per queue: a result goes out at once when no submission is in flight, and the
+     * results that finish meanwhile go together in the next transaction (`tasker_submit_step_results`, at most
+     * `resultBatchSize`), so a step alone never waits and a busy worker commits many results at a time. Children
+     * the results made ready are claimed for this worker in the same transaction, as many as it has slots for (each
+     * successful step's own, and the free ones taken before submitting): the batcher starts them at once, each in a
+     * fiber and a slot of its own (a result's first child inherits its step's slot, which the ticket records).
+     */
+    const resultBatcher = (queue: string) =>
+      Effect.gen(function*() {
+        let pending: Array<PendingResult> = []
+        const wake = yield* Queue.sliding<void>(1)
+        const flush = Effect.gen(function*() {
+          const batch = pending.slice(0, config.resultBatchSize)
+          pending = pending.slice(batch.length)
+          const successes = config.inlineResultProcessing ? batch.filter((r) => r.outcome.success).length : 0
+          let extra = 0
+          while (successes > 0 && extra < config.workerConcurrency - 1 && (yield* slots.takeIfAvailable(1))) extra++
+          const exit = yield* engine.submitStepResults({
+            queue,
+            processorUuid: processor.processorUuid,
+            results: batch.map((r) => ({
+              msgId: r.claimed.msgId,
+              stepUuid: r.claimed.stepUuid,
+              attempts: r.claimed.attempt,
+              success: r.outcome.success,
+              results: r.outcome.envelope,
+              headers: r.headers
+            })),
+            processInline: config.inlineResultProcessing,
+            maxBackoffSeconds: config.maxBackoffSeconds,
+            jitter: config.backoffJitter,
+            extraSlots: extra,
+            visibilityTimeoutSeconds: vt
+          }).pipe(
+            Effect.retry(Schedule.exponential("50 millis").pipe(Schedule.upTo({ duration: "10 seconds" }))),
+            Effect.withSpan("Worker.submitResults", {
+              root: true,
+              links: batch.flatMap((r) => r.span === undefined ? [] : [{ span: r.span, attributes: {} }])
+            }),
+            Effect.exit
+          )
+          if (Exit.isFailure(exit)) {
+            if (extra > 0) yield* slots.release(extra)
+            yield* Effect.forEach(batch, (r) => Deferred.failCause(r.done, exit.cause), { discard: true })
+            return
+          }
+          let used = 0
+          for (let i = 0; i < batch.length; i++) {
+            const result = batch[i]!
+            const submitted = exit.value[i]!
+            if (submitted.claims.length > 0) result.ticket.handedOver = true
+            used += Math.max(submitted.claims.length - 1, 0)
+            for (const child of submitted.claims) {
+              yield* Metrics.increment(Metrics.stepsClaimed, { namespace: result.claimed.namespace, claim_method: "handoff" }).pipe(
+                withCorrelation({ correlationId: child.correlation_id!, parentCorrelationId: child.parent_correlation_id })
+              )
+              yield* FiberSet.run(running, runStep(queue, toClaimedStep(child)))
+            }
+            yield* Deferred.succeed(result.done, submitted)
+          }
+          if (extra > used) yield* slots.release(extra - used)
+        })
+        yield* Effect.forkScoped(Effect.forever(Effect.gen(function*() {
+          if (pending.length === 0) yield* Queue.take(wake)
+          yield* Effect.uninterruptible(flush)
+        })))
+        return (result: Omit<PendingResult, "done" | "span">) =>
+          Effect.gen(function*() {
+            const done = yield* Deferred.make<SubmitOutcome, SqlError.SqlError>()
+            const span = Option.getOrUndefined(yield* Effect.option(Effect.currentSpan))
+            pending.push({ ...result, done, span })
+            yield* Queue.offer(wake, undefined)
+            return yield* Deferred.await(done)
+          })
+      })
 
     const consume = (namespace: string) =>
       Effect.gen(function*() {
@@ -335,6 +421,9 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
         return yield* supervised(`worker.${namespace}`, loop)
       }).pipe(Effect.scoped)
 
+    for (const namespace of namespaces) {
+      submitters.set(workerQueueName(namespace), yield* resultBatcher(workerQueueName(namespace)))
+    }
     for (const namespace of namespaces) {
       yield* FiberSet.run(consumers, consume(namespace))
     }

@@ -71,7 +71,7 @@ describe("worker crash", () => {
     const wait = steps.find((s) => s.name === "wait")!
     expect(wait).toMatchObject({ current_state: "complete", attempts: 2, completions: 1 })
     // Start by the victim, Reclaim by the survivor, which also recorded the one result
-    expect(wait.events).toEqual(["Enqueue", "Start", "Reclaim", "EnqueueForOrchestration", "Complete"])
+    expect(wait.events).toEqual(["Enqueue", "Start", "Reclaim", "Complete"])
     expect(wait.processors[1]).toBe(victimProcessor)
     expect(wait.processors[2]).toBe(survivorProcessor)
     expect(wait.processors[3]).toBe(survivorProcessor)
