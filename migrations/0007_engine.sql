@@ -1,6 +1,7 @@
 -- The engine's hot paths as PL/pgSQL functions: each is one round trip and one transaction.
 --
 --   tasker_create_task            initializer: task + steps + edges + transitions + the roots' messages, set-based
+--   tasker_create_tasks           the same for many tasks at once: one insert per table for the whole batch
 --   tasker_evaluate_task          evaluate an owned task and move it on (enqueue / complete / wait / block)
 --   tasker_enqueue_ready_steps    ready steps -> enqueued + a message each, same transaction (whole-task evaluation)
 --   tasker_apply_step_result      a result applied: complete / retry with backoff / fail, the step's children
@@ -357,6 +358,155 @@ BEGIN
   END IF;
 
   RETURN QUERY SELECT v_task_uuid, true, v_state, v_mapping, p_correlation_id, v_roots, v_created_at;
+END
+$fn$;
+
+-- Creates many tasks at once (TaskInitializer.createTasks), set-based: one insert per table for the whole batch,
+-- whatever the templates. p_requests: [{"named_task_uuid", "queue", "identity_hash", "correlation_id",
+-- "parent_correlation_id", "context", "tags", "priority", "initiator", "source_system", "reason", "requested_at",
+-- "steps": [tasker_create_task's step list]}, …]. Each new task starts as in tasker_create_task (roots enqueued, task in
+-- steps_in_process, or complete without steps); a request whose identity matches an existing task, or an earlier
+-- request of the batch, returns that task (created = false). One row per request, in order (ord from 1).
+CREATE FUNCTION tasker_create_tasks(p_requests jsonb, p_processor_uuid uuid, p_headers jsonb DEFAULT '{}'::jsonb)
+RETURNS TABLE (ord integer, task_uuid uuid, created boolean, task_state varchar, step_mapping jsonb,
+               correlation_id uuid, enqueued_count integer, created_at timestamptz)
+LANGUAGE plpgsql AS $fn$
+#variable_conflict use_column
+DECLARE
+  v_headers jsonb := COALESCE(p_headers, '{}'::jsonb);
+  v_created uuid[];
+  v_queue varchar;
+BEGIN
+  WITH req AS (
+    SELECT r.ord, r.item ->> 'identity_hash' AS identity_hash, (r.item ->> 'named_task_uuid')::uuid AS named_task_uuid,
+           r.item ->> 'queue' AS queue, (r.item ->> 'correlation_id')::uuid AS correlation_id,
+           (r.item ->> 'parent_correlation_id')::uuid AS parent_correlation_id,
+           COALESCE(r.item -> 'context', '{}'::jsonb) AS context, COALESCE(r.item -> 'tags', '[]'::jsonb) AS tags,
+           COALESCE((r.item ->> 'priority')::integer, 0) AS priority, r.item ->> 'initiator' AS initiator,
+           r.item ->> 'source_system' AS source_system, r.item ->> 'reason' AS reason,
+           COALESCE((r.item ->> 'requested_at')::timestamptz, now()) AS requested_at,
+           COALESCE(r.item -> 'steps', '[]'::jsonb) AS steps,
+           (SELECT count(*)::integer FROM jsonb_array_elements(COALESCE(r.item -> 'steps', '[]'::jsonb)) AS e(spec)
+            WHERE jsonb_array_length(COALESCE(e.spec -> 'depends_on', '[]'::jsonb)) = 0) AS roots
+    FROM jsonb_array_elements(p_requests) WITH ORDINALITY AS r(item, ord)
+  ),
+  tasks AS (
+    INSERT INTO tasker_tasks (named_task_uuid, identity_hash, correlation_id, parent_correlation_id, context, tags,
+                              priority, initiator, source_system, reason, requested_at, trace_headers, complete,
+                              completed_at, current_state, active_steps)
+    SELECT q.named_task_uuid, q.identity_hash, q.correlation_id, q.parent_correlation_id, q.context, q.tags, q.priority,
+           q.initiator, q.source_system, q.reason, q.requested_at, v_headers, jsonb_array_length(q.steps) = 0,
+           CASE WHEN jsonb_array_length(q.steps) = 0 THEN now() END,
+           CASE WHEN jsonb_array_length(q.steps) = 0 THEN 'complete' ELSE 'steps_in_process' END, q.roots
+    FROM req q ORDER BY q.ord
+    ON CONFLICT (identity_hash) DO NOTHING
+    RETURNING tasker_tasks.task_uuid, tasker_tasks.identity_hash, tasker_tasks.current_state
+  ),
+  new_tasks AS (
+    -- the request each new task came from (the first of the batch with its identity)
+    SELECT DISTINCT ON (t.task_uuid) t.task_uuid, t.current_state, q.*
+    FROM tasks t JOIN req q ON q.identity_hash = t.identity_hash
+    ORDER BY t.task_uuid, q.ord
+  ),
+  specs AS (
+    SELECT n.task_uuid, n.queue, n.correlation_id, n.parent_correlation_id, e.spec ->> 'name' AS name,
+           (e.spec ->> 'named_step_uuid')::uuid AS named_step_uuid, (e.spec ->> 'retryable')::boolean AS retryable,
+           (e.spec ->> 'max_attempts')::integer AS max_attempts, e.spec ->> 'backoff' AS backoff,
+           (e.spec ->> 'backoff_base_ms')::integer AS backoff_base_ms, (e.spec ->> 'max_backoff_ms')::integer AS max_backoff_ms,
+           (e.spec ->> 'timeout_seconds')::integer AS timeout_seconds, NULLIF(e.spec -> 'inputs', 'null'::jsonb) AS inputs,
+           COALESCE(e.spec -> 'depends_on', '[]'::jsonb) AS depends_on, e.ord AS step_ord
+    FROM new_tasks n CROSS JOIN LATERAL jsonb_array_elements(n.steps) WITH ORDINALITY AS e(spec, ord)
+  ),
+  steps AS (
+    INSERT INTO tasker_workflow_steps (task_uuid, named_step_uuid, retryable, max_attempts, backoff, backoff_base_ms,
+                                       max_backoff_ms, timeout_seconds, inputs, current_state, unfinished_parents)
+    SELECT sp.task_uuid, sp.named_step_uuid, COALESCE(sp.retryable, true), COALESCE(sp.max_attempts, 3),
+           COALESCE(sp.backoff, 'exponential'), COALESCE(sp.backoff_base_ms, 1000), COALESCE(sp.max_backoff_ms, 30000),
+           sp.timeout_seconds, sp.inputs,
+           CASE WHEN jsonb_array_length(sp.depends_on) = 0 THEN 'enqueued' ELSE 'pending' END,
+           jsonb_array_length(sp.depends_on)
+    FROM specs sp ORDER BY sp.task_uuid, sp.step_ord
+    RETURNING tasker_workflow_steps.workflow_step_uuid, tasker_workflow_steps.task_uuid,
+              tasker_workflow_steps.named_step_uuid, tasker_workflow_steps.current_state
+  ),
+  mapping AS (
+    SELECT sp.task_uuid, sp.queue, sp.correlation_id, sp.parent_correlation_id, sp.name, s.workflow_step_uuid,
+           s.current_state, sp.depends_on
+    FROM steps s JOIN specs sp ON sp.task_uuid = s.task_uuid AND sp.named_step_uuid = s.named_step_uuid
+  ),
+  edges AS (
+    INSERT INTO tasker_workflow_step_edges (from_step_uuid, to_step_uuid)
+    SELECT parent.workflow_step_uuid, child.workflow_step_uuid
+    FROM mapping child
+    CROSS JOIN LATERAL jsonb_array_elements_text(child.depends_on) AS d(parent_name)
+    JOIN mapping parent ON parent.task_uuid = child.task_uuid AND parent.name = d.parent_name
+    RETURNING 1
+  ),
+  step_transitions AS (
+    INSERT INTO tasker_workflow_step_transitions (workflow_step_uuid, sort_key, to_state, from_state, metadata,
+                                                  processor_uuid)
+    SELECT mp.workflow_step_uuid, 1, 'pending', NULL, '{"event": "Create"}'::jsonb, p_processor_uuid FROM mapping mp
+    UNION ALL
+    SELECT mp.workflow_step_uuid, 2, 'enqueued', 'pending', '{"event": "Enqueue"}'::jsonb, p_processor_uuid
+    FROM mapping mp WHERE mp.current_state = 'enqueued'
+    RETURNING 1
+  ),
+  task_transitions AS (
+    INSERT INTO tasker_task_transitions (task_uuid, sort_key, to_state, from_state, metadata, processor_uuid)
+    SELECT n.task_uuid, p.ord, p.to_state, p.from_state, p.metadata, p_processor_uuid
+    FROM new_tasks n
+    CROSS JOIN LATERAL (
+      SELECT 1 AS ord, 'pending' AS to_state, NULL AS from_state, '{"event": "Create"}'::jsonb AS metadata
+      UNION ALL SELECT 2, 'initializing', 'pending', '{"event": "Start"}'::jsonb
+      UNION ALL SELECT 3, 'complete', 'initializing', '{"event": "NoStepsFound"}'::jsonb WHERE n.current_state = 'complete'
+      UNION ALL SELECT 3, 'enqueuing_steps', 'initializing', jsonb_build_object('event', 'ReadyStepsFound', 'count', n.roots)
+        WHERE n.current_state <> 'complete'
+      UNION ALL SELECT 4, 'steps_in_process', 'enqueuing_steps', jsonb_build_object('event', 'StepsEnqueued', 'stepUuids',
+          (SELECT COALESCE(jsonb_agg(mp.workflow_step_uuid), '[]'::jsonb) FROM mapping mp
+           WHERE mp.task_uuid = n.task_uuid AND mp.current_state = 'enqueued'))
+        WHERE n.current_state <> 'complete'
+    ) p
+    RETURNING 1
+  ),
+  messages AS (
+    INSERT INTO tasker_queue_messages (queue_name, message, headers)
+    SELECT mp.queue, tasker_step_message(mp.task_uuid, mp.workflow_step_uuid, mp.correlation_id, mp.parent_correlation_id),
+           v_headers
+    FROM mapping mp WHERE mp.current_state = 'enqueued'
+    RETURNING 1
+  )
+  SELECT COALESCE(array_agg(n.task_uuid), '{}') INTO v_created FROM new_tasks n;
+
+  -- the caller wakes its own workers once this commits (tasker_notify_queue)
+  PERFORM set_config('tasker.notify_origin', p_processor_uuid::text, true);
+  FOR v_queue IN
+    SELECT DISTINCT r.item ->> 'queue' FROM jsonb_array_elements(p_requests) AS r(item)
+    JOIN tasker_tasks t ON t.identity_hash = r.item ->> 'identity_hash'
+    JOIN unnest(v_created) AS c(uuid) ON c.uuid = t.task_uuid
+    WHERE t.current_state = 'steps_in_process'
+  LOOP
+    PERFORM tasker_notify_queue(v_queue);
+  END LOOP;
+  PERFORM set_config('tasker.notify_origin', '', true);
+
+  RETURN QUERY
+  WITH r AS (
+    SELECT x.ord::integer AS ord, x.item ->> 'identity_hash' AS identity_hash
+    FROM jsonb_array_elements(p_requests) WITH ORDINALITY AS x(item, ord)
+  ),
+  firsts AS (SELECT r.identity_hash, min(r.ord) AS first_ord FROM r GROUP BY r.identity_hash),
+  fresh AS (SELECT c.uuid FROM unnest(v_created) AS c(uuid))
+  SELECT r.ord, t.task_uuid, (fr.uuid IS NOT NULL AND r.ord = f.first_ord), t.current_state,
+         (SELECT COALESCE(jsonb_object_agg(ns.name, ws.workflow_step_uuid), '{}'::jsonb)
+          FROM tasker_workflow_steps ws JOIN tasker_named_steps ns ON ns.named_step_uuid = ws.named_step_uuid
+          WHERE ws.task_uuid = t.task_uuid),
+         t.correlation_id, CASE WHEN fr.uuid IS NOT NULL AND r.ord = f.first_ord THEN t.active_steps ELSE 0 END,
+         t.created_at
+  FROM r
+  JOIN firsts f ON f.identity_hash = r.identity_hash
+  JOIN tasker_tasks t ON t.identity_hash = r.identity_hash
+  LEFT JOIN fresh fr ON fr.uuid = t.task_uuid
+  ORDER BY r.ord;
 END
 $fn$;
 
@@ -780,13 +930,14 @@ $fn$;
 -- The results a worker has ready at the same time, in one transaction: each as tasker_submit_step_result (applied in
 -- a subtransaction of its own, so one that fails to apply goes to the orchestrators alone), taken in task order so
 -- that two workers' batches lock their tasks in the same order. p_results: [{"msg_id", "step_uuid", "attempts",
--- "success", "results", "headers"}, …]. Each successful step's own slot can take one of its ready children; the
--- p_extra_slots other free slots of the worker go to the children of the first results that have more. Returns one
--- row per result, in p_results' order (ord = its position, from 1).
+-- "success", "results", "headers"}, …]. With p_handoff, each successful step's own slot can take one of its ready
+-- children, and the p_extra_slots other free slots of the worker go to the children of the first results that have
+-- more; without (a worker shutting down), every ready child is enqueued for the others. Returns one row per result,
+-- in p_results' order (ord = its position, from 1).
 CREATE FUNCTION tasker_submit_step_results(
   p_queue varchar, p_results jsonb, p_processor_uuid uuid, p_process_inline boolean DEFAULT false,
   p_max_backoff_seconds double precision DEFAULT 300, p_jitter_fraction double precision DEFAULT 0,
-  p_extra_slots integer DEFAULT 0, p_vt_seconds double precision DEFAULT 30)
+  p_extra_slots integer DEFAULT 0, p_vt_seconds double precision DEFAULT 30, p_handoff boolean DEFAULT true)
 RETURNS TABLE (ord integer, outcome text, step_state varchar, task_uuid uuid, task_state varchar, result_outcome text,
                enqueued_count integer, claims jsonb)
 LANGUAGE plpgsql AS $fn$
@@ -805,7 +956,7 @@ BEGIN
   LOOP
     SELECT * INTO r FROM tasker_submit_step_result(p_queue, e.msg_id, e.step_uuid, e.attempts, e.success, e.results,
       p_processor_uuid, e.headers, p_process_inline, p_max_backoff_seconds, p_jitter_fraction,
-      CASE WHEN e.success THEN 1 + v_extra ELSE 0 END, p_vt_seconds);
+      CASE WHEN e.success AND p_handoff THEN 1 + v_extra ELSE 0 END, p_vt_seconds);
     v_extra := v_extra - GREATEST(jsonb_array_length(r.claims) - 1, 0);
     RETURN QUERY SELECT e.ord, r.outcome, r.step_state, r.task_uuid, r.task_state, r.result_outcome, r.enqueued_count,
                         r.claims;
@@ -950,6 +1101,7 @@ SELECT tasker_create_queue('orchestration_step_results_queue');
 -- The other entry points get the same setting next to their definitions: transition_task_state_atomic and
 -- transition_step_state_atomic (0003_transitions.sql), get_next_ready_tasks (0005_discovery.sql).
 ALTER FUNCTION tasker_create_task SET enable_seqscan = off;
+ALTER FUNCTION tasker_create_tasks SET enable_seqscan = off;
 ALTER FUNCTION tasker_evaluate_task SET enable_seqscan = off;
 ALTER FUNCTION tasker_process_result_messages SET enable_seqscan = off;
 ALTER FUNCTION tasker_claim_step_messages SET enable_seqscan = off;

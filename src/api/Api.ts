@@ -4,7 +4,7 @@
  *
  * | group | endpoints |
  * |---|---|
- * | `tasks` | `POST /v1/tasks`, `GET /v1/tasks`, `GET/DELETE /v1/tasks/:task_uuid`, `GET /v1/tasks/:task_uuid/wait`, `GET /v1/tasks/:task_uuid/workflow_steps[/:step_uuid]`, `PATCH /v1/tasks/:task_uuid/workflow_steps/:step_uuid` |
+ * | `tasks` | `POST /v1/tasks`, `POST /v1/tasks/batch`, `GET /v1/tasks`, `GET/DELETE /v1/tasks/:task_uuid`, `GET /v1/tasks/:task_uuid/wait`, `GET /v1/tasks/:task_uuid/workflow_steps[/:step_uuid]`, `PATCH /v1/tasks/:task_uuid/workflow_steps/:step_uuid` |
  * | `templates` | `GET /v1/templates[/:namespace[/:name]]` |
  * | `system` (top level) | `GET /health`, `/live`, `/ready` |
  *
@@ -36,6 +36,7 @@ import {
 import {
   BoundedString,
   CreateTaskRequest,
+  CreateTasksRequest,
   HealthStatus,
   ListTasksQuery,
   LiveStatus,
@@ -47,6 +48,7 @@ import {
   TaskDetail,
   TaskExisting,
   TaskList,
+  TasksCreated,
   TaskView,
   TemplateIndex,
   TemplateVersions,
@@ -99,6 +101,17 @@ export class TasksGroup extends HttpApiGroup.make("tasks").add(
       "an existing task's identity (nothing is created). 404 for an unknown template, 422 when the context does not " +
       "match the template's input schema (`error.field` names the field), 409 when the stored template is invalid " +
       "(a dependency cycle or an unknown dependency, named in the message)."
+  )),
+  HttpApiEndpoint.post("createBatch", "/v1/tasks/batch", {
+    payload: CreateTasksRequest,
+    success: TasksCreated,
+    error: [ApiBadRequest, ApiNotFound, ApiConflict, ApiValidationError]
+  }).annotateMerge(doc(
+    "Create several tasks at once",
+    "Up to 1 000 task requests, each as for `POST /v1/tasks`, created in one transaction: all of them, or none when " +
+      "one is refused (`error.field` names it, e.g. `tasks.3.context.even_number`). One result per request, in order; " +
+      "a request that matches an existing task's identity (or an earlier request of the batch) returns that task " +
+      "with `created: false`."
   )),
   HttpApiEndpoint.get("list", "/v1/tasks", {
     query: ListTasksQuery,

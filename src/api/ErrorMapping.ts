@@ -51,7 +51,8 @@ export const templateNotFound = (e: TemplateNotFound, stored: ReadonlyArray<Stor
 export const invalidStoredTemplate = (e: InvalidStoredTemplate) =>
   ApiConflict.of(`${e.message} (register a fixed version of the template)`)
 
+/** A request refused by the engine: 422 when its context does not match the template (in a batch too), else 400. */
 export const invalidTaskRequest = (e: InvalidTaskRequest) =>
-  e.field === "context" || e.field.startsWith("context.")
+  /^(tasks\.\d+\.)?context(\.|$)/.test(e.field)
     ? ApiValidationError.of(e.message, e.field)
     : ApiBadRequest.of(e.message, e.field)

@@ -127,6 +127,16 @@ export const TaskCreated = Schema.Struct({ ...createdFields, created: Schema.Lit
 export const TaskExisting = Schema.Struct({ ...createdFields, created: Schema.Literal(false) })
 export type TaskCreatedResponse = typeof TaskCreated.Type | typeof TaskExisting.Type
 
+/** `POST /v1/tasks/batch`: up to 1 000 task requests, created together (all or none). */
+export const CreateTasksRequest = Schema.Struct({
+  tasks: Schema.Array(CreateTaskRequest).pipe(Schema.check(Schema.isMinLength(1), Schema.isMaxLength(1000)))
+})
+export type CreateTasksRequest = typeof CreateTasksRequest.Type
+
+/** One result per request, in order: a new task, or the existing task the request matched. */
+export const TasksCreated = Schema.Struct({ tasks: Schema.Array(Schema.Union([TaskCreated, TaskExisting])) })
+export type TasksCreated = typeof TasksCreated.Type
+
 /** A task's fields. `status` is its state (one of the 12 task states). */
 export const TaskView = TaskRecord
 export type TaskView = typeof TaskView.Type

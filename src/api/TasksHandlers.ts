@@ -3,13 +3,14 @@
  * Every engine error is mapped by `ErrorMapping.ts`.
  */
 import { Duration, Effect } from "effect"
+import type { SqlError } from "effect/sql"
 import { ReadinessFunctions } from "../db/SqlFunctions.ts"
 import type { StepUuid, TaskUuid } from "../domain/Ids.ts"
-import { TaskInitializer, type TaskRequest } from "../tasks/TaskInitializer.ts"
+import { type InvalidTaskRequest, type TaskCreated, TaskInitializer, type TaskRequest } from "../tasks/TaskInitializer.ts"
 import { TaskListing } from "../tasks/TaskListing.ts"
 import { TaskOperations } from "../tasks/TaskOperations.ts"
 import { TaskQueries } from "../tasks/TaskQueries.ts"
-import { TemplateRegistry } from "../workflow/TemplateRegistry.ts"
+import { type InvalidStoredTemplate, type TemplateNotFound, TemplateRegistry } from "../workflow/TemplateRegistry.ts"
 import { HttpApiBuilder } from "effect/http-api"
 import { Api, CORRELATION_HEADER } from "./Api.ts"
 import {
@@ -21,8 +22,43 @@ import {
   templateNotFound
 } from "./ErrorMapping.ts"
 import { ApiConflict, ApiNotFound } from "./Errors.ts"
-import { DEFAULT_PER_PAGE, DEFAULT_WAIT_MS, finishedTaskStates } from "./Models.ts"
+import { type CreateTaskRequest, DEFAULT_PER_PAGE, DEFAULT_WAIT_MS, finishedTaskStates } from "./Models.ts"
 import { executionView, stepView } from "./Views.ts"
+
+/** A create request as the engine takes it; `correlationId` is the request's (or its header's), if any. */
+const taskRequest = (payload: CreateTaskRequest, correlationId: string | undefined): TaskRequest => ({
+  namespace: payload.namespace,
+  name: payload.name,
+  version: payload.version,
+  context: payload.context ?? {},
+  ...definedFields({
+    initiator: payload.initiator,
+    source_system: payload.source_system,
+    reason: payload.reason,
+    tags: payload.tags,
+    priority: payload.priority,
+    correlation_id: correlationId,
+    parent_correlation_id: payload.parent_correlation_id,
+    idempotency_key: payload.idempotency_key
+  })
+})
+
+/** A created (or matched) task as the API answers it. */
+const createdView = (created: TaskCreated) => {
+  const fields = {
+    task_uuid: created.task_uuid,
+    correlation_id: created.correlation_id,
+    status: created.status,
+    step_count: created.step_count,
+    step_mapping: created.step_mapping,
+    created_at: created.created_at
+  }
+  return created.created ? { ...fields, created: true as const } : { ...fields, created: false as const }
+}
+
+/** A batch's 404 for its request at `index`: the field prefixed with the request's position. */
+const inBatchField = (error: ApiNotFound, index: number) =>
+  ApiNotFound.of(`tasks[${index}]: ${error.error.message}`, `tasks.${index}.${error.error.field ?? "name"}`)
 
 /** The request fields given, without the keys the caller left out. */
 const definedFields = <A extends object>(fields: A): { [K in keyof A]?: Exclude<A[K], undefined> } =>
@@ -60,44 +96,40 @@ export const TasksHandlers = HttpApiBuilder.group(
           : Effect.succeed(step)
       })
 
+    /**
+     * The engine's creation failures as API errors. A template that does not exist names the coordinate that
+     * matches nothing stored, prefixed in a batch with the position of the first request that names it.
+     */
+    const creationFailures = (requests: ReadonlyArray<TaskRequest>) =>
+    <A, R>(
+      self: Effect.Effect<A, TemplateNotFound | InvalidTaskRequest | InvalidStoredTemplate | SqlError.SqlError, R>
+    ) =>
+      Effect.catchTags(self, {
+        TemplateNotFound: (e) =>
+          registry.listStored.pipe(
+            Effect.catchTag("SqlError", sqlFailure),
+            Effect.flatMap((stored) => {
+              const error = templateNotFound(e, stored)
+              const index = requests.findIndex((r) => r.namespace === e.namespace && r.name === e.name && r.version === e.version)
+              return Effect.fail(requests.length === 1 || index < 0 ? error : inBatchField(error, index))
+            })
+          ),
+        InvalidTaskRequest: (e) => Effect.fail(invalidTaskRequest(e)),
+        InvalidStoredTemplate: (e) => Effect.fail(invalidStoredTemplate(e)),
+        SqlError: sqlFailure
+      })
+
     return handlers.handleAll({
       create: Effect.fn("Api.tasks.create")(function*({ headers, payload }) {
-        const correlationId = payload.correlation_id ?? headers[CORRELATION_HEADER]
-        const request: TaskRequest = {
-          namespace: payload.namespace,
-          name: payload.name,
-          version: payload.version,
-          context: payload.context ?? {},
-          ...definedFields({
-            initiator: payload.initiator,
-            source_system: payload.source_system,
-            reason: payload.reason,
-            tags: payload.tags,
-            priority: payload.priority,
-            correlation_id: correlationId,
-            parent_correlation_id: payload.parent_correlation_id,
-            idempotency_key: payload.idempotency_key
-          })
-        }
-        const created = yield* init.createTask(request).pipe(Effect.catchTags({
-          TemplateNotFound: (e) =>
-            registry.listStored.pipe(
-              Effect.catchTag("SqlError", sqlFailure),
-              Effect.flatMap((stored) => Effect.fail(templateNotFound(e, stored)))
-            ),
-          InvalidTaskRequest: (e) => Effect.fail(invalidTaskRequest(e)),
-          InvalidStoredTemplate: (e) => Effect.fail(invalidStoredTemplate(e)),
-          SqlError: sqlFailure
-        }))
-        const fields = {
-          task_uuid: created.task_uuid,
-          correlation_id: created.correlation_id,
-          status: created.status,
-          step_count: created.step_count,
-          step_mapping: created.step_mapping,
-          created_at: created.created_at
-        }
-        return created.created ? { ...fields, created: true as const } : { ...fields, created: false as const }
+        const request = taskRequest(payload, payload.correlation_id ?? headers[CORRELATION_HEADER])
+        const created = yield* init.createTask(request).pipe(creationFailures([request]))
+        return createdView(created)
+      }),
+
+      createBatch: Effect.fn("Api.tasks.createBatch")(function*({ payload }) {
+        const requests = payload.tasks.map((task) => taskRequest(task, task.correlation_id))
+        const created = yield* init.createTasks(requests).pipe(creationFailures(requests))
+        return { tasks: created.map(createdView) }
       }),
 
       list: Effect.fn("Api.tasks.list")(function*({ query }) {

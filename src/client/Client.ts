@@ -32,6 +32,7 @@ import {
   type TaskCreatedResponse,
   type TaskDetail,
   type TaskList,
+  type TasksCreated,
   type TaskView,
   type TemplateIndex,
   type TemplateVersions
@@ -93,6 +94,10 @@ export class TaskerClient extends Context.Service<TaskerClient, {
     request: CreateTaskRequest,
     options?: { readonly correlationId?: string | undefined }
   ) => Result<TaskCreatedResponse>
+  /**
+   * `POST /v1/tasks/batch`: up to 1 000 tasks created together (all or none); one result per request, in order.
+   */
+  readonly createTasks: (requests: ReadonlyArray<CreateTaskRequest>) => Result<TasksCreated>
   /** `GET /v1/tasks/:task_uuid`: the task, its execution context and its steps. */
   readonly getTask: (taskUuid: string) => Result<TaskDetail>
   /** `GET /v1/tasks`: one page, newest first. */
@@ -225,6 +230,7 @@ export const make = Effect.fnUntraced(function*(options: TaskerClientOptions) {
         payload: request,
         headers: createOptions?.correlationId === undefined ? {} : { "x-correlation-id": createOptions.correlationId }
       }),
+    createTasks: (requests) => api.tasks.createBatch({ payload: { tasks: requests } }),
     getTask,
     listTasks: (query = {}) => api.tasks.list({ query }),
     cancelTask: (taskUuid) => api.tasks.cancel({ params: { task_uuid: taskId(taskUuid) } }),

@@ -138,8 +138,11 @@ export interface StepSpec {
   readonly depends_on: ReadonlyArray<string>
 }
 
-export interface CreateTaskParams {
+/** A task to create, checked against its template (`TaskInitializer`). */
+export interface NewTask {
   readonly namedTaskUuid: NamedTaskUuid
+  /** the worker queue of the template's namespace */
+  readonly queue: string
   readonly identityHash: string
   readonly correlationId: string
   readonly parentCorrelationId: string | null
@@ -151,6 +154,15 @@ export interface CreateTaskParams {
   readonly reason: string | null
   readonly requestedAt: Date | null
   readonly steps: ReadonlyArray<StepSpec>
+}
+
+export interface CreateTaskParams extends NewTask {
+  readonly processorUuid: ProcessorUuid
+  readonly headers: Schema.Json
+}
+
+export interface CreateTasksParams {
+  readonly tasks: ReadonlyArray<NewTask>
   readonly processorUuid: ProcessorUuid
   readonly headers: Schema.Json
 }
@@ -189,6 +201,8 @@ export interface SubmitBatchParams {
   readonly processInline: boolean
   readonly maxBackoffSeconds: number
   readonly jitter: number
+  /** claim the children the results make ready for this worker (false: enqueue them all, e.g. when shutting down) */
+  readonly handoff: boolean
   /** free slots of the worker besides the successful steps' own, for the children they make ready */
   readonly extraSlots: number
   readonly visibilityTimeoutSeconds: number
@@ -202,6 +216,8 @@ const die = <A, E, R>(self: Effect.Effect<A, E | Schema.SchemaError, R>) =>
 export class EngineFunctions extends Context.Service<EngineFunctions, {
   /** `tasker_create_task`: create (or find, by identity) a task and enqueue its root steps, in one transaction. */
   readonly createTask: (params: CreateTaskParams) => Effect.Effect<CreatedTaskRow, SqlError.SqlError>
+  /** `tasker_create_tasks`: the same for many tasks, one insert per table; one row per task, in order. */
+  readonly createTasks: (params: CreateTasksParams) => Effect.Effect<ReadonlyArray<CreatedTaskRow>, SqlError.SqlError>
   /** `tasker_evaluate_task`: move an owned task on according to its execution context. */
   readonly evaluateTask: (
     taskUuid: TaskUuid,
@@ -266,6 +282,28 @@ export class EngineFunctions extends Context.Service<EngineFunctions, {
             ${p.requestedAt}::timestamptz, ${json(p.steps as unknown as Schema.Json)}::jsonb, ${p.processorUuid}::uuid,
             ${json(p.headers)}::jsonb)`
       })
+      const createMany = SqlSchema.findAll({
+        Request: Schema.Any,
+        Result: Schema.Struct({ ord: Schema.Int, ...CreatedTaskRow.fields }),
+        execute: (p: CreateTasksParams) =>
+          sql`SELECT * FROM tasker_create_tasks(${
+            json(p.tasks.map((t) => ({
+              named_task_uuid: t.namedTaskUuid,
+              queue: t.queue,
+              identity_hash: t.identityHash,
+              correlation_id: t.correlationId,
+              parent_correlation_id: t.parentCorrelationId,
+              context: t.context,
+              tags: [...t.tags],
+              priority: t.priority,
+              initiator: t.initiator,
+              source_system: t.sourceSystem,
+              reason: t.reason,
+              requested_at: t.requestedAt?.toISOString() ?? null,
+              steps: t.steps as unknown as Schema.Json
+            })))
+          }::jsonb, ${p.processorUuid}::uuid, ${json(p.headers)}::jsonb)`
+      })
       const evaluate = SqlSchema.findOneOption({
         Request: Schema.Any,
         Result: EvaluationRow,
@@ -302,7 +340,8 @@ export class EngineFunctions extends Context.Service<EngineFunctions, {
               headers: r.headers
             })))
           }::jsonb, ${p.processorUuid}::uuid, ${p.processInline}::boolean, ${p.maxBackoffSeconds}::double precision,
-                ${p.jitter}::double precision, ${p.extraSlots}::integer, ${p.visibilityTimeoutSeconds}::double precision)`
+                ${p.jitter}::double precision, ${p.extraSlots}::integer, ${p.visibilityTimeoutSeconds}::double precision,
+                ${p.handoff}::boolean)`
       })
       const cancel = SqlSchema.findOneOption({
         Request: Schema.Any,
@@ -317,6 +356,10 @@ export class EngineFunctions extends Context.Service<EngineFunctions, {
         createTask: Effect.fn("EngineFunctions.createTask")(function*(params: CreateTaskParams) {
           return yield* orDieOne(createTask(params))
         }, instrumentSql("tasker_create_task", { transaction: true })),
+        createTasks: Effect.fn("EngineFunctions.createTasks")(function*(params: CreateTasksParams) {
+          const rows = yield* die(createMany(params))
+          return [...rows].sort((a, b) => a.ord - b.ord)
+        }, instrumentSql("tasker_create_tasks", { transaction: true })),
         evaluateTask: Effect.fn("EngineFunctions.evaluateTask")(function*(
           taskUuid: TaskUuid,
           processorUuid: ProcessorUuid,

@@ -21,7 +21,7 @@ import { withCorrelation } from "../telemetry/Correlation.ts"
 import { recordEnqueued } from "../telemetry/EngineMetrics.ts"
 import * as Metrics from "../telemetry/Metrics.ts"
 import { currentTraceHeaders } from "../telemetry/TraceContext.ts"
-import { EngineFunctions } from "../db/EngineFunctions.ts"
+import { type CreatedTaskRow, EngineFunctions, type NewTask } from "../db/EngineFunctions.ts"
 
 const Uuid = Schema.String.pipe(Schema.check(Schema.isUUID()))
 
@@ -106,10 +106,30 @@ const issuePath = (error: Schema.SchemaError): string => {
   return ["context", ...path.map((segment) => String(typeof segment === "object" ? segment.key : segment))].join(".")
 }
 
+/** A batch of task requests refused: the first bad one, with its field prefixed by its position (`tasks.3.context…`). */
+const inBatch = (index: number) => (error: InvalidTaskRequest) =>
+  new InvalidTaskRequest({ field: `tasks.${index}.${error.field}`, message: `tasks[${index}]: ${error.message}` })
+
+/** The largest batch `createTasks` takes. */
+export const MAX_BATCH_SIZE = 1000
+
 export class TaskInitializer extends Context.Service<TaskInitializer, {
   readonly createTask: (
     request: TaskRequest
   ) => Effect.Effect<TaskCreated, TemplateNotFound | InvalidStoredTemplate | InvalidTaskRequest | SqlError.SqlError>
+  /**
+   * Creates several tasks at once: every request is checked first (the first bad one fails the whole batch with
+   * `InvalidTaskRequest`, its field prefixed with its position, `tasks.<i>.…`; nothing is written), then all are
+   * created in one transaction with one insert per table. One result per request, in order; a request matching an
+   * existing task (or an earlier request of the batch) by identity returns it with `created: false`. At most
+   * `MAX_BATCH_SIZE` requests.
+   */
+  readonly createTasks: (
+    requests: ReadonlyArray<TaskRequest>
+  ) => Effect.Effect<
+    ReadonlyArray<TaskCreated>,
+    TemplateNotFound | InvalidStoredTemplate | InvalidTaskRequest | SqlError.SqlError
+  >
 }>()("tasker/tasks/TaskInitializer") {
   static readonly layer = Layer.effect(
     TaskInitializer,
@@ -120,11 +140,8 @@ export class TaskInitializer extends Context.Service<TaskInitializer, {
       const sql = yield* SqlClient.SqlClient
       const processor = yield* CurrentProcessor
 
-      const initialize = Effect.fn("TaskInitializer.createTask")(function*(request: TaskRequest, correlationId: string) {
-        const started = performance.now()
-        const labels = { task_type: request.name, namespace: request.namespace }
-        yield* Effect.annotateCurrentSpan(labels)
-        yield* Metrics.increment(Metrics.taskRequests, labels)
+      /** A request checked against its template, in the form the creation functions take. */
+      const prepare = Effect.fnUntraced(function*(request: TaskRequest, correlationId: string) {
         const template = yield* registry.resolve(request.namespace, request.name, request.version)
         const definition = template.definition
         const context = request.context ?? {}
@@ -153,8 +170,9 @@ export class TaskInitializer extends Context.Service<TaskInitializer, {
             message: `${template.key} uses the caller_provided identity strategy: idempotency_key is required`
           })
         }
-        const row = yield* engine.createTask({
+        const params: NewTask = {
           namedTaskUuid: template.namedTaskUuid,
+          queue: workerQueueName(definition.namespace),
           identityHash: identityHash(definition.identityStrategy, templateKey(definition), context, request.idempotency_key),
           correlationId,
           parentCorrelationId: request.parent_correlation_id ?? null,
@@ -165,43 +183,90 @@ export class TaskInitializer extends Context.Service<TaskInitializer, {
           sourceSystem: request.source_system ?? null,
           reason: request.reason ?? null,
           requestedAt: request.requested_at ?? null,
-          steps: template.stepSpecs,
+          steps: template.stepSpecs
+        }
+        return { params, namespace: definition.namespace }
+      })
+
+      /** Wake-ups, metrics and logs of one created (or matched) task; its result. */
+      const created = (request: TaskRequest, namespace: string, row: CreatedTaskRow, started: number) =>
+        Effect.gen(function*() {
+          const labels = { task_type: request.name, namespace: request.namespace }
+          if (row.created) {
+            // a worker in this process starts as soon as the task is committed (the caller may hold a transaction),
+            // without waiting for the NOTIFY, which is marked as ours and skipped when it comes back
+            if (row.enqueued_count > 0) yield* sql.afterCommit(wakeups.signal(workerQueueName(namespace)))
+            yield* Metrics.observeMs(Metrics.taskInitializationDuration, { task_type: request.name }, performance.now() - started)
+            yield* recordEnqueued(namespace, workerQueueName(namespace), row.enqueued_count)
+            if (row.task_state === "complete") yield* Metrics.increment(Metrics.taskCompletions, labels)
+            yield* Effect.logInfo("Task created", { task_uuid: row.task_uuid, namespace: request.namespace, name: request.name, steps: Object.keys(row.step_mapping).length })
+          } else {
+            yield* Effect.logInfo("Task request matched an existing task", { task_uuid: row.task_uuid })
+          }
+          return {
+            task_uuid: row.task_uuid,
+            correlation_id: row.correlation_id,
+            created: row.created,
+            status: row.task_state,
+            step_count: Object.keys(row.step_mapping).length,
+            step_mapping: row.step_mapping,
+            created_at: row.created_at
+          } satisfies TaskCreated
+        })
+
+      const initialize = Effect.fn("TaskInitializer.createTask")(function*(request: TaskRequest, correlationId: string) {
+        const started = performance.now()
+        const labels = { task_type: request.name, namespace: request.namespace }
+        yield* Effect.annotateCurrentSpan(labels)
+        yield* Metrics.increment(Metrics.taskRequests, labels)
+        const { namespace, params } = yield* prepare(request, correlationId)
+        const row = yield* engine.createTask({
+          ...params,
           processorUuid: processor.processorUuid,
           // the root steps' messages carry this span, so the workers' spans join the request's trace
           headers: yield* currentTraceHeaders
         })
-        if (row.created) {
-          // a worker in this process starts as soon as the task is committed (the caller may hold a transaction),
-          // without waiting for the NOTIFY, which is marked as ours and skipped when it comes back
-          if (row.enqueued_count > 0) yield* sql.afterCommit(wakeups.signal(workerQueueName(definition.namespace)))
-          yield* Metrics.observeMs(Metrics.taskInitializationDuration, { task_type: request.name }, performance.now() - started)
-          yield* recordEnqueued(definition.namespace, workerQueueName(definition.namespace), row.enqueued_count)
-          if (row.task_state === "complete") yield* Metrics.increment(Metrics.taskCompletions, labels)
-          yield* Effect.logInfo("Task created", { task_uuid: row.task_uuid, namespace: request.namespace, name: request.name, steps: Object.keys(row.step_mapping).length })
-        } else {
-          yield* Effect.logInfo("Task request matched an existing task", { task_uuid: row.task_uuid })
-        }
         yield* Effect.annotateCurrentSpan({ task_uuid: row.task_uuid, created: row.created })
-        return {
-          task_uuid: row.task_uuid,
-          correlation_id: row.correlation_id,
-          created: row.created,
-          status: row.task_state,
-          step_count: Object.keys(row.step_mapping).length,
-          step_mapping: row.step_mapping,
-          created_at: row.created_at
-        } satisfies TaskCreated
+        return yield* created(request, namespace, row, started)
       })
 
       // the request's correlation (or a new UUIDv7) is the region's correlation: logs, spans, metrics
+      const inCorrelation = (request: TaskRequest, correlationId: string) =>
+        withCorrelation({ correlationId, parentCorrelationId: request.parent_correlation_id ?? null })
+
       const createTask = (request: TaskRequest) => {
         const correlationId = request.correlation_id ?? uuidv7()
-        return initialize(request, correlationId).pipe(
-          withCorrelation({ correlationId, parentCorrelationId: request.parent_correlation_id ?? null })
-        )
+        return initialize(request, correlationId).pipe(inCorrelation(request, correlationId))
       }
 
-      return TaskInitializer.of({ createTask })
+      const createTasks = Effect.fn("TaskInitializer.createTasks")(function*(requests: ReadonlyArray<TaskRequest>) {
+        if (requests.length > MAX_BATCH_SIZE) {
+          return yield* new InvalidTaskRequest({
+            field: "tasks",
+            message: `at most ${MAX_BATCH_SIZE} tasks in one batch, got ${requests.length}`
+          })
+        }
+        yield* Effect.annotateCurrentSpan({ tasks: requests.length })
+        const started = performance.now()
+        const correlations = requests.map((r) => r.correlation_id ?? uuidv7())
+        const prepared = yield* Effect.forEach(requests, (request, i) =>
+          Effect.gen(function*() {
+            yield* Metrics.increment(Metrics.taskRequests, { task_type: request.name, namespace: request.namespace })
+            return yield* prepare(request, correlations[i]!).pipe(Effect.mapError((e) =>
+              e._tag === "InvalidTaskRequest" ? inBatch(i)(e) : e
+            ))
+          }).pipe(inCorrelation(request, correlations[i]!)))
+        if (prepared.length === 0) return []
+        const rows = yield* engine.createTasks({
+          tasks: prepared.map((p) => p.params),
+          processorUuid: processor.processorUuid,
+          headers: yield* currentTraceHeaders
+        })
+        return yield* Effect.forEach(rows, (row, i) =>
+          created(requests[i]!, prepared[i]!.namespace, row, started).pipe(inCorrelation(requests[i]!, row.correlation_id)))
+      })
+
+      return TaskInitializer.of({ createTask, createTasks })
     })
   )
 }

@@ -118,6 +118,8 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
     const consumers = yield* FiberSet.make<never, unknown>()
     const vt = config.visibilityTimeoutSeconds
     const releaseOnShutdown = yield* ReleaseOnShutdown
+    /** set when the worker shuts down: it claims nothing new, not even the children of its results */
+    let stopping = false
     /** each queue's result submission (`resultBatcher`) */
     const submitters = new Map<
       string,
@@ -298,7 +300,9 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
         const flush = Effect.gen(function*() {
           const batch = pending.slice(0, config.resultBatchSize)
           pending = pending.slice(batch.length)
-          const successes = config.inlineResultProcessing ? batch.filter((r) => r.outcome.success).length : 0
+          // a worker shutting down takes nothing new: the children go to the queue
+          const handoff = config.inlineResultProcessing && !stopping
+          const successes = handoff ? batch.filter((r) => r.outcome.success).length : 0
           let extra = 0
           while (successes > 0 && extra < config.workerConcurrency - 1 && (yield* slots.takeIfAvailable(1))) extra++
           const exit = yield* engine.submitStepResults({
@@ -315,6 +319,7 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
             processInline: config.inlineResultProcessing,
             maxBackoffSeconds: config.maxBackoffSeconds,
             jitter: config.backoffJitter,
+            handoff,
             extraSlots: extra,
             visibilityTimeoutSeconds: vt
           }).pipe(
@@ -428,9 +433,11 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
       yield* FiberSet.run(consumers, consume(namespace))
     }
 
-    // shutdown: stop reading, let running steps finish within the grace period, give back the rest
+    // shutdown: stop reading (and taking children), let running steps finish within the grace period, give back
+    // the rest
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
+        stopping = true
         yield* FiberSet.clear(consumers)
         const inFlight = yield* FiberSet.size(running)
         yield* Effect.logInfo(

@@ -144,6 +144,34 @@ layer(apiTestLayer(), { excludeTestServices: true, timeout: "120 seconds" })("RE
         assert.strictEqual(third.task_uuid, first.json.task_uuid)
       }))
 
+    it.effect("POST /v1/tasks/batch creates the tasks in order, or none when one is refused (naming it)", () =>
+      Effect.gen(function*() {
+        const client = yield* TaskerClient
+        const before = yield* countTasks
+        const batch = yield* client.createTasks([
+          { ...LINEAR, context: { even_number: 20 } },
+          { ...LINEAR, context: { even_number: 22 } },
+          { ...LINEAR, context: { even_number: 20 } }
+        ])
+        assert.deepStrictEqual(batch.tasks.map((t) => t.created), [true, true, false])
+        assert.strictEqual(batch.tasks[2]!.task_uuid, batch.tasks[0]!.task_uuid)
+        assert.strictEqual(yield* countTasks, before + 2)
+        const done = yield* client.waitForCompletion(batch.tasks[1]!.task_uuid, { timeout: "20 seconds" })
+        assert.strictEqual(done.status, "complete")
+
+        const invalid = yield* request("POST", "/v1/tasks/batch", {
+          body: { tasks: [{ ...LINEAR, context: { even_number: 24 } }, { ...LINEAR, context: { even_number: "x" } }] }
+        })
+        assertError(invalid, { status: 422, code: "VALIDATION_ERROR", field: "tasks.1.context.even_number" })
+        const unknown = yield* request("POST", "/v1/tasks/batch", {
+          body: { tasks: [{ ...LINEAR, context: { even_number: 26 } }, { ...LINEAR, name: "no_such_template" }] }
+        })
+        assertError(unknown, { status: 404, code: "NOT_FOUND", field: "tasks.1.name" })
+        const empty = yield* request("POST", "/v1/tasks/batch", { body: { tasks: [] } })
+        assertError(empty, { status: 400, code: "BAD_REQUEST", field: "tasks" })
+        assert.strictEqual(yield* countTasks, before + 2)
+      }))
+
     it.effect("X-Correlation-ID is the correlation id unless the body has one", () =>
       Effect.gen(function*() {
         const client = yield* TaskerClient

@@ -135,6 +135,42 @@ const stepTransitions = (stepUuid: StepUuid) =>
   })
 
 layer(TestLayer, { excludeTestServices: true, timeout: "60 seconds" })("engine lifecycle", (it) => {
+  describe("creating tasks in bulk", () => {
+    it.effect("createTasks creates a batch in one transaction, in order; a request matching an earlier one's identity gets its task", () =>
+      Effect.gen(function*() {
+        const init = yield* TaskInitializer
+        const results = yield* init.createTasks([
+          { namespace: NS, name: "strict", version: "1.0.0", context: { order_id: 7001 } },
+          { namespace: NS, name: "chain3", version: "1.0.0" },
+          { namespace: NS, name: "strict", version: "1.0.0", context: { order_id: 7001 } },
+          { namespace: NS, name: "keyed", version: "1.0.0", idempotency_key: "bulk-1" }
+        ])
+        assert.deepStrictEqual(results.map((r) => r.created), [true, true, false, true])
+        assert.strictEqual(results[2]!.task_uuid, results[0]!.task_uuid)
+        assert.deepStrictEqual(Object.keys(results[1]!.step_mapping).sort(), ["a", "b", "c"])
+        for (const r of results) assert.strictEqual((yield* finish(r.task_uuid)).status, "complete")
+        // the same key again, alone: the existing task
+        const again = yield* submit("keyed", {}, { idempotency_key: "bulk-1" })
+        assert.deepStrictEqual([again.created, again.task_uuid], [false, results[3]!.task_uuid])
+        assert.deepStrictEqual(yield* auditTransitions, [])
+      }))
+
+    it.effect("a batch with a bad request writes nothing and names the request", () =>
+      Effect.gen(function*() {
+        const init = yield* TaskInitializer
+        const sql = yield* SqlClient.SqlClient
+        const count = Effect.map(sql<{ n: number }>`SELECT count(*)::int AS n FROM tasker_tasks`, (rows) => rows[0]!.n)
+        const before = yield* count
+        const error = yield* Effect.flip(init.createTasks([
+          { namespace: NS, name: "strict", version: "1.0.0", context: { order_id: 7002 } },
+          { namespace: NS, name: "strict", version: "1.0.0", context: { order_id: "seven" } }
+        ]))
+        assert.strictEqual(error._tag, "InvalidTaskRequest")
+        if (error._tag === "InvalidTaskRequest") assert.strictEqual(error.field, "tasks.1.context.order_id")
+        assert.strictEqual(yield* count, before)
+      }))
+  })
+
   describe("the step path", () => {
     it.effect("a handler gets its parents' results, an ancestor's on demand; each child is handed to the worker that finished its parent", () =>
       Effect.gen(function*() {
