@@ -746,14 +746,15 @@ LANGUAGE sql STABLE AS $fn$
           JOIN tasker_workflow_steps p ON p.workflow_step_uuid = e.from_step_uuid
           JOIN tasker_named_steps pn ON pn.named_step_uuid = p.named_step_uuid
           WHERE e.to_step_uuid = ws.workflow_step_uuid AND p.processed AND p.results IS NOT NULL)
-  FROM unnest(p_msg_ids) WITH ORDINALITY AS u(msg_id, ord)
-  JOIN tasker_queue_messages m ON m.queue_name = p_queue AND m.msg_id = u.msg_id
+  -- (driven by the messages' keys, msg_id = ANY: a join to unnest() let the planner scan the whole queue instead)
+  FROM tasker_queue_messages m
   JOIN tasker_workflow_steps ws ON ws.workflow_step_uuid = (m.message ->> 'step_uuid')::uuid
   JOIN tasker_named_steps sn ON sn.named_step_uuid = ws.named_step_uuid
   JOIN tasker_tasks t ON t.task_uuid = ws.task_uuid
   JOIN tasker_named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
   JOIN tasker_task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid
-  ORDER BY u.ord
+  WHERE m.queue_name = p_queue AND m.msg_id = ANY (p_msg_ids)
+  ORDER BY array_position(p_msg_ids, m.msg_id)
 $fn$;
 
 -- The worker's consumer: reads up to p_limit step messages from p_queue and claims each step.
