@@ -952,8 +952,9 @@ BEGIN
            (x.item ->> 'attempts')::integer AS attempts, (x.item ->> 'success')::boolean AS success,
            x.item -> 'results' AS results, COALESCE(x.item -> 'headers', '{}'::jsonb) AS headers
     FROM jsonb_array_elements(p_results) WITH ORDINALITY AS x(item, ord)
-    LEFT JOIN tasker_workflow_steps ws ON ws.workflow_step_uuid = (x.item ->> 'step_uuid')::uuid
-    ORDER BY ws.task_uuid, x.ord
+    -- (a scalar lookup per result: a join let the planner hash the whole steps table)
+    ORDER BY (SELECT ws.task_uuid FROM tasker_workflow_steps ws
+              WHERE ws.workflow_step_uuid = (x.item ->> 'step_uuid')::uuid), x.ord
   LOOP
     SELECT * INTO r FROM tasker_submit_step_result(p_queue, e.msg_id, e.step_uuid, e.attempts, e.success, e.results,
       p_processor_uuid, e.headers, p_process_inline, p_max_backoff_seconds, p_jitter_fraction,
