@@ -514,10 +514,35 @@ $fn$;
 -- Results
 -- ---------------------------------------------------------------------------------------------------
 
--- Applies a step's result and moves its task on, touching only the step, its own children and the task row. The
--- caller holds the task's and the step's row locks and has checked the step's state: in_progress for a worker's
--- own result (p_results is the envelope), enqueued_for_orchestration / enqueued_as_error_for_orchestration for a
--- result an orchestrator applies (the envelope is stored already; p_results NULL).
+-- A step and its task as a result is applied to them (tasker_lock_step_for_result).
+CREATE TYPE tasker_result_target AS (
+  task_uuid uuid, task_state varchar, active_steps integer, correlation_id uuid, parent_correlation_id uuid,
+  trace_headers jsonb, step_uuid uuid, step_state varchar, attempts integer, retryable boolean, max_attempts integer,
+  backoff varchar, backoff_base_ms integer, max_backoff_ms integer, results jsonb);
+
+-- Locks a step's task and the step, in that order (the order every writer keeps: FOR UPDATE OF locks in the order
+-- listed), in one statement, and reads what applying a result needs. NULL for an unknown step.
+CREATE FUNCTION tasker_lock_step_for_result(p_step_uuid uuid) RETURNS tasker_result_target
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_target tasker_result_target;
+BEGIN
+  SELECT t.task_uuid, t.current_state, t.active_steps, t.correlation_id, t.parent_correlation_id, t.trace_headers,
+         ws.workflow_step_uuid, ws.current_state, ws.attempts, ws.retryable, ws.max_attempts, ws.backoff,
+         ws.backoff_base_ms, ws.max_backoff_ms, ws.results
+  INTO v_target
+  FROM tasker_tasks t JOIN tasker_workflow_steps ws ON ws.task_uuid = t.task_uuid
+  WHERE ws.workflow_step_uuid = p_step_uuid
+  FOR UPDATE OF t, ws;
+  RETURN v_target;
+END
+$fn$;
+
+-- Applies a step's result and moves its task on, touching only the step, its own children and the task row. p_target
+-- is the step and its task, locked by the caller (tasker_lock_step_for_result), who has checked the step's state:
+-- in_progress for a worker's own result (p_results is the envelope), enqueued_for_orchestration /
+-- enqueued_as_error_for_orchestration for a result an orchestrator applies (the envelope is stored already;
+-- p_results NULL).
 --   success -> complete (Complete), and its children released (tasker_release_children, p_child_mode 'handoff'
 --     or 'enqueue' on p_queue: their namespace's worker queue)
 --   failure -> waiting_for_retry (WaitForRetry: retryable, attempts left; the backoff is the handler's retry-after
@@ -529,19 +554,17 @@ $fn$;
 -- waiting for a retry or for dependencies). Returns the outcome, the steps enqueued (children handed to the caller
 -- included) and the messages of the children claimed for the caller.
 CREATE FUNCTION tasker_apply_step_result(
-  p_task_uuid uuid, p_step_uuid uuid, p_success boolean, p_results jsonb, p_processor_uuid uuid, p_headers jsonb,
+  p_target tasker_result_target, p_success boolean, p_results jsonb, p_processor_uuid uuid, p_headers jsonb,
   p_max_backoff_seconds double precision, p_jitter_fraction double precision, p_queue varchar, p_child_mode text,
   p_handoff_limit integer DEFAULT 0, p_vt_seconds double precision DEFAULT 30)
 RETURNS TABLE (step_state varchar, task_state varchar, outcome text, execution_status text, enqueued_count integer,
                claimed_msg_ids bigint[])
 LANGUAGE plpgsql AS $fn$
 DECLARE
-  v_task record;
-  v_step record;
-  v_results jsonb;
+  v_results jsonb := COALESCE(p_results, p_target.results);
   v_to varchar;
   v_outcome text;
-  v_message text;
+  v_meta jsonb;
   v_backoff double precision;
   v_child record;
   v_released integer := 0;
@@ -549,49 +572,38 @@ DECLARE
   v_active integer;
   v_eval record;
 BEGIN
-  SELECT t.current_state, t.active_steps, t.correlation_id, t.parent_correlation_id,
-         -- without a trace of the caller's own, the children's messages continue the task's trace
-         CASE WHEN COALESCE(p_headers, '{}'::jsonb) ? 'traceparent' THEN p_headers ELSE t.trace_headers END AS headers
-  INTO v_task FROM tasker_tasks t WHERE t.task_uuid = p_task_uuid;
-  SELECT ws.current_state, ws.results, ws.retryable, ws.attempts, ws.max_attempts, ws.backoff, ws.backoff_base_ms,
-         ws.max_backoff_ms
-  INTO v_step FROM tasker_workflow_steps ws WHERE ws.workflow_step_uuid = p_step_uuid;
-  v_results := COALESCE(p_results, v_step.results);
-
   IF p_success THEN
     v_to := 'complete';
     v_outcome := 'completed';
-    PERFORM tasker_write_step_transition(p_step_uuid, v_step.current_state, 'complete', p_processor_uuid,
-                                         '{"event": "Complete"}'::jsonb, p_results);
+    v_meta := '{"event": "Complete"}'::jsonb;
+  ELSIF p_target.retryable AND COALESCE((v_results -> 'error' ->> 'retryable')::boolean, true)
+        AND p_target.attempts < GREATEST(p_target.max_attempts, 1) THEN
+    v_backoff := COALESCE((v_results -> 'error' ->> 'retry_after_seconds')::double precision,
+                          extract(epoch FROM calculate_backoff_delay(p_target.attempts, p_target.backoff,
+                                                                     p_target.backoff_base_ms, p_target.max_backoff_ms)));
+    -- jitter first, then the cap: no delay exceeds p_max_backoff_seconds
+    v_backoff := LEAST(GREATEST(v_backoff, 0) * (1 + random() * GREATEST(p_jitter_fraction, 0)), p_max_backoff_seconds);
+    v_to := 'waiting_for_retry';
+    v_outcome := 'retry_scheduled';
+    v_meta := jsonb_build_object('event', 'WaitForRetry', 'message',
+                                 COALESCE(v_results -> 'error' ->> 'message', 'step failed'), 'backoff_seconds', v_backoff);
   ELSE
-    v_message := COALESCE(v_results -> 'error' ->> 'message', 'step failed');
-    IF v_step.retryable AND COALESCE((v_results -> 'error' ->> 'retryable')::boolean, true)
-       AND v_step.attempts < GREATEST(v_step.max_attempts, 1) THEN
-      v_backoff := COALESCE((v_results -> 'error' ->> 'retry_after_seconds')::double precision,
-                            extract(epoch FROM calculate_backoff_delay(v_step.attempts, v_step.backoff,
-                                                                       v_step.backoff_base_ms, v_step.max_backoff_ms)));
-      -- jitter first, then the cap: no delay exceeds p_max_backoff_seconds
-      v_backoff := LEAST(GREATEST(v_backoff, 0) * (1 + random() * GREATEST(p_jitter_fraction, 0)), p_max_backoff_seconds);
-      v_to := 'waiting_for_retry';
-      v_outcome := 'retry_scheduled';
-      PERFORM tasker_write_step_transition(p_step_uuid, v_step.current_state, 'waiting_for_retry', p_processor_uuid,
-        jsonb_build_object('event', 'WaitForRetry', 'message', v_message, 'backoff_seconds', v_backoff), p_results,
-        v_backoff);
-    ELSE
-      v_to := 'error';
-      v_outcome := 'failed';
-      PERFORM tasker_write_step_transition(p_step_uuid, v_step.current_state, 'error', p_processor_uuid,
-        jsonb_build_object('event', 'Fail', 'message', v_message), p_results);
-    END IF;
+    v_to := 'error';
+    v_outcome := 'failed';
+    v_meta := jsonb_build_object('event', 'Fail', 'message', COALESCE(v_results -> 'error' ->> 'message', 'step failed'));
   END IF;
+  PERFORM tasker_write_step_transitions(ARRAY[p_target.step_uuid], ARRAY[p_target.step_state], v_to, p_processor_uuid,
+                                        v_meta, p_results, v_backoff);
 
   -- the step was active (in progress, or its result waiting for an orchestrator); its ready children become so
-  v_active := v_task.active_steps - 1;
+  v_active := p_target.active_steps - 1;
   IF v_to = 'complete' THEN
     FOR v_child IN
-      SELECT * FROM tasker_release_children(p_step_uuid, p_processor_uuid, p_child_mode, p_task_uuid, p_queue,
-                                            v_task.headers, v_task.correlation_id, v_task.parent_correlation_id,
-                                            p_handoff_limit, p_vt_seconds)
+      SELECT * FROM tasker_release_children(p_target.step_uuid, p_processor_uuid, p_child_mode, p_target.task_uuid,
+        p_queue,
+        -- without a trace of the caller's own, the children's messages continue the task's trace
+        CASE WHEN COALESCE(p_headers, '{}'::jsonb) ? 'traceparent' THEN p_headers ELSE p_target.trace_headers END,
+        p_target.correlation_id, p_target.parent_correlation_id, p_handoff_limit, p_vt_seconds)
     LOOP
       v_released := v_released + 1;
       IF v_child.claimed THEN
@@ -601,18 +613,20 @@ BEGIN
     v_active := v_active + v_released;
   END IF;
 
-  IF v_task.current_state = 'steps_in_process' AND v_active <= 0 THEN
-    SELECT * INTO v_eval FROM tasker_advance_task(p_task_uuid, p_processor_uuid, p_headers, 'steps_in_process',
-      ARRAY['evaluating_results']::varchar[], ARRAY[jsonb_build_object('event', 'StepCompleted', 'stepUuid', p_step_uuid)]);
+  IF p_target.task_state = 'steps_in_process' AND v_active <= 0 THEN
+    SELECT * INTO v_eval FROM tasker_advance_task(p_target.task_uuid, p_processor_uuid, p_headers, 'steps_in_process',
+      ARRAY['evaluating_results']::varchar[],
+      ARRAY[jsonb_build_object('event', 'StepCompleted', 'stepUuid', p_target.step_uuid)]);
     RETURN QUERY SELECT v_to, v_eval.task_state, v_outcome, v_eval.execution_status,
                         v_released + cardinality(v_eval.enqueued_step_uuids), v_claimed;
     RETURN;
   END IF;
   -- (a chain that hands each step to the next leaves the count as it was: nothing to write)
-  IF GREATEST(v_active, 0) <> v_task.active_steps THEN
-    UPDATE tasker_tasks SET active_steps = GREATEST(v_active, 0), updated_at = now() WHERE task_uuid = p_task_uuid;
+  IF GREATEST(v_active, 0) <> p_target.active_steps THEN
+    UPDATE tasker_tasks SET active_steps = GREATEST(v_active, 0), updated_at = now()
+    WHERE task_uuid = p_target.task_uuid;
   END IF;
-  RETURN QUERY SELECT v_to, v_task.current_state, v_outcome, NULL::text, v_released, v_claimed;
+  RETURN QUERY SELECT v_to, p_target.task_state, v_outcome, NULL::text, v_released, v_claimed;
 END
 $fn$;
 
@@ -627,30 +641,26 @@ RETURNS TABLE (task_uuid uuid, step_state varchar, task_state varchar, outcome t
                enqueued_count integer)
 LANGUAGE plpgsql AS $fn$
 DECLARE
-  v_task_uuid uuid;
-  v_task record;
-  v_step_state varchar;
+  v_target tasker_result_target := tasker_lock_step_for_result(p_step_uuid);
+  v_queue varchar;
   r record;
 BEGIN
-  SELECT ws.task_uuid INTO v_task_uuid FROM tasker_workflow_steps ws WHERE ws.workflow_step_uuid = p_step_uuid;
-  IF NOT FOUND THEN
+  IF v_target.step_uuid IS NULL THEN
     RETURN QUERY SELECT NULL::uuid, NULL::varchar, NULL::varchar, 'unknown_step'::text, NULL::text, 0;
     RETURN;
   END IF;
-  SELECT t.current_state, tasker_worker_queue_name(ns.name) AS queue INTO v_task
+  IF v_target.step_state NOT IN ('enqueued_for_orchestration', 'enqueued_as_error_for_orchestration') THEN
+    RETURN QUERY SELECT v_target.task_uuid, v_target.step_state, v_target.task_state, 'ignored'::text, NULL::text, 0;
+    RETURN;
+  END IF;
+  SELECT tasker_worker_queue_name(ns.name) INTO v_queue
   FROM tasker_tasks t
   JOIN tasker_named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
   JOIN tasker_task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid
-  WHERE t.task_uuid = v_task_uuid FOR UPDATE OF t;
-  SELECT ws.current_state INTO v_step_state FROM tasker_workflow_steps ws WHERE ws.workflow_step_uuid = p_step_uuid
-  FOR UPDATE;
-  IF v_step_state NOT IN ('enqueued_for_orchestration', 'enqueued_as_error_for_orchestration') THEN
-    RETURN QUERY SELECT v_task_uuid, v_step_state, v_task.current_state, 'ignored'::text, NULL::text, 0;
-    RETURN;
-  END IF;
-  SELECT * INTO r FROM tasker_apply_step_result(v_task_uuid, p_step_uuid, v_step_state = 'enqueued_for_orchestration',
-    NULL, p_processor_uuid, p_headers, p_max_backoff_seconds, p_jitter_fraction, v_task.queue, 'enqueue');
-  RETURN QUERY SELECT v_task_uuid, r.step_state, r.task_state, r.outcome, r.execution_status, r.enqueued_count;
+  WHERE t.task_uuid = v_target.task_uuid;
+  SELECT * INTO r FROM tasker_apply_step_result(v_target, v_target.step_state = 'enqueued_for_orchestration', NULL,
+    p_processor_uuid, p_headers, p_max_backoff_seconds, p_jitter_fraction, v_queue, 'enqueue');
+  RETURN QUERY SELECT v_target.task_uuid, r.step_state, r.task_state, r.outcome, r.execution_status, r.enqueued_count;
 END
 $fn$;
 
@@ -850,8 +860,9 @@ BEGIN
 END
 $fn$;
 
--- The worker's hand-back of one claimed attempt, in one transaction. The step must still be in_progress with the
--- claimed attempt; its message is deleted. Then either
+-- The worker's hand-back of one claimed attempt (called by tasker_submit_step_results, which sets the commit mode and
+-- marks its notifications with the worker's origin). The step must still be in_progress with the claimed attempt;
+-- its message is deleted. Then either
 --   * p_process_inline (the default path): the result is applied at once (tasker_apply_step_result: complete /
 --     retry / fail; the step's children released; the task moved on only when nothing is active any more). Up to
 --     p_handoff_limit children that became ready are claimed for this worker in the same transaction (their
@@ -871,46 +882,37 @@ RETURNS TABLE (outcome text, step_state varchar, task_uuid uuid, task_state varc
                enqueued_count integer, claims jsonb)
 LANGUAGE plpgsql AS $fn$
 DECLARE
-  v_task_uuid uuid;
-  v_step record;
+  -- (the task is locked too, inline: lock order task, then step)
+  v_target tasker_result_target := tasker_lock_step_for_result(p_step_uuid);
   v_to varchar;
   r record;
 BEGIN
-  PERFORM tasker_apply_commit_mode();
-  SELECT ws.task_uuid INTO v_task_uuid FROM tasker_workflow_steps ws WHERE ws.workflow_step_uuid = p_step_uuid;
-  IF NOT FOUND THEN
+  IF v_target.step_uuid IS NULL THEN
     PERFORM tasker_archive(p_queue, p_msg_id, 'unknown step ' || p_step_uuid, true);
     RETURN QUERY SELECT 'discarded'::text, NULL::varchar, NULL::uuid, NULL::varchar, NULL::text, 0, '[]'::jsonb;
     RETURN;
   END IF;
-  -- lock order: task, then step
-  IF p_process_inline THEN
-    PERFORM 1 FROM tasker_tasks t WHERE t.task_uuid = v_task_uuid FOR UPDATE;
-  END IF;
-  SELECT ws.current_state, ws.attempts, t.correlation_id, t.parent_correlation_id INTO v_step
-  FROM tasker_workflow_steps ws JOIN tasker_tasks t ON t.task_uuid = ws.task_uuid
-  WHERE ws.workflow_step_uuid = p_step_uuid FOR UPDATE OF ws;
-  IF v_step.current_state <> 'in_progress' OR v_step.attempts <> p_attempts THEN
-    IF v_step.current_state IN ('complete', 'cancelled', 'resolved_manually') THEN
-      PERFORM tasker_archive(p_queue, p_msg_id, 'result of a step already ' || v_step.current_state, false);
-      RETURN QUERY SELECT 'discarded'::text, v_step.current_state, v_task_uuid, NULL::varchar, NULL::text, 0, '[]'::jsonb;
+  IF v_target.step_state <> 'in_progress' OR v_target.attempts <> p_attempts THEN
+    IF v_target.step_state IN ('complete', 'cancelled', 'resolved_manually') THEN
+      PERFORM tasker_archive(p_queue, p_msg_id, 'result of a step already ' || v_target.step_state, false);
+      RETURN QUERY SELECT 'discarded'::text, v_target.step_state, v_target.task_uuid, NULL::varchar, NULL::text, 0,
+                          '[]'::jsonb;
     ELSE
-      RETURN QUERY SELECT 'superseded'::text, v_step.current_state, v_task_uuid, NULL::varchar, NULL::text, 0, '[]'::jsonb;
+      RETURN QUERY SELECT 'superseded'::text, v_target.step_state, v_target.task_uuid, NULL::varchar, NULL::text, 0,
+                          '[]'::jsonb;
     END IF;
     RETURN;
   END IF;
-  PERFORM tasker_delete(p_queue, p_msg_id);
+  DELETE FROM tasker_queue_messages WHERE queue_name = p_queue AND msg_id = p_msg_id;
 
-  -- the caller wakes its own consumers once this commits (tasker_notify_queue)
-  PERFORM set_config('tasker.notify_origin', p_processor_uuid::text, true);
   IF p_process_inline THEN
     BEGIN
-      SELECT * INTO r FROM tasker_apply_step_result(v_task_uuid, p_step_uuid, p_success, p_results, p_processor_uuid,
-        p_headers, p_max_backoff_seconds, p_jitter_fraction, p_queue, 'handoff', p_handoff_limit, p_vt_seconds);
-      PERFORM set_config('tasker.notify_origin', '', true);
-      RETURN QUERY SELECT 'processed'::text, r.step_state, v_task_uuid, r.task_state, r.outcome, r.enqueued_count,
+      SELECT * INTO r FROM tasker_apply_step_result(v_target, p_success, p_results, p_processor_uuid, p_headers,
+        p_max_backoff_seconds, p_jitter_fraction, p_queue, 'handoff', p_handoff_limit, p_vt_seconds);
+      RETURN QUERY SELECT 'processed'::text, r.step_state, v_target.task_uuid, r.task_state, r.outcome, r.enqueued_count,
         CASE WHEN cardinality(r.claimed_msg_ids) = 0 THEN '[]'::jsonb
-             ELSE (SELECT jsonb_agg(to_jsonb(c) || jsonb_build_object('msg_id', c.msg_id::text)) FROM tasker_claimed_steps(p_queue, r.claimed_msg_ids) c) END;
+             ELSE (SELECT jsonb_agg(to_jsonb(c) || jsonb_build_object('msg_id', c.msg_id::text))
+                   FROM tasker_claimed_steps(p_queue, r.claimed_msg_ids) c) END;
       RETURN;
     EXCEPTION WHEN OTHERS THEN
       RAISE WARNING 'applying the result of step % inline failed (%); handing it to the orchestrators', p_step_uuid, SQLERRM;
@@ -918,13 +920,13 @@ BEGIN
   END IF;
 
   v_to := CASE WHEN p_success THEN 'enqueued_for_orchestration' ELSE 'enqueued_as_error_for_orchestration' END;
-  PERFORM tasker_write_step_transition(p_step_uuid, 'in_progress', v_to, p_processor_uuid,
+  PERFORM tasker_write_step_transitions(ARRAY[p_step_uuid], ARRAY['in_progress']::varchar[], v_to, p_processor_uuid,
     jsonb_build_object('event', CASE WHEN p_success THEN 'EnqueueForOrchestration' ELSE 'EnqueueAsErrorForOrchestration' END),
     p_results);
   PERFORM tasker_send('orchestration_step_results_queue',
-    tasker_step_message(v_task_uuid, p_step_uuid, v_step.correlation_id, v_step.parent_correlation_id), p_headers);
-  PERFORM set_config('tasker.notify_origin', '', true);
-  RETURN QUERY SELECT 'submitted'::text, v_to, v_task_uuid, NULL::varchar, NULL::text, 0, '[]'::jsonb;
+    tasker_step_message(v_target.task_uuid, p_step_uuid, v_target.correlation_id, v_target.parent_correlation_id),
+    p_headers);
+  RETURN QUERY SELECT 'submitted'::text, v_to, v_target.task_uuid, NULL::varchar, NULL::text, 0, '[]'::jsonb;
 END
 $fn$;
 
@@ -947,6 +949,9 @@ DECLARE
   r record;
   v_extra integer := GREATEST(p_extra_slots, 0);
 BEGIN
+  PERFORM tasker_apply_commit_mode();
+  -- the caller wakes its own consumers once this commits (tasker_notify_queue)
+  PERFORM set_config('tasker.notify_origin', p_processor_uuid::text, true);
   FOR e IN
     SELECT x.ord::integer AS ord, (x.item ->> 'msg_id')::bigint AS msg_id, (x.item ->> 'step_uuid')::uuid AS step_uuid,
            (x.item ->> 'attempts')::integer AS attempts, (x.item ->> 'success')::boolean AS success,
@@ -963,6 +968,7 @@ BEGIN
     RETURN QUERY SELECT e.ord, r.outcome, r.step_state, r.task_uuid, r.task_state, r.result_outcome, r.enqueued_count,
                         r.claims;
   END LOOP;
+  PERFORM set_config('tasker.notify_origin', '', true);
 END
 $fn$;
 
