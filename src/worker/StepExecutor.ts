@@ -156,7 +156,10 @@ export const executeStep = <R>(
     // the handler's span: it ends with an error status when the handler fails, throws or times out, although the
     // outcome becomes a result envelope (executeStep itself never fails)
     const exit = yield* Effect.exit(run.pipe(
-      Effect.withSpan(`StepHandler ${claimed.stepName}`, { attributes: { handler_type: step?.handler?.kind ?? "none" } })
+      Effect.withSpan(`StepHandler ${claimed.stepName}`, { attributes: { handler_type: step?.handler?.kind ?? "none" } }, {
+        // (no stack trace: one per step is a captured Error on the hot path, and it would always point here)
+        captureStackTrace: false
+      })
     ))
     const durationMs = performance.now() - started
     const metadata = {

@@ -80,6 +80,12 @@ interface PendingResult {
   readonly done: Deferred.Deferred<SubmitOutcome, SqlError.SqlError>
 }
 
+/**
+ * The worker's spans capture no stack trace: one per span and step is a captured Error on the hot path, and it
+ * would always point into this module.
+ */
+export const noStackTrace = { captureStackTrace: false } as const
+
 interface Hosted<R> {
   readonly template: WorkflowDefinition<R>
   readonly steps: ReadonlyMap<string, StepDefinition<R>>
@@ -117,6 +123,11 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
     const running = yield* FiberSet.make<void, never>()
     const consumers = yield* FiberSet.make<never, unknown>()
     const vt = config.visibilityTimeoutSeconds
+    // (built once: a Duration or Schedule made per step parses its input every time)
+    const halfVisibilityTimeout = Duration.seconds(vt / 2)
+    const keepVisibleEvery = Schedule.spaced(halfVisibilityTimeout)
+    /** a submission that fails (the database restarting, say) is retried for up to 10 s */
+    const submitRetry = Schedule.exponential(Duration.millis(50)).pipe(Schedule.upTo({ duration: Duration.seconds(10) }))
     const releaseOnShutdown = yield* ReleaseOnShutdown
     /** set when the worker shuts down: it claims nothing new, not even the children of its results */
     let stopping = false
@@ -169,7 +180,7 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
             step_name: claimed.stepName,
             attempt: claimed.attempt
           }
-        }),
+        }, noStackTrace),
         continueTrace(claimed.headers),
         withCorrelation({ correlationId: claimed.correlationId, parentCorrelationId: claimed.parentCorrelationId })
       )
@@ -182,8 +193,8 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
       const entry = hosted.get(templateKey({ namespace: claimed.namespace, name: claimed.taskName, version: claimed.taskVersion }))
       const keepVisible = engine.setVisibilityTimeout(queue, claimed.msgId, vt).pipe(
         Effect.ignore,
-        Effect.repeat(Schedule.spaced(Duration.seconds(vt / 2))),
-        Effect.delay(Duration.seconds(vt / 2))
+        Effect.repeat(keepVisibleEvery),
+        Effect.delay(halfVisibilityTimeout)
       )
       const step = entry?.steps.get(claimed.stepName)
       if (step?.handler === undefined && claimed.readCount < config.maxReadCount) {
@@ -244,7 +255,7 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
           // the next steps' messages carry this span, so the trace continues on whichever worker runs them
           headers: yield* currentTraceHeaders,
           ticket
-        }).pipe(Effect.withSpan("Worker.submitResult", { attributes: { step_uuid: claimed.stepUuid } }))
+        }).pipe(Effect.withSpan("Worker.submitResult", { attributes: { step_uuid: claimed.stepUuid } }, noStackTrace))
         const submitMs = performance.now() - submitStarted
         yield* Metrics.observeMs(Metrics.stepResultSubmissionDuration, { result_type: submitted.outcome }, submitMs)
         yield* Metrics.increment(Metrics.resultsSubmitted, { result_type: submitted.outcome })
@@ -323,11 +334,11 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
             extraSlots: extra,
             visibilityTimeoutSeconds: vt
           }).pipe(
-            Effect.retry(Schedule.exponential("50 millis").pipe(Schedule.upTo({ duration: "10 seconds" }))),
+            Effect.retry(submitRetry),
             Effect.withSpan("Worker.submitResults", {
               root: true,
               links: batch.flatMap((r) => r.span === undefined ? [] : [{ span: r.span, attributes: {} }])
-            }),
+            }, noStackTrace),
             Effect.exit
           )
           if (Exit.isFailure(exit)) {
