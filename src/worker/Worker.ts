@@ -33,6 +33,7 @@ import {
 } from "effect"
 import type { SqlError } from "effect/sql"
 import type { ProcessorUuid } from "../domain/Ids.ts"
+import { finishedTaskStates } from "../domain/TaskStateMachine.ts"
 import { CurrentProcessor } from "../db/Processors.ts"
 import { ReadinessFunctions } from "../db/SqlFunctions.ts"
 import { RESULTS_QUEUE, workerQueueName } from "../messaging/Channels.ts"
@@ -275,6 +276,11 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
           // steps were enqueued on this namespace's queue: wake our own consumer (the NOTIFY, marked as ours, is
           // skipped when it comes back)
           if (submitted.enqueued_count > submitted.claims.length) yield* wakeups.signal(queue)
+          // the task finished (or stopped on failures) in this commit: its waiters in this process re-read it now,
+          // without waiting for the notification's trip through the listener (which then finds them gone)
+          if (submitted.task_state !== null && finishedTaskStates.has(submitted.task_state)) {
+            yield* wakeups.publishTaskEvent({ taskUuid: claimed.taskUuid, state: submitted.task_state })
+          }
         } else {
           yield* Effect.logInfo(`Step result not recorded: ${submitted.outcome}`, { step_state: submitted.step_state })
         }

@@ -109,5 +109,26 @@ export const wakeupsSuite = (db: DatabaseUnderTest) => {
           )
         )
       ), 60_000)
+
+    it.live("a task's waiter in the worker's process is woken by the worker's own result, not by the notification", () =>
+      Effect.gen(function*() {
+        const init = yield* TaskInitializer
+        const queries = yield* TaskQueries
+        // polling mode with a one-minute interval: no listener, and a waiter re-reads its task only every minute;
+        // the creation wakes the local worker itself, and the chain's other steps are handed off
+        for (let i = 0; i < 3; i++) {
+          const created = yield* init.createTask({ namespace: "wakeups", name: "chain", version: "1.0.0", context: {} })
+          const started = Date.now()
+          const done = yield* queries.waitForCompletion(created.task_uuid, { timeout: "15 seconds" })
+          assert.strictEqual(done.status, "complete")
+          assert.isBelow(Date.now() - started, 10_000, "the waiter waited for its poll interval")
+        }
+      }).pipe(
+        Effect.provide(
+          engineLayer({ templates: [Chain], settings: { deploymentMode: "polling", pollIntervalMs: 60_000 } }).pipe(
+            Layer.provideMerge(db.layer)
+          )
+        )
+      ), 60_000)
   })
 }
