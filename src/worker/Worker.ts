@@ -369,8 +369,9 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
           if (extra > used) yield* slots.release(extra - used)
         })
         yield* Effect.forkScoped(Effect.forever(Effect.gen(function*() {
+          // (a wake-up may be stale: its result already went out with the previous batch)
           if (pending.length === 0) yield* Queue.take(wake)
-          yield* Effect.uninterruptible(flush)
+          if (pending.length > 0) yield* Effect.uninterruptible(flush)
         })))
         return (result: Omit<PendingResult, "done" | "span">) =>
           Effect.gen(function*() {

@@ -84,10 +84,16 @@ export const wakeupsSuite = (db: DatabaseUnderTest) => {
                              WHERE metadata ->> 'event' = 'Start' AND (metadata ->> 'handoff')::boolean`,
           (rows) => rows[0]!.n
         )
+        // result submissions (the batcher's statements: outside any task's correlation, so one series)
+        const submissions = Effect.map(
+          Metric.value(Metric.withAttributes(Metrics.sqlQueries, { query_type: "tasker_submit_step_results", result: "success" })),
+          (state) => state.count
+        )
         // let the consumer settle (its first look, and the look after the listener connected)
         yield* Effect.sleep("500 millis")
         const before = yield* claims
         const handoffsBefore = yield* handoffs
+        const submissionsBefore = yield* submissions
         const tasks = 5
         for (let i = 0; i < tasks; i++) {
           const created = yield* init.createTask({ namespace: "wakeups", name: "chain", version: "1.0.0", context: {} })
@@ -102,6 +108,8 @@ export const wakeupsSuite = (db: DatabaseUnderTest) => {
         assert.isAtMost(looks, tasks + 1, `claims: ${looks}`)
         assert.isAtLeast(looks, tasks)
         assert.strictEqual((yield* handoffs) - handoffsBefore, tasks * 3)
+        // one submission per step, one at a time: no empty batch after a result that went out with the previous one
+        assert.strictEqual((yield* submissions) - submissionsBefore, tasks * 4)
       }).pipe(
         Effect.provide(
           engineLayer({ templates: [Chain], settings: { deploymentMode: "event_driven", pollIntervalMs: 60_000 } }).pipe(
