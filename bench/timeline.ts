@@ -7,10 +7,10 @@
  *
  *   node bench/timeline.ts [--workflow linear4|diamond4] [--tasks 60]
  *
- * Reading it: the gap from a step's `Enqueue` to its `Start` is the wake-up and the claim; from `Start` to
- * `EnqueueForOrchestration` the claim's statement, the handler and the worker's own work; from there to the next
- * step's `Start` the result submission (applied inline) and the next wake-up. The first 10 tasks warm up and are
- * not counted. Figures on the development machine: docs/benchmarking.md.
+ * Reading it: the gap from the first step's `Enqueue` to its `Start` is the wake-up and the claim; a handed-off
+ * step's `Start` shares its parent's `Complete` stamp (one transaction), so the gap from one `Complete` to the next
+ * is the submission's statement, the handler and the worker's own work. The first 10 tasks warm up and are not
+ * counted. Figures on the development machine: docs/benchmarking.md.
  */
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
@@ -37,8 +37,9 @@ const oneTask = Effect.gen(function*() {
   const initializer = yield* TaskInitializer
   const queries = yield* TaskQueries
   const sql = yield* SqlClient.SqlClient
-  const wallStart = Date.now()
+  // (the database stamps are wall-clock microseconds: Date.now() would truncate the start to the millisecond)
   const started = performance.now()
+  const wallStart = performance.timeOrigin + started
   const created = yield* initializer.createTask({ namespace: "bench", name: workflow, version: "1.0.0", context: {} })
   const createReturned = performance.now()
   yield* queries.waitForCompletion(created.task_uuid, { timeout: "1 minute" })
