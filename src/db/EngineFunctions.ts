@@ -213,6 +213,17 @@ const json = (value: Schema.Json): string => JSON.stringify(value)
 const die = <A, E, R>(self: Effect.Effect<A, E | Schema.SchemaError, R>) =>
   Effect.catchTag(self, "SchemaError", (e) => Effect.die(e)) as Effect.Effect<A, Exclude<E, Schema.SchemaError>, R>
 
+/** `tasker_release_step`'s parameters: an unfinished attempt given back. */
+export interface ReleaseStepParams {
+  readonly queue: string
+  readonly msgId: bigint
+  readonly stepUuid: StepUuid
+  readonly attempts: number
+  readonly processorUuid: ProcessorUuid
+  /** the message becomes visible again after this many seconds (default 0) */
+  readonly delaySeconds?: number
+}
+
 export class EngineFunctions extends Context.Service<EngineFunctions, {
   /** `tasker_create_task`: create (or find, by identity) a task and enqueue its root steps, in one transaction. */
   readonly createTask: (params: CreateTaskParams) => Effect.Effect<CreatedTaskRow, SqlError.SqlError>
@@ -240,15 +251,7 @@ export class EngineFunctions extends Context.Service<EngineFunctions, {
    */
   readonly submitStepResults: (params: SubmitBatchParams) => Effect.Effect<ReadonlyArray<SubmitOutcome>, SqlError.SqlError>
   /** `tasker_release_step`: give an unfinished attempt back. */
-  readonly releaseStep: (params: {
-    readonly queue: string
-    readonly msgId: bigint
-    readonly stepUuid: StepUuid
-    readonly attempts: number
-    readonly processorUuid: ProcessorUuid
-    /** the message becomes visible again after this many seconds (default 0) */
-    readonly delaySeconds?: number
-  }) => Effect.Effect<boolean, SqlError.SqlError>
+  readonly releaseStep: (params: ReleaseStepParams) => Effect.Effect<boolean, SqlError.SqlError>
   /** `tasker_set_vt`: keeps a message hidden for `seconds` more (false when it is gone). */
   readonly setVisibilityTimeout: (queue: string, msgId: bigint, seconds: number) => Effect.Effect<boolean, SqlError.SqlError>
   /** `tasker_cancel_task`: undefined for an unknown task. */
@@ -398,14 +401,7 @@ export class EngineFunctions extends Context.Service<EngineFunctions, {
             instrumentSql("tasker_submit_step_results", { transaction: true }),
             Effect.withSpan("EngineFunctions.submitStepResults", { attributes: { results: params.results.length } })
           ),
-        releaseStep: Effect.fn("EngineFunctions.releaseStep")(function*(p: {
-          readonly queue: string
-          readonly msgId: bigint
-          readonly stepUuid: StepUuid
-          readonly attempts: number
-          readonly processorUuid: ProcessorUuid
-          readonly delaySeconds?: number
-        }) {
+        releaseStep: Effect.fn("EngineFunctions.releaseStep")(function*(p: ReleaseStepParams) {
           const [row] = yield* sql<{ released: boolean }>`
             SELECT tasker_release_step(${p.queue}::varchar, ${p.msgId}::bigint, ${p.stepUuid}::uuid, ${p.attempts}::integer,
                                        ${p.processorUuid}::uuid, ${p.delaySeconds ?? 0}::double precision) AS released`
