@@ -10,7 +10,7 @@
  */
 import { Schema } from "effect"
 import { StepUuid, TaskUuid } from "../domain/Ids.ts"
-import { TaskRecord } from "../domain/TaskRecord.ts"
+import { MAX_BATCH_SIZE, TaskRecord } from "../domain/TaskRecord.ts"
 import { StepState } from "../domain/StepStateMachine.ts"
 import { TaskState } from "../domain/TaskStateMachine.ts"
 import { ReadinessCheck } from "./Errors.ts"
@@ -118,7 +118,7 @@ const createdFields = {
   step_count: Schema.Int,
   /** step name → step uuid */
   step_mapping: Schema.Record(Schema.String, StepUuid),
-  created_at: Schema.optionalKey(Schema.Date)
+  created_at: Schema.Date
 }
 
 /** `201 Created`: a new task. */
@@ -129,7 +129,7 @@ export type TaskCreatedResponse = typeof TaskCreated.Type | typeof TaskExisting.
 
 /** `POST /v1/tasks/batch`: up to 1 000 task requests, created together (all or none). */
 export const CreateTasksRequest = Schema.Struct({
-  tasks: Schema.Array(CreateTaskRequest).pipe(Schema.check(Schema.isMinLength(1), Schema.isMaxLength(1000)))
+  tasks: Schema.Array(CreateTaskRequest).pipe(Schema.check(Schema.isMinLength(1), Schema.isMaxLength(MAX_BATCH_SIZE)))
 })
 export type CreateTasksRequest = typeof CreateTasksRequest.Type
 

@@ -98,9 +98,9 @@ export const TasksHandlers = HttpApiBuilder.group(
 
     /**
      * The engine's creation failures as API errors. A template that does not exist names the coordinate that
-     * matches nothing stored, prefixed in a batch with the position of the first request that names it.
+     * matches nothing stored, prefixed in a `batch` with the position of the first request that names it.
      */
-    const creationFailures = (requests: ReadonlyArray<TaskRequest>) =>
+    const creationFailures = (batch?: ReadonlyArray<TaskRequest>) =>
     <A, R>(
       self: Effect.Effect<A, TemplateNotFound | InvalidTaskRequest | InvalidStoredTemplate | SqlError.SqlError, R>
     ) =>
@@ -110,8 +110,8 @@ export const TasksHandlers = HttpApiBuilder.group(
             Effect.catchTag("SqlError", sqlFailure),
             Effect.flatMap((stored) => {
               const error = templateNotFound(e, stored)
-              const index = requests.findIndex((r) => r.namespace === e.namespace && r.name === e.name && r.version === e.version)
-              return Effect.fail(requests.length === 1 || index < 0 ? error : inBatchField(error, index))
+              const index = batch?.findIndex((r) => r.namespace === e.namespace && r.name === e.name && r.version === e.version)
+              return Effect.fail(index === undefined || index < 0 ? error : inBatchField(error, index))
             })
           ),
         InvalidTaskRequest: (e) => Effect.fail(invalidTaskRequest(e)),
@@ -122,7 +122,7 @@ export const TasksHandlers = HttpApiBuilder.group(
     return handlers.handleAll({
       create: Effect.fn("Api.tasks.create")(function*({ headers, payload }) {
         const request = taskRequest(payload, payload.correlation_id ?? headers[CORRELATION_HEADER])
-        const created = yield* init.createTask(request).pipe(creationFailures([request]))
+        const created = yield* init.createTask(request).pipe(creationFailures())
         return createdView(created)
       }),
 

@@ -91,7 +91,7 @@ export const engineConfigFromEnv = Effect.gen(function*() {
   const int = (name: string, fallback: number) => Config.Int(name).pipe(Config.withDefault(fallback))
   const num = (name: string, fallback: number) => Config.Number(name).pipe(Config.withDefault(fallback))
   const settings: EngineSettings = {
-    deploymentMode: yield* Config.Literals(["hybrid", "event_driven", "polling"], "TASKER_DEPLOYMENT_MODE").pipe(
+    deploymentMode: yield* Config.schema(DeploymentMode, "TASKER_DEPLOYMENT_MODE").pipe(
       Config.withDefault(d.deploymentMode)
     ),
     pollIntervalMs: yield* int("TASKER_POLL_INTERVAL_MS", d.pollIntervalMs),

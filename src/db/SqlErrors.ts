@@ -19,7 +19,7 @@ const RETRYABLE_REASONS: ReadonlySet<string> = new Set([
 ])
 
 /** The SQLSTATE or system error code (`23505`, `ECONNREFUSED`, …) behind a database failure, if it has one. */
-export const sqlStateOf = (error: SqlError.SqlError): string | undefined => {
+const sqlStateOf = (error: SqlError.SqlError): string | undefined => {
   const cause = error.reason.cause
   return Predicate.hasProperty(cause, "code") && typeof cause.code === "string" && cause.code !== ""
     ? cause.code

@@ -28,3 +28,6 @@ export const TaskRecord = Schema.Struct({
   updated_at: Schema.Date
 })
 export type TaskRecord = typeof TaskRecord.Type
+
+/** The most task requests one batch creation takes (`TaskInitializer.createTasks`, `POST /v1/tasks/batch`). */
+export const MAX_BATCH_SIZE = 1000

@@ -11,6 +11,7 @@ import { Context, Effect, Layer, Predicate, Schema, SchemaIssue } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import { v7 as uuidv7 } from "uuid"
 import type { StepUuid, TaskUuid } from "../domain/Ids.ts"
+import { MAX_BATCH_SIZE } from "../domain/TaskRecord.ts"
 import { CurrentProcessor } from "../db/Processors.ts"
 import type { TaskState } from "../domain/TaskStateMachine.ts"
 import { type InvalidStoredTemplate, type TemplateNotFound, TemplateRegistry } from "../workflow/TemplateRegistry.ts"
@@ -18,7 +19,7 @@ import { type IdentityStrategy, templateKey } from "../workflow/Workflow.ts"
 import { workerQueueName } from "../messaging/Channels.ts"
 import { Wakeups } from "../messaging/Wakeups.ts"
 import { withCorrelation } from "../telemetry/Correlation.ts"
-import { recordEnqueued } from "../telemetry/EngineMetrics.ts"
+import { recordEnqueued, recordTaskOutcome } from "../telemetry/EngineMetrics.ts"
 import * as Metrics from "../telemetry/Metrics.ts"
 import { currentTraceHeaders } from "../telemetry/TraceContext.ts"
 import { type CreatedTaskRow, EngineFunctions, type NewTask } from "../db/EngineFunctions.ts"
@@ -110,8 +111,6 @@ const issuePath = (error: Schema.SchemaError): string => {
 const inBatch = (index: number) => (error: InvalidTaskRequest) =>
   new InvalidTaskRequest({ field: `tasks.${index}.${error.field}`, message: `tasks[${index}]: ${error.message}` })
 
-/** The largest batch `createTasks` takes. */
-export const MAX_BATCH_SIZE = 1000
 
 export class TaskInitializer extends Context.Service<TaskInitializer, {
   readonly createTask: (
@@ -188,17 +187,21 @@ export class TaskInitializer extends Context.Service<TaskInitializer, {
         return { params, namespace: definition.namespace }
       })
 
-      /** Wake-ups, metrics and logs of one created (or matched) task; its result. */
-      const created = (request: TaskRequest, namespace: string, row: CreatedTaskRow, started: number) =>
+      /**
+       * Wake-ups, metrics and logs of one created (or matched) task; its result. `durationMs` is its initialization
+       * time (in a batch, its share: the batch's time divided by its size).
+       */
+      const created = (request: TaskRequest, namespace: string, row: CreatedTaskRow, durationMs: number) =>
         Effect.gen(function*() {
           const labels = { task_type: request.name, namespace: request.namespace }
           if (row.created) {
             // a worker in this process starts as soon as the task is committed (the caller may hold a transaction),
             // without waiting for the NOTIFY, which is marked as ours and skipped when it comes back
             if (row.enqueued_count > 0) yield* sql.afterCommit(wakeups.signal(workerQueueName(namespace)))
-            yield* Metrics.observeMs(Metrics.taskInitializationDuration, { task_type: request.name }, performance.now() - started)
+            yield* Metrics.observeMs(Metrics.taskInitializationDuration, { task_type: request.name }, durationMs)
             yield* recordEnqueued(namespace, workerQueueName(namespace), row.enqueued_count)
-            if (row.task_state === "complete") yield* Metrics.increment(Metrics.taskCompletions, labels)
+            // (a task without steps is complete at once)
+            yield* recordTaskOutcome(row.task_state, labels)
             yield* Effect.logInfo("Task created", { task_uuid: row.task_uuid, namespace: request.namespace, name: request.name, steps: Object.keys(row.step_mapping).length })
           } else {
             yield* Effect.logInfo("Task request matched an existing task", { task_uuid: row.task_uuid })
@@ -227,7 +230,7 @@ export class TaskInitializer extends Context.Service<TaskInitializer, {
           headers: yield* currentTraceHeaders
         })
         yield* Effect.annotateCurrentSpan({ task_uuid: row.task_uuid, created: row.created })
-        return yield* created(request, namespace, row, started)
+        return yield* created(request, namespace, row, performance.now() - started)
       })
 
       // the request's correlation (or a new UUIDv7) is the region's correlation: logs, spans, metrics
@@ -262,8 +265,12 @@ export class TaskInitializer extends Context.Service<TaskInitializer, {
           processorUuid: processor.processorUuid,
           headers: yield* currentTraceHeaders
         })
+        if (rows.length !== requests.length) {
+          return yield* Effect.die(new Error(`tasker_create_tasks returned ${rows.length} rows for ${requests.length} requests`))
+        }
+        const shareMs = (performance.now() - started) / rows.length
         return yield* Effect.forEach(rows, (row, i) =>
-          created(requests[i]!, prepared[i]!.namespace, row, started).pipe(inCorrelation(requests[i]!, row.correlation_id)))
+          created(requests[i]!, prepared[i]!.namespace, row, shareMs).pipe(inCorrelation(requests[i]!, row.correlation_id)))
       })
 
       return TaskInitializer.of({ createTask, createTasks })

@@ -49,7 +49,6 @@ export interface TaskWithContext {
   readonly execution: TaskExecutionContext
 }
 
-export { finishedTaskStates }
 
 export class WaitTimeout extends Schema.TaggedError<WaitTimeout>()("WaitTimeout", {
   taskUuid: Schema.String,

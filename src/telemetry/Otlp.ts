@@ -141,7 +141,7 @@ const hostSdkRunning = (): boolean => {
  *
  * The OTLP log exporter is **added** to the loggers in place when the layer is built, and filtered by the levels
  * of the logging installed then (`CurrentLevelFilter`). So build the logging first:
- * `otlpLayer(options).pipe(Layer.provideMerge(loggingLayer(…)))`, which is what `TelemetryLayer` does. Also provides
+ * `otlpLayer(options).pipe(Layer.provideMerge(loggingLayer(…)))`, which is what `telemetryLayerFromEnv` does. Also provides
  * `MetricExportInterval`, so that the series janitor never sweeps more often than metrics are exported.
  */
 export const otlpLayer = (options: TelemetryOptions = {}) =>

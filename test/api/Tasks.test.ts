@@ -167,8 +167,15 @@ layer(apiTestLayer(), { excludeTestServices: true, timeout: "120 seconds" })("RE
           body: { tasks: [{ ...LINEAR, context: { even_number: 26 } }, { ...LINEAR, name: "no_such_template" }] }
         })
         assertError(unknown, { status: 404, code: "NOT_FOUND", field: "tasks.1.name" })
+        // a batch of one is still a batch: its fields are named by position
+        const unknownAlone = yield* request("POST", "/v1/tasks/batch", { body: { tasks: [{ ...LINEAR, name: "no_such_template" }] } })
+        assertError(unknownAlone, { status: 404, code: "NOT_FOUND", field: "tasks.0.name" })
         const empty = yield* request("POST", "/v1/tasks/batch", { body: { tasks: [] } })
         assertError(empty, { status: 400, code: "BAD_REQUEST", field: "tasks" })
+        const tooMany = yield* request("POST", "/v1/tasks/batch", {
+          body: { tasks: Array.from({ length: 1001 }, () => ({ ...LINEAR, context: { even_number: 2 } })) }
+        })
+        assertError(tooMany, { status: 400, code: "BAD_REQUEST", field: "tasks" })
         assert.strictEqual(yield* countTasks, before + 2)
       }))
 

@@ -2,6 +2,7 @@ import { assert, describe, layer } from "@effect/vitest"
 import { Deferred, Effect, Layer, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import type { StepUuid, TaskUuid } from "../../src/domain/Ids.ts"
+import { MAX_BATCH_SIZE } from "../../src/domain/TaskRecord.ts"
 import { RESULTS_QUEUE, workerQueueName } from "../../src/messaging/Channels.ts"
 import { MessageQueue } from "../../src/messaging/MessageQueue.ts"
 import { TaskInitializer } from "../../src/tasks/TaskInitializer.ts"
@@ -97,7 +98,11 @@ const Chain3 = Workflow.make({ namespace: NS, name: "chain3", version: "1.0.0", 
 const Unhosted = Workflow.make({ namespace: NS, name: "unhosted", version: "1.0.0", identityStrategy: "always_unique" })
   .step("orphan", { run: () => Effect.succeed(true) })
 
-const templates = [Flaky, Traced, Fragile, Slow, TimesOut, Strict, Keyed, Chain3]
+/** In a namespace (and so a worker queue) of its own. */
+const Elsewhere = Workflow.make({ namespace: `${NS}_other`, name: "one", version: "1.0.0", identityStrategy: "always_unique" })
+  .step("only", { run: () => Effect.succeed(1) })
+
+const templates = [Flaky, Traced, Fragile, Slow, TimesOut, Strict, Keyed, Chain3, Elsewhere]
 
 const TestLayer = engineLayer({
   templates,
@@ -167,7 +172,35 @@ layer(TestLayer, { excludeTestServices: true, timeout: "60 seconds" })("engine l
         ]))
         assert.strictEqual(error._tag, "InvalidTaskRequest")
         if (error._tag === "InvalidTaskRequest") assert.strictEqual(error.field, "tasks.1.context.order_id")
+        // a request the template refuses for another reason: caller_provided without its key
+        const keyless = yield* Effect.flip(init.createTasks([
+          { namespace: NS, name: "chain3", version: "1.0.0" },
+          { namespace: NS, name: "keyed", version: "1.0.0" }
+        ]))
+        assert.strictEqual(keyless._tag, "InvalidTaskRequest")
+        if (keyless._tag === "InvalidTaskRequest") assert.strictEqual(keyless.field, "tasks.1.idempotency_key")
+        // too many
+        const tooMany = yield* Effect.flip(init.createTasks(
+          Array.from({ length: MAX_BATCH_SIZE + 1 }, () => ({ namespace: NS, name: "chain3", version: "1.0.0" }))
+        ))
+        assert.strictEqual(tooMany._tag, "InvalidTaskRequest")
+        if (tooMany._tag === "InvalidTaskRequest") assert.strictEqual(tooMany.field, "tasks")
         assert.strictEqual(yield* count, before)
+      }))
+
+    it.effect("a batch request matching a task created before gets that task; a batch spans namespaces (one queue each)", () =>
+      Effect.gen(function*() {
+        const init = yield* TaskInitializer
+        const earlier = yield* submit("strict", { order_id: 7003 })
+        const results = yield* init.createTasks([
+          { namespace: `${NS}_other`, name: "one", version: "1.0.0" },
+          { namespace: NS, name: "strict", version: "1.0.0", context: { order_id: 7003 } },
+          { namespace: NS, name: "chain3", version: "1.0.0" }
+        ])
+        assert.deepStrictEqual(results.map((r) => r.created), [true, false, true])
+        assert.strictEqual(results[1]!.task_uuid, earlier.task_uuid)
+        for (const r of results) assert.strictEqual((yield* finish(r.task_uuid)).status, "complete")
+        assert.deepStrictEqual(yield* auditTransitions, [])
       }))
   })
 
