@@ -219,7 +219,10 @@ BEGIN
     RETURN QUERY SELECT v_state, NULL::text, 'owned_by_other'::text, '{}'::uuid[];
     RETURN;
   END IF;
+  -- the caller wakes its own consumers once this commits (tasker_notify_queue)
+  PERFORM set_config('tasker.notify_origin', p_processor_uuid::text, true);
   RETURN QUERY SELECT * FROM tasker_advance_task(p_task_uuid, p_processor_uuid, p_headers, v_state, '{}', '{}');
+  PERFORM set_config('tasker.notify_origin', '', true);
 END
 $fn$;
 
@@ -638,29 +641,34 @@ CREATE FUNCTION tasker_process_step_result(
   p_step_uuid uuid, p_processor_uuid uuid, p_headers jsonb DEFAULT '{}'::jsonb,
   p_max_backoff_seconds double precision DEFAULT 300, p_jitter_fraction double precision DEFAULT 0)
 RETURNS TABLE (task_uuid uuid, step_state varchar, task_state varchar, outcome text, execution_status text,
-               enqueued_count integer)
+               enqueued_count integer, parent_correlation_id uuid, namespace_name varchar, task_name varchar)
 LANGUAGE plpgsql AS $fn$
 DECLARE
   v_target tasker_result_target := tasker_lock_step_for_result(p_step_uuid);
-  v_queue varchar;
+  v_task record;
   r record;
 BEGIN
   IF v_target.step_uuid IS NULL THEN
-    RETURN QUERY SELECT NULL::uuid, NULL::varchar, NULL::varchar, 'unknown_step'::text, NULL::text, 0;
+    RETURN QUERY SELECT NULL::uuid, NULL::varchar, NULL::varchar, 'unknown_step'::text, NULL::text, 0,
+                        NULL::uuid, NULL::varchar, NULL::varchar;
     RETURN;
   END IF;
-  IF v_target.step_state NOT IN ('enqueued_for_orchestration', 'enqueued_as_error_for_orchestration') THEN
-    RETURN QUERY SELECT v_target.task_uuid, v_target.step_state, v_target.task_state, 'ignored'::text, NULL::text, 0;
-    RETURN;
-  END IF;
-  SELECT tasker_worker_queue_name(ns.name) INTO v_queue
+  -- the task's namespace (its steps' queue) and name (what the orchestrator's metrics and logs are labelled with)
+  SELECT ns.name AS namespace_name, nt.name AS task_name INTO v_task
   FROM tasker_tasks t
   JOIN tasker_named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
   JOIN tasker_task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid
   WHERE t.task_uuid = v_target.task_uuid;
+  IF v_target.step_state NOT IN ('enqueued_for_orchestration', 'enqueued_as_error_for_orchestration') THEN
+    RETURN QUERY SELECT v_target.task_uuid, v_target.step_state, v_target.task_state, 'ignored'::text, NULL::text, 0,
+                        v_target.parent_correlation_id, v_task.namespace_name, v_task.task_name;
+    RETURN;
+  END IF;
   SELECT * INTO r FROM tasker_apply_step_result(v_target, v_target.step_state = 'enqueued_for_orchestration', NULL,
-    p_processor_uuid, p_headers, p_max_backoff_seconds, p_jitter_fraction, v_queue, 'enqueue');
-  RETURN QUERY SELECT v_target.task_uuid, r.step_state, r.task_state, r.outcome, r.execution_status, r.enqueued_count;
+    p_processor_uuid, p_headers, p_max_backoff_seconds, p_jitter_fraction,
+    tasker_worker_queue_name(v_task.namespace_name), 'enqueue');
+  RETURN QUERY SELECT v_target.task_uuid, r.step_state, r.task_state, r.outcome, r.execution_status, r.enqueued_count,
+                      v_target.parent_correlation_id, v_task.namespace_name, v_task.task_name;
 END
 $fn$;
 
@@ -683,9 +691,10 @@ DECLARE
   r record;
   v_step_uuid uuid;
   v_correlation uuid;
-  v_task record;
 BEGIN
   PERFORM tasker_apply_commit_mode();
+  -- the caller wakes its own consumers once this commits (tasker_notify_queue)
+  PERFORM set_config('tasker.notify_origin', p_processor_uuid::text, true);
   FOR m IN SELECT * FROM tasker_read(c_queue, p_vt_seconds, p_limit) LOOP
     v_step_uuid := NULL;
     v_correlation := CASE WHEN tasker_is_uuid(m.message ->> 'correlation_id') THEN (m.message ->> 'correlation_id')::uuid END;
@@ -714,15 +723,9 @@ BEGIN
                             NULL::uuid, NULL::varchar, NULL::varchar;
       ELSE
         PERFORM tasker_delete(c_queue, m.msg_id);
-        -- what the orchestrator's metrics and logs are labelled with
-        SELECT t.parent_correlation_id, ns.name AS namespace_name, nt.name AS task_name INTO v_task
-        FROM tasker_tasks t
-        JOIN tasker_named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
-        JOIN tasker_task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid
-        WHERE t.task_uuid = r.task_uuid;
         RETURN QUERY SELECT m.msg_id, m.read_ct, m.enqueued_at, m.headers, v_step_uuid, r.task_uuid, v_correlation, r.step_state,
                             r.task_state, r.outcome, r.execution_status, NULL::text, r.enqueued_count,
-                            v_task.parent_correlation_id, v_task.namespace_name, v_task.task_name;
+                            r.parent_correlation_id, r.namespace_name, r.task_name;
       END IF;
     EXCEPTION WHEN OTHERS THEN
       RETURN QUERY SELECT m.msg_id, m.read_ct, m.enqueued_at, m.headers, v_step_uuid, NULL::uuid, v_correlation, NULL::varchar,
@@ -730,6 +733,7 @@ BEGIN
                           NULL::uuid, NULL::varchar, NULL::varchar;
     END;
   END LOOP;
+  PERFORM set_config('tasker.notify_origin', '', true);
 END
 $fn$;
 

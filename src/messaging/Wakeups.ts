@@ -15,6 +15,7 @@
 import { Context, Duration, Effect, Layer, Queue, Schedule, type Scope } from "effect"
 import type { DeploymentMode } from "../config/EngineConfig.ts"
 import { CurrentProcessor } from "../db/Processors.ts"
+import { finishedTaskStates } from "../domain/TaskStateMachine.ts"
 import { NOTIFY_CHANNEL } from "./Channels.ts"
 import { NotificationSource } from "../db/Notifications.ts"
 
@@ -59,7 +60,12 @@ export class Wakeups extends Context.Service<Wakeups, {
    * scope: `await` returns when an event for that task arrived since registration or the last `await`.
    */
   readonly watchTask: (taskUuid: string) => Effect.Effect<WakeupSubscription, never, Scope.Scope>
-  /** Publishes a task event to this process's subscribers. */
+  /**
+   * Publishes a task's new state to this process's watchers of that task; only the states they wait for (terminal,
+   * or blocked by failures) wake them. The listener publishes the notifications of every process; a component that
+   * committed a task's state change itself publishes it too, so waiters in its process need not wait for the
+   * notification's trip through the listener (a watcher woken twice just re-reads its task).
+   */
   readonly publishTaskEvent: (event: TaskEvent) => Effect.Effect<void>
   /**
    * Wakes this process's consumers of `queue`. The engine calls it after committing a send it marked with its own
@@ -149,7 +155,10 @@ const makeLocal = (options: WakeupsOptions) =>
             reset: Effect.asVoid(Queue.poll(q))
           }))
         ),
-      publishTaskEvent: (event) => Effect.suspend(() => offerAll(taskWatchers.get(event.taskUuid))),
+      publishTaskEvent: (event) =>
+        Effect.suspend(() =>
+          (finishedTaskStates as ReadonlySet<string>).has(event.state) ? offerAll(taskWatchers.get(event.taskUuid)) : Effect.void
+        ),
       signal: (queue) => Effect.suspend(() => offerAll(subscribers.get(queue))),
       signalAll: Effect.suspend(() =>
         Effect.andThen(

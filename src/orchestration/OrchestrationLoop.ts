@@ -74,6 +74,10 @@ export const OrchestrationLoopLayer = Layer.effectDiscard(
           if (row === undefined) return
           yield* recordEnqueued(task.namespace_name, workerQueueName(task.namespace_name), row.enqueued_step_uuids.length)
           yield* recordTaskOutcome(row.task_state, { namespace: task.namespace_name, task_type: task.task_name })
+          // this process's worker and waiters learn at once of the steps enqueued and a task that finished (the
+          // NOTIFY, marked as ours, is skipped when it comes back)
+          if (row.enqueued_step_uuids.length > 0) yield* wakeups.signal(workerQueueName(task.namespace_name))
+          yield* wakeups.publishTaskEvent({ taskUuid: task.task_uuid, state: row.task_state })
         }).pipe(Effect.annotateLogs({ task_uuid: task.task_uuid })), { discard: true })
       if (claimed.length >= config.readyTaskBatchSize) return
       const nextRetry = yield* engine.nextRetryAt

@@ -12,6 +12,7 @@ import { EngineConfig } from "../config/EngineConfig.ts"
 import { EngineFunctions, type ProcessedResult } from "../db/EngineFunctions.ts"
 import { CurrentProcessor } from "../db/Processors.ts"
 import { RESULTS_QUEUE, workerQueueName } from "../messaging/Channels.ts"
+import { Wakeups } from "../messaging/Wakeups.ts"
 import { withCorrelation } from "../telemetry/Correlation.ts"
 import { recordResultApplied } from "../telemetry/EngineMetrics.ts"
 import * as Metrics from "../telemetry/Metrics.ts"
@@ -26,6 +27,7 @@ export class ResultProcessor extends Context.Service<ResultProcessor, {
     Effect.gen(function*() {
       const engine = yield* EngineFunctions
       const processor = yield* CurrentProcessor
+      const wakeups = yield* Wakeups
 
       /** Logs, spans and metrics of one processed message, in the task's correlation and trace. */
       const report = (row: ProcessedResult, batchMs: number, batchSize: number) => {
@@ -44,6 +46,14 @@ export class ResultProcessor extends Context.Service<ResultProcessor, {
             yield* Metrics.increment(Metrics.messagesArchived, { queue: RESULTS_QUEUE, reason: "dead_lettered" })
             yield* Effect.logError("Step result moved to the dead-letter archive", { msg_id: String(row.msg_id), error: row.error })
           } else {
+            // this process's worker and waiters learn at once of the steps enqueued and a task that finished (the
+            // NOTIFY, marked as ours, is skipped when it comes back)
+            if (row.enqueued_count > 0 && row.namespace_name !== null) {
+              yield* wakeups.signal(workerQueueName(row.namespace_name))
+            }
+            if (row.task_uuid !== null && row.task_state !== null) {
+              yield* wakeups.publishTaskEvent({ taskUuid: row.task_uuid, state: row.task_state })
+            }
             yield* recordResultApplied({
               namespace: row.namespace_name ?? undefined,
               stepQueue: row.namespace_name === null ? undefined : workerQueueName(row.namespace_name),

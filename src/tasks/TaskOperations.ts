@@ -15,6 +15,7 @@ import { isTerminalTaskState, type TaskState } from "../domain/TaskStateMachine.
 import { Transitions } from "../db/Transitions.ts"
 import { EngineFunctions } from "../db/EngineFunctions.ts"
 import { NOTIFY_CHANNEL, READINESS_SIGNAL } from "../messaging/Channels.ts"
+import { Wakeups } from "../messaging/Wakeups.ts"
 
 export interface StepResolution {
   /** the step's result as its dependents will see it */
@@ -48,6 +49,11 @@ export class TaskOperations extends Context.Service<TaskOperations, {
       const fns = yield* TransitionFunctions
       const processor = yield* CurrentProcessor
       const processorUuid = processor.processorUuid
+      const wakeups = yield* Wakeups
+
+      /** Waiters of the task in this process learn its new state once it is committed. */
+      const announce = (taskUuid: TaskUuid, state: TaskState) =>
+        sql.afterCommit(wakeups.publishTaskEvent({ taskUuid, state }))
 
       /** The step, checked to belong to the task. */
       const stepOfTask = (taskUuid: TaskUuid, stepUuid: StepUuid) =>
@@ -81,6 +87,7 @@ export class TaskOperations extends Context.Service<TaskOperations, {
           if (!outcome.cancelled) {
             return yield* new InvalidTransition({ machine: "task", from: outcome.task_state, to: "cancelled", event: "Cancel" })
           }
+          yield* announce(taskUuid, outcome.task_state)
           return outcome.task_state
         }),
         resolveStep: Effect.fn("TaskOperations.resolveStep")(function*(
@@ -121,7 +128,9 @@ export class TaskOperations extends Context.Service<TaskOperations, {
           }))
         }),
         giveUpTask: Effect.fn("TaskOperations.giveUpTask")(function*(taskUuid: TaskUuid, reason: string) {
-          return yield* transitions.task(taskUuid, { _tag: "GiveUp", reason }, { processorUuid })
+          const state = yield* transitions.task(taskUuid, { _tag: "GiveUp", reason }, { processorUuid })
+          yield* announce(taskUuid, state)
+          return state
         })
       })
     })

@@ -33,7 +33,6 @@ import {
 } from "effect"
 import type { SqlError } from "effect/sql"
 import type { ProcessorUuid } from "../domain/Ids.ts"
-import { finishedTaskStates } from "../domain/TaskStateMachine.ts"
 import { CurrentProcessor } from "../db/Processors.ts"
 import { ReadinessFunctions } from "../db/SqlFunctions.ts"
 import { RESULTS_QUEUE, workerQueueName } from "../messaging/Channels.ts"
@@ -276,9 +275,8 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
           // steps were enqueued on this namespace's queue: wake our own consumer (the NOTIFY, marked as ours, is
           // skipped when it comes back)
           if (submitted.enqueued_count > submitted.claims.length) yield* wakeups.signal(queue)
-          // the task finished (or stopped on failures) in this commit: its waiters in this process re-read it now,
-          // without waiting for the notification's trip through the listener (which then finds them gone)
-          if (submitted.task_state !== null && finishedTaskStates.has(submitted.task_state)) {
+          // waiters of the task in this process learn at once if it finished in this commit
+          if (submitted.task_state !== null) {
             yield* wakeups.publishTaskEvent({ taskUuid: claimed.taskUuid, state: submitted.task_state })
           }
         } else {

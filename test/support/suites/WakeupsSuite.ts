@@ -5,13 +5,16 @@
  * everyone else's notifications wake as usual.
  */
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Effect, Layer, Metric, Option } from "effect"
+import { Effect, Fiber, Layer, Metric, Option } from "effect"
 import { SqlClient } from "effect/sql"
 import { engineLayer } from "../../../layers/engine.ts"
+import type { EngineSettings } from "../../../src/config/EngineConfig.ts"
 import { CurrentProcessor } from "../../../src/db/Processors.ts"
+import type { TaskUuid } from "../../../src/domain/Ids.ts"
 import { workerQueueName } from "../../../src/messaging/Channels.ts"
 import { Wakeups } from "../../../src/messaging/Wakeups.ts"
 import { TaskInitializer } from "../../../src/tasks/TaskInitializer.ts"
+import { TaskOperations } from "../../../src/tasks/TaskOperations.ts"
 import { TaskQueries } from "../../../src/tasks/TaskQueries.ts"
 import * as Metrics from "../../../src/telemetry/Metrics.ts"
 import { Workflow } from "../../../src/workflow/Workflow.ts"
@@ -24,6 +27,10 @@ const notify = (queue: string, origin: string | null) =>
       if (origin !== null) yield* sql`SELECT set_config('tasker.notify_origin', ${origin}, true)`
       yield* sql`SELECT tasker_notify_queue(${queue})`
     })))
+
+/** A step that does not end by itself (its task ends by cancellation). */
+const Stuck = Workflow.make({ namespace: "wakeups", name: "stuck", version: "1.0.0", identityStrategy: "always_unique" })
+  .step("wait", { run: () => Effect.never })
 
 const Chain = Workflow.make({ namespace: "wakeups", name: "chain", version: "1.0.0", identityStrategy: "always_unique" })
   .step("s1", { run: () => Effect.succeed(1) })
@@ -118,25 +125,47 @@ export const wakeupsSuite = (db: DatabaseUnderTest) => {
         )
       ), 60_000)
 
+    // Polling mode with a one-minute interval: no listener, and a waiter re-reads its task only every minute. The
+    // creation wakes the local worker itself; whoever commits the task's end in this process wakes its waiters.
+    const waitsBriefly = (taskUuid: string) =>
+      Effect.gen(function*() {
+        const queries = yield* TaskQueries
+        const started = Date.now()
+        const done = yield* queries.waitForCompletion(taskUuid as TaskUuid, { timeout: "15 seconds" })
+        assert.isBelow(Date.now() - started, 10_000, "the waiter waited for its poll interval")
+        return done.status
+      })
+    const pollingEngine = (settings: Partial<EngineSettings>) =>
+      engineLayer({
+        templates: [Chain, Stuck],
+        settings: { deploymentMode: "polling", pollIntervalMs: 60_000, shutdownGraceMs: 0, ...settings }
+      }).pipe(Layer.provideMerge(db.layer))
+
     it.live("a task's waiter in the worker's process is woken by the worker's own result, not by the notification", () =>
       Effect.gen(function*() {
         const init = yield* TaskInitializer
-        const queries = yield* TaskQueries
-        // polling mode with a one-minute interval: no listener, and a waiter re-reads its task only every minute;
-        // the creation wakes the local worker itself, and the chain's other steps are handed off
         for (let i = 0; i < 3; i++) {
           const created = yield* init.createTask({ namespace: "wakeups", name: "chain", version: "1.0.0", context: {} })
-          const started = Date.now()
-          const done = yield* queries.waitForCompletion(created.task_uuid, { timeout: "15 seconds" })
-          assert.strictEqual(done.status, "complete")
-          assert.isBelow(Date.now() - started, 10_000, "the waiter waited for its poll interval")
+          assert.strictEqual(yield* waitsBriefly(created.task_uuid), "complete")
         }
-      }).pipe(
-        Effect.provide(
-          engineLayer({ templates: [Chain], settings: { deploymentMode: "polling", pollIntervalMs: 60_000 } }).pipe(
-            Layer.provideMerge(db.layer)
-          )
-        )
-      ), 60_000)
+      }).pipe(Effect.provide(pollingEngine({}))), 60_000)
+
+    it.live("… by the orchestrator's result processing when results go through the results queue", () =>
+      Effect.gen(function*() {
+        const init = yield* TaskInitializer
+        const created = yield* init.createTask({ namespace: "wakeups", name: "chain", version: "1.0.0", context: {} })
+        assert.strictEqual(yield* waitsBriefly(created.task_uuid), "complete")
+      }).pipe(Effect.provide(pollingEngine({ inlineResultProcessing: false }))), 60_000)
+
+    it.live("… and by an operator's cancel", () =>
+      Effect.gen(function*() {
+        const init = yield* TaskInitializer
+        const operations = yield* TaskOperations
+        const created = yield* init.createTask({ namespace: "wakeups", name: "stuck", version: "1.0.0", context: {} })
+        const waiter = yield* Effect.forkChild(waitsBriefly(created.task_uuid))
+        yield* Effect.sleep("300 millis")
+        yield* operations.cancelTask(created.task_uuid as TaskUuid)
+        assert.strictEqual(yield* Fiber.join(waiter), "cancelled")
+      }).pipe(Effect.provide(pollingEngine({}))), 60_000)
   })
 }
