@@ -124,7 +124,7 @@ BEGIN
   FROM unnest(p_step_uuids, p_from_states) AS u(step_uuid, from_state);
 
   -- The two moves of every step get statements of their own (a small statement costs less to start than the
-  -- general one); their effects are the general statement's for these states.
+  -- general one); the general statement below covers every other target state.
   IF p_to_state = 'in_progress' THEN
     RETURN QUERY
     UPDATE tasker_workflow_steps ws SET
@@ -149,21 +149,19 @@ BEGIN
   UPDATE tasker_workflow_steps ws SET
     current_state = p_to_state,
     unfinished_parents = CASE
-      WHEN u.from_state = 'pending' AND p_to_state IN ('enqueued', 'in_progress') THEN 0
+      WHEN u.from_state = 'pending' AND p_to_state = 'enqueued' THEN 0
       ELSE ws.unfinished_parents END,
     attempts = CASE
-      WHEN p_to_state = 'in_progress' THEN ws.attempts + 1
       WHEN p_to_state = 'enqueued' AND u.from_state = 'in_progress' THEN GREATEST(ws.attempts - 1, 0)
       WHEN p_to_state = 'pending' AND u.from_state = 'error' THEN 0
       ELSE ws.attempts END,
-    in_process = (p_to_state = 'in_progress'),
+    in_process = false,
     processed = CASE
-      WHEN p_to_state IN ('complete', 'cancelled', 'resolved_manually') THEN true
+      WHEN p_to_state IN ('cancelled', 'resolved_manually') THEN true
       WHEN p_to_state = 'pending' THEN false
       ELSE ws.processed END,
-    last_attempted_at = CASE WHEN p_to_state = 'in_progress' THEN now() ELSE ws.last_attempted_at END,
     processed_at = CASE
-      WHEN p_to_state IN ('complete', 'cancelled', 'resolved_manually') THEN now()
+      WHEN p_to_state IN ('cancelled', 'resolved_manually') THEN now()
       WHEN p_to_state = 'pending' THEN NULL
       ELSE ws.processed_at END,
     backoff_request_seconds = CASE
@@ -175,7 +173,7 @@ BEGIN
                                      now(), ws.attempts, ws.backoff, ws.backoff_base_ms, ws.max_backoff_ms) END,
     results = CASE
       WHEN p_results IS NOT NULL AND p_to_state IN ('enqueued_for_orchestration', 'enqueued_as_error_for_orchestration',
-                                                  'complete', 'error', 'waiting_for_retry', 'resolved_manually')
+                                                  'error', 'waiting_for_retry', 'resolved_manually')
         THEN p_results
       ELSE ws.results END,
     updated_at = now()
@@ -188,7 +186,7 @@ $fn$;
 -- One step's transition (tasker_write_step_transitions); returns the step's attempts after the write.
 CREATE FUNCTION tasker_write_step_transition(
   p_step_uuid uuid, p_from_state varchar, p_to_state varchar, p_processor_uuid uuid, p_metadata jsonb,
-  p_results jsonb, p_backoff_seconds double precision DEFAULT NULL)
+  p_results jsonb)
 RETURNS integer
 LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -196,7 +194,7 @@ DECLARE
 BEGIN
   SELECT w.attempts INTO v_attempts
   FROM tasker_write_step_transitions(ARRAY[p_step_uuid], ARRAY[p_from_state], p_to_state, p_processor_uuid, p_metadata,
-                                     p_results, p_backoff_seconds) w;
+                                     p_results) w;
   RETURN v_attempts;
 END
 $fn$;
@@ -347,11 +345,11 @@ DECLARE
   v_attempts integer;
   v_has_transitions boolean;
 BEGIN
-  PERFORM 1 FROM tasker_tasks t
-  WHERE t.task_uuid = (SELECT ws.task_uuid FROM tasker_workflow_steps ws WHERE ws.workflow_step_uuid = p_step_uuid)
-  FOR UPDATE;
+  -- the task, then the step (FOR UPDATE OF locks in the order listed), in one statement
   SELECT ws.current_state, ws.attempts INTO v_state, v_attempts
-  FROM tasker_workflow_steps ws WHERE ws.workflow_step_uuid = p_step_uuid FOR UPDATE;
+  FROM tasker_tasks t JOIN tasker_workflow_steps ws ON ws.task_uuid = t.task_uuid
+  WHERE ws.workflow_step_uuid = p_step_uuid
+  FOR UPDATE OF t, ws;
   IF NOT FOUND THEN
     RETURN;
   END IF;
@@ -369,7 +367,8 @@ BEGIN
 
   v_attempts := tasker_write_step_transition(p_step_uuid, p_from_state, p_to_state, p_processor_uuid,
                                              p_metadata, p_results);
-  IF p_to_state IN ('complete', 'resolved_manually') THEN
+  -- (a step finishes once: its children are counted down only when it first becomes complete or resolved)
+  IF p_to_state IN ('complete', 'resolved_manually') AND v_state NOT IN ('complete', 'resolved_manually') THEN
     PERFORM tasker_release_children(p_step_uuid, p_processor_uuid, 'count');
   END IF;
   RETURN QUERY SELECT true, p_to_state, v_attempts;

@@ -181,13 +181,14 @@ export interface ClaimParams {
   readonly processorUuid: ProcessorUuid
   readonly limit: number
   readonly visibilityTimeoutSeconds: number
-  readonly maxReadCount: number
 }
 
 /** One result of a batch (`SubmitBatchParams`). */
 export interface SubmittedResult {
   readonly msgId: bigint
   readonly stepUuid: StepUuid
+  /** the step's task, as its claim returned it (the batch is applied in task order) */
+  readonly taskUuid: TaskUuid
   readonly attempts: number
   readonly success: boolean
   readonly results: Schema.Json
@@ -235,12 +236,6 @@ export class EngineFunctions extends Context.Service<EngineFunctions, {
     processorUuid: ProcessorUuid,
     options?: { readonly headers?: Schema.Json; readonly staleAfterSeconds?: number }
   ) => Effect.Effect<EvaluationRow | undefined, SqlError.SqlError>
-  /** `tasker_enqueue_ready_steps` (normally called by evaluation, inside its transaction). */
-  readonly enqueueReadySteps: (
-    taskUuid: TaskUuid,
-    processorUuid: ProcessorUuid,
-    headers?: Schema.Json
-  ) => Effect.Effect<ReadonlyArray<StepUuid>, SqlError.SqlError>
   /** `tasker_process_result_messages`: read and apply a batch of step results. */
   readonly processResultMessages: (params: ResultBatchParams) => Effect.Effect<ReadonlyArray<ProcessedResult>, SqlError.SqlError>
   /** `tasker_claim_step_messages`: read step messages and claim their steps. */
@@ -283,7 +278,7 @@ export class EngineFunctions extends Context.Service<EngineFunctions, {
             ${p.parentCorrelationId}::uuid, ${json(p.context)}::jsonb, ${json([...p.tags])}::jsonb,
             ${p.priority}::integer, ${p.initiator}::varchar, ${p.sourceSystem}::varchar, ${p.reason}::varchar,
             ${p.requestedAt}::timestamptz, ${json(p.steps as unknown as Schema.Json)}::jsonb, ${p.processorUuid}::uuid,
-            ${json(p.headers)}::jsonb)`
+            ${json(p.headers)}::jsonb, ${p.queue}::varchar)`
       })
       const createMany = SqlSchema.findAll({
         Request: Schema.Any,
@@ -327,7 +322,7 @@ export class EngineFunctions extends Context.Service<EngineFunctions, {
         Result: ClaimRow,
         execute: (p: ClaimParams) =>
           sql`SELECT * FROM tasker_claim_step_messages(${p.queue}::varchar, ${p.processorUuid}::uuid, ${p.limit}::integer,
-                ${p.visibilityTimeoutSeconds}::double precision, ${p.maxReadCount}::integer)`
+                ${p.visibilityTimeoutSeconds}::double precision)`
       })
       const submitBatch = SqlSchema.findAll({
         Request: Schema.Any,
@@ -337,6 +332,7 @@ export class EngineFunctions extends Context.Service<EngineFunctions, {
             json(p.results.map((r) => ({
               msg_id: String(r.msgId),
               step_uuid: r.stepUuid,
+              task_uuid: r.taskUuid,
               attempts: r.attempts,
               success: r.success,
               results: r.results,
@@ -376,15 +372,6 @@ export class EngineFunctions extends Context.Service<EngineFunctions, {
           }))
           return row._tag === "Some" ? row.value : undefined
         }, instrumentSql("tasker_evaluate_task", { transaction: true })),
-        enqueueReadySteps: Effect.fn("EngineFunctions.enqueueReadySteps")(function*(
-          taskUuid: TaskUuid,
-          processorUuid: ProcessorUuid,
-          headers?: Schema.Json
-        ) {
-          const [row] = yield* sql<{ uuids: ReadonlyArray<StepUuid> }>`
-            SELECT tasker_enqueue_ready_steps(${taskUuid}::uuid, ${processorUuid}::uuid, ${json(headers ?? {})}::jsonb) AS uuids`
-          return row!.uuids
-        }, instrumentSql("tasker_enqueue_ready_steps", { transaction: true })),
         processResultMessages: (params) =>
           die(results(params)).pipe(
             instrumentSql("tasker_process_result_messages", { transaction: true }),

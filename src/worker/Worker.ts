@@ -326,6 +326,7 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
             results: batch.map((r) => ({
               msgId: r.claimed.msgId,
               stepUuid: r.claimed.stepUuid,
+              taskUuid: r.claimed.taskUuid,
               attempts: r.claimed.attempt,
               success: r.outcome.success,
               results: r.outcome.envelope,
@@ -403,8 +404,7 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
               queue,
               processorUuid: processor.processorUuid,
               limit: free,
-              visibilityTimeoutSeconds: vt,
-              maxReadCount: config.maxReadCount
+              visibilityTimeoutSeconds: vt
             }).pipe(Effect.onError(() => slots.release(free)))
             const claimMs = performance.now() - claimStarted
             yield* Metrics.observeMs(Metrics.messageReceiveDuration, { queue }, claimMs)

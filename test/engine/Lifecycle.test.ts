@@ -102,7 +102,10 @@ const Unhosted = Workflow.make({ namespace: NS, name: "unhosted", version: "1.0.
 const Elsewhere = Workflow.make({ namespace: `${NS}_other`, name: "one", version: "1.0.0", identityStrategy: "always_unique" })
   .step("only", { run: () => Effect.succeed(1) })
 
-const templates = [Flaky, Traced, Fragile, Slow, TimesOut, Strict, Keyed, Chain3, Elsewhere]
+/** No steps at all: complete as it is created. */
+const Empty = Workflow.make({ namespace: NS, name: "empty", version: "1.0.0", identityStrategy: "always_unique" })
+
+const templates = [Flaky, Traced, Fragile, Slow, TimesOut, Strict, Keyed, Chain3, Elsewhere, Empty]
 
 const TestLayer = engineLayer({
   templates,
@@ -186,6 +189,25 @@ layer(TestLayer, { excludeTestServices: true, timeout: "60 seconds" })("engine l
         assert.strictEqual(tooMany._tag, "InvalidTaskRequest")
         if (tooMany._tag === "InvalidTaskRequest") assert.strictEqual(tooMany.field, "tasks")
         assert.strictEqual(yield* count, before)
+      }))
+
+    it.effect("a task without steps is complete at creation, alone or in a batch", () =>
+      Effect.gen(function*() {
+        const init = yield* TaskInitializer
+        const sql = yield* SqlClient.SqlClient
+        const alone = yield* submit("empty")
+        const [inBatch] = yield* init.createTasks([{ namespace: NS, name: "empty", version: "1.0.0" }])
+        for (const created of [alone, inBatch!]) {
+          assert.deepStrictEqual([created.created, created.status, created.step_count], [true, "complete", 0])
+          const rows = yield* sql<{ event: string }>`
+            SELECT metadata ->> 'event' AS event FROM tasker_task_transitions WHERE task_uuid = ${created.task_uuid}
+            ORDER BY sort_key`
+          assert.deepStrictEqual(rows.map((r) => r.event), ["Create", "Start", "NoStepsFound"])
+          const done = yield* finish(created.task_uuid)
+          assert.strictEqual(done.status, "complete")
+          assert.instanceOf(done.completed_at, Date)
+        }
+        assert.deepStrictEqual(yield* auditTransitions, [])
       }))
 
     it.effect("a batch request matching a task created before gets that task; a batch spans namespaces (one queue each)", () =>
