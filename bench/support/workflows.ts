@@ -40,7 +40,8 @@ export const linear4Promise = Workflow.make({
  * layer.
  */
 export const dag50 = (() => {
-  let workflow = Workflow.make({ namespace: "bench", name: "dag50", version: "1.0.0", identityStrategy: "always_unique" })
+  // step names built at run time: `Steps` is `string` (dependencies are checked when the template is registered)
+  let workflow: Workflow<unknown, never> = Workflow.make({ namespace: "bench", name: "dag50", version: "1.0.0", identityStrategy: "always_unique" })
     .step("s00", { run: (ctx) => Effect.succeed(add(ctx)) })
   const name = (index: number) => `s${String(index).padStart(2, "0")}`
   for (let layer = 1; layer <= 6; layer++) {
@@ -58,7 +59,7 @@ export const dag50 = (() => {
 /** 128 steps in a chain (`s000` → `s001` → … → `s127`): per-step cost as a workflow grows long. */
 export const chain128 = (() => {
   const name = (index: number) => `s${String(index).padStart(3, "0")}`
-  let workflow = Workflow.make({ namespace: "bench", name: "chain128", version: "1.0.0", identityStrategy: "always_unique" })
+  let workflow: Workflow<unknown, never> = Workflow.make({ namespace: "bench", name: "chain128", version: "1.0.0", identityStrategy: "always_unique" })
     .step(name(0), { run: (ctx) => Effect.succeed(add(ctx)) })
   for (let i = 1; i < 128; i++) {
     workflow = workflow.step(name(i), { dependsOn: [name(i - 1)], run: (ctx) => Effect.succeed(add(ctx)) })
@@ -69,7 +70,7 @@ export const chain128 = (() => {
 /** One root, 200 parallel children of it, one step joining all 200 (202 steps, 400 edges). */
 export const fanout200 = (() => {
   const child = (index: number) => `c${String(index).padStart(3, "0")}`
-  let workflow = Workflow.make({ namespace: "bench", name: "fanout200", version: "1.0.0", identityStrategy: "always_unique" })
+  let workflow: Workflow<unknown, never> = Workflow.make({ namespace: "bench", name: "fanout200", version: "1.0.0", identityStrategy: "always_unique" })
     .step("root", { run: (ctx) => Effect.succeed(add(ctx)) })
   for (let i = 0; i < 200; i++) workflow = workflow.step(child(i), { dependsOn: ["root"], run: (ctx) => Effect.succeed(add(ctx)) })
   return workflow.step("join", {

@@ -93,8 +93,13 @@ export interface WorkflowDefinition<R = never> {
   readonly steps: ReadonlyArray<StepDefinition<R>>
 }
 
-export interface StepOptions<Input, A, R> {
-  readonly dependsOn?: ReadonlyArray<string>
+/**
+ * A step's options. `Steps` is the names of the steps added before it: `dependsOn` may name only those, so a
+ * misspelt or later step is a compile-time error (with step names only known at run time, `Steps` is `string`
+ * and `validateWorkflow` reports an unknown name when the template is registered).
+ */
+export interface StepOptions<Input, A, R, Steps extends string = string> {
+  readonly dependsOn?: ReadonlyArray<Steps>
   readonly run: (ctx: StepContext<Input>) => Effect.Effect<A, StepError, R>
   /** encodes the result to JSON (e.g. `Schema.BigInt` stores a decimal string); without it the result must be JSON */
   readonly output?: Schema.Codec<A, unknown>
@@ -106,12 +111,17 @@ export interface StepOptions<Input, A, R> {
   readonly system?: string
 }
 
-export interface StepHandlerOptions<R> extends Omit<StepOptions<unknown, Schema.Json, R>, "run" | "output"> {
+export interface StepHandlerOptions<R, Steps extends string = string>
+  extends Omit<StepOptions<unknown, Schema.Json, R, Steps>, "run" | "output">
+{
   readonly handler: StepHandler<R>
 }
 
-/** A template under construction; every `step` returns a new one. `R` collects what the handlers need. */
-export class Workflow<Input, R> implements WorkflowDefinition<R> {
+/**
+ * A template under construction; every `step` returns a new one. `R` collects what the handlers need, `Steps`
+ * the names of the steps so far (what a later step's `dependsOn` may name; `string` when they are not literals).
+ */
+export class Workflow<Input, R, Steps extends string = string> implements WorkflowDefinition<R> {
   readonly namespace: string
   readonly name: string
   readonly version: string
@@ -151,9 +161,9 @@ export class Workflow<Input, R> implements WorkflowDefinition<R> {
     readonly identityStrategy?: IdentityStrategy
     /** the task context's schema; its JSON form is what requests send */
     readonly input?: Schema.Codec<I, unknown>
-  }): Workflow<I, never> {
+  }): Workflow<I, never, never> {
     const input = options.input === undefined ? undefined : Schema.toCodecJson(options.input)
-    return new Workflow<I, never>(
+    return new Workflow<I, never, never>(
       options.namespace,
       options.name,
       options.version,
@@ -166,20 +176,26 @@ export class Workflow<Input, R> implements WorkflowDefinition<R> {
   }
 
   /** Adds a step whose handler is an Effect. */
-  step<A, R2 = never>(name: string, options: StepOptions<Input, A, R2>): Workflow<Input, R | R2> {
-    return this.addStep<R2>(name, options, { kind: "effect", run: effectHandler(options.run, options.output) })
+  step<Name extends string, A, R2 = never>(
+    name: Name,
+    options: StepOptions<Input, A, R2, Steps>
+  ): Workflow<Input, R | R2, Steps | Name> {
+    return this.addStep<R2, Name>(name, options, { kind: "effect", run: effectHandler(options.run, options.output) })
   }
 
   /** Adds a step with a prepared handler (`fromPromise`, or one looked up by name). */
-  stepWith<R2 = never>(name: string, options: StepHandlerOptions<R2>): Workflow<Input, R | R2> {
-    return this.addStep<R2>(name, options, options.handler)
+  stepWith<Name extends string, R2 = never>(
+    name: Name,
+    options: StepHandlerOptions<R2, Steps>
+  ): Workflow<Input, R | R2, Steps | Name> {
+    return this.addStep<R2, Name>(name, options, options.handler)
   }
 
-  private addStep<R2>(
-    name: string,
-    options: Omit<StepOptions<unknown, unknown, R2>, "run" | "output">,
+  private addStep<R2, Name extends string>(
+    name: Name,
+    options: Omit<StepOptions<unknown, unknown, R2, string>, "run" | "output">,
     handler: StepHandler<R2>
-  ): Workflow<Input, R | R2> {
+  ): Workflow<Input, R | R2, Steps | Name> {
     const step: StepDefinition<R2> = {
       name,
       description: options.description,
@@ -191,7 +207,7 @@ export class Workflow<Input, R> implements WorkflowDefinition<R> {
       inputs: options.inputs ?? null,
       system: options.system ?? "default"
     }
-    return new Workflow<Input, R | R2>(
+    return new Workflow<Input, R | R2, Steps | Name>(
       this.namespace,
       this.name,
       this.version,
