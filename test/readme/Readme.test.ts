@@ -21,6 +21,19 @@ const blockAfter = (heading: string, language: string) => {
   return match[1]!
 }
 
+/** The application program of "Use it in your application". */
+const readmeProgram = () => blockAfter("## Use it in your application", "ts")
+
+/** A program of this repository as an application writes it: its relative imports as one import of `tasker-effect`. */
+const asInstalled = (source: string): string => {
+  const relative = /^import \{ (.*) \} from "\.\.?\/.*"$/
+  const names = source.split("\n").flatMap((line) => relative.exec(line)?.[1]?.split(", ") ?? [])
+  const combined = `import { ${names.sort((a, b) => a.toLowerCase().localeCompare(b.toLowerCase())).join(", ")} } from "tasker-effect"`
+  const lines = source.split("\n")
+  const first = lines.findIndex((line) => relative.test(line))
+  return [...lines.slice(0, first), combined, ...lines.slice(first).filter((line) => !relative.test(line))].join("\n")
+}
+
 describe("README quick start", () => {
   let server: Running
   let url = ""
@@ -28,6 +41,7 @@ describe("README quick start", () => {
 
   beforeAll(async () => {
     expect(blockAfter("## Quick start", "sh").trim()).toBe("npm install && npm start")
+    expect(blockAfter("## Use it in your application", "sh").trim()).toBe("npm install tasker-effect effect @effect/platform-node")
     // the README's command, on a free port so that tests can run side by side
     server = startCommand("npm", ["start", "--", "--port", "0"], { timeout: 240_000, processGroup: true })
     url = (await server.waitForStdout(/tasker API: (http:\/\/127\.0\.0\.1:\d+)/, 180_000))[1]!
@@ -66,8 +80,10 @@ describe("README quick start", () => {
   }, 120_000)
 
   it("the embedding example is src/examples/quickstart.ts, and runs on the embedded database and on PostgreSQL", async () => {
+    // the README imports from the package what quickstart.ts imports from the sources
+    // (test/package/PackInstall.test.ts runs the README's program in an application that installed the package)
     const source = readFileSync(`${root}src/examples/quickstart.ts`, "utf8")
-    expect(blockAfter("## Embedding the engine in your app", "ts")).toBe(source.slice(source.indexOf("import ")))
+    expect(readmeProgram()).toBe(asInstalled(source.slice(source.indexOf("import "))))
 
     const expectations = (out: string) => {
       expect(out).toMatch(/task [0-9a-f-]+: complete/)

@@ -24,7 +24,8 @@ export const ROOM_RANKS: Readonly<Record<string, number>> = {
   "src/client": 7,
   "layers": 8,
   "src/examples": 9,
-  "src/cli": 10
+  "src/cli": 10,
+  "entrypoints": 11
 }
 
 /** The room of a file (`src/db/SqlFunctions.ts` → `src/db`, `layers/engine.ts` → `layers`). */
