@@ -59,15 +59,27 @@ export const logFormatFlag = Flag.Literals("log-format", ["json", "pretty"]).pip
 )
 
 /**
- * `--templates <module>` (repeatable) → the templates a process hosts instead of the examples (env
- * `TASKER_TEMPLATES`, comma-separated). Given as a flag, the values are used as they are (a path may contain a
- * comma); `Templates.ts` loads them.
+ * `--templates <source>` (repeatable) → the templates a process hosts instead of the examples (env
+ * `TASKER_TEMPLATES`, comma-separated): a templates module, a YAML template file, a directory of YAML files, or
+ * `examples`. Given as a flag, the values are used as they are (a path may contain a comma); `Templates.ts` loads
+ * them.
  */
 export const templatesFlag = Flag.String("templates").pipe(
   Flag.withDescription(
-    "Load workflow templates from this module (a .js/.mjs/.ts file exporting WorkflowDefinitions, and optionally " +
-      "a `layer` for their handlers' services) instead of the examples; repeat for several, `examples` adds the " +
-      "examples (env TASKER_TEMPLATES, comma-separated)"
+    "Host these workflow templates instead of the examples: a module (.js/.mjs/.ts exporting WorkflowDefinitions, " +
+      "and optionally a `layer` for their handlers' services), a YAML template file (.yaml/.yml), or a directory " +
+      "of YAML files (their handlers come from --handlers); repeat for several, `examples` adds the examples (env " +
+      "TASKER_TEMPLATES, comma-separated)"
+  ),
+  Flag.atLeast(0)
+)
+
+/** `--handlers <module>` (repeatable) → the handlers of the YAML templates (env `TASKER_HANDLERS`, comma-separated). */
+export const handlersFlag = Flag.String("handlers").pipe(
+  Flag.withDescription(
+    "A module exporting the step handlers of the YAML templates under their callable names (handler(...), " +
+      "fromPromise(...)), and optionally a `layer` for their services; repeat for several (env TASKER_HANDLERS, " +
+      "comma-separated)"
   ),
   Flag.atLeast(0)
 )

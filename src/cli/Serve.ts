@@ -71,14 +71,34 @@ const commaList = (text: string): ReadonlyArray<string> => text.split(",").map((
 
 /**
  * The templates to host: those of `--templates` (the flag's values) or `TASKER_TEMPLATES` (comma-separated), else
- * the examples. With `requireHandlers` (the process runs a worker) every step needs a handler.
+ * the examples; the YAML ones bound to the handlers of `--handlers` or `TASKER_HANDLERS` (comma-separated). With
+ * `requireHandlers` (the process runs a worker) every step needs a handler.
  */
-const templatesConfig = Effect.fnUntraced(function*(fromFlag: ReadonlyArray<string>, requireHandlers: boolean) {
-  const specs = fromFlag.length > 0
-    ? fromFlag
+const templatesConfig = Effect.fnUntraced(function*(
+  flags: { readonly templates: ReadonlyArray<string>; readonly handlers: ReadonlyArray<string> },
+  requireHandlers: boolean
+) {
+  const specs = flags.templates.length > 0
+    ? flags.templates
     : commaList(yield* Config.String("TASKER_TEMPLATES").pipe(Config.withDefault("")))
+  const handlers = flags.handlers.length > 0
+    ? flags.handlers
+    : commaList(yield* Config.String("TASKER_HANDLERS").pipe(Config.withDefault("")))
+  const handlersField = flags.handlers.length > 0 ? "--handlers" : "TASKER_HANDLERS"
+  if (specs.length === 0 && handlers.length > 0) {
+    return yield* new UsageError({
+      field: handlersField,
+      message: `${handlersField}: handlers modules bind the steps of YAML templates; name the templates with ` +
+        `--templates (or TASKER_TEMPLATES)`
+    })
+  }
   if (specs.length === 0) return { templates: exampleTemplates, layer: Layer.empty } satisfies LoadedTemplates
-  return yield* loadTemplates(specs, { field: fromFlag.length > 0 ? "--templates" : "TASKER_TEMPLATES", requireHandlers })
+  return yield* loadTemplates(specs, {
+    field: flags.templates.length > 0 ? "--templates" : "TASKER_TEMPLATES",
+    requireHandlers,
+    handlers,
+    handlersField
+  })
 })
 
 /**
@@ -239,6 +259,7 @@ export interface ServeFlags extends EngineFlags {
   readonly port: Option.Option<number>
   readonly roles: Option.Option<string>
   readonly templates: ReadonlyArray<string>
+  readonly handlers: ReadonlyArray<string>
 }
 
 /**
@@ -261,7 +282,7 @@ export const serve = (flags: ServeFlags) => {
     const choice = yield* databaseChoice
     yield* Effect.logInfo(choice.description)
     const roles = yield* rolesConfig
-    const loaded = yield* templatesConfig(flags.templates, roles.has("worker"))
+    const loaded = yield* templatesConfig(flags, roles.has("worker"))
     const settings = yield* engineConfigFromEnv
     const apiOptions = yield* apiOptionsConfig
     const database = databaseLayer(choice)
@@ -293,6 +314,7 @@ export const orchestrator = (flags: EngineFlags) =>
 export interface WorkerFlags extends EngineFlags {
   readonly namespace: ReadonlyArray<string>
   readonly templates: ReadonlyArray<string>
+  readonly handlers: ReadonlyArray<string>
   readonly healthHost: Option.Option<string>
   readonly healthPort: Option.Option<number>
 }
@@ -307,7 +329,7 @@ export const worker = (flags: WorkerFlags) => {
     const choice = yield* databaseChoice
     yield* Effect.logInfo(choice.description)
     yield* embeddedWarning(choice, "worker")
-    const loaded = yield* templatesConfig(flags.templates, true)
+    const loaded = yield* templatesConfig(flags, true)
     const namespaces = yield* namespacesConfig(
       namespacesOf(loaded.templates),
       flags.namespace.length > 0 ? "--namespace" : "TASKER_WORKER_NAMESPACES"

@@ -8,7 +8,7 @@
  */
 import { Effect } from "effect"
 import { Command, Flag } from "effect/cli"
-import { engineFlags, EXAMPLE_NAMESPACES, templatesFlag } from "./Flags.ts"
+import { engineFlags, EXAMPLE_NAMESPACES, handlersFlag, templatesFlag } from "./Flags.ts"
 
 export const ROLES = ["api", "orchestrator", "worker"] as const
 export type Role = (typeof ROLES)[number]
@@ -51,6 +51,7 @@ export const ServeCommand = Command.make(
       Flag.optional
     ),
     templates: templatesFlag,
+    handlers: handlersFlag,
     ...engineFlags
   },
   (flags) => Effect.flatMap(loadServe, (m) => m.serve(flags))
@@ -68,7 +69,11 @@ export const ServeCommand = Command.make(
       description: "On PostgreSQL, listening on every interface"
     },
     { command: "tasker serve --roles api", description: "The API only (orchestrators and workers run elsewhere)" },
-    { command: "tasker serve --templates ./workflows.ts", description: "Host your own workflows instead of the examples" }
+    { command: "tasker serve --templates ./workflows.ts", description: "Host your own workflows instead of the examples" },
+    {
+      command: "tasker serve --templates ./workflows/ --handlers ./handlers.ts",
+      description: "Host the YAML templates of a directory, with their handlers"
+    }
   ])
 )
 
@@ -97,6 +102,7 @@ export const WorkerCommand = Command.make(
       Flag.atLeast(0)
     ),
     templates: templatesFlag,
+    handlers: handlersFlag,
     healthHost: Flag.String("health-host").pipe(
       Flag.withDescription("Interface of the health server (env TASKER_WORKER_HEALTH_HOST; default 127.0.0.1)"),
       Flag.optional

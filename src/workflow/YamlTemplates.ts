@@ -452,7 +452,8 @@ export const loadTemplateFile = Effect.fn("YamlTemplates.loadTemplateFile")(func
 
 const errorText = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
 
-const isTemplateFile = (name: string): boolean => /\.ya?ml$/i.test(name)
+/** Whether a file name is a template file's: `*.yaml` or `*.yml` (any case). */
+export const isTemplateFile = (name: string): boolean => /\.ya?ml$/i.test(name)
 
 /** Every `*.yml` / `*.yaml` file under `dir` (recursively, following links once), sorted by path. */
 const templateFiles = async (dir: string): Promise<ReadonlyArray<string>> => {
@@ -477,11 +478,18 @@ const templateFiles = async (dir: string): Promise<ReadonlyArray<string>> => {
   })
 }
 
+/** A template and the file it was read from. */
+export interface TemplateFile {
+  readonly file: string
+  readonly template: WorkflowDefinition<never>
+}
+
 /**
- * Every template under `dir` (`*.yml` and `*.yaml`, recursively), in path order. Fails on the first file that does
- * not load, and when two files define the same namespace/name/version.
+ * Every template under `dir` (`*.yml` and `*.yaml`, recursively) with its file, in path order: what
+ * `loadTemplateDirectory` loads, for callers that name the file in their own messages (the `tasker` CLI). Fails on
+ * the first file that does not load, and when two files define the same namespace/name/version.
  */
-export const loadTemplateDirectory = Effect.fn("YamlTemplates.loadTemplateDirectory")(function*(
+export const loadTemplateFiles = Effect.fn("YamlTemplates.loadTemplateFiles")(function*(
   dir: string,
   options: ParseOptions = {}
 ) {
@@ -489,7 +497,7 @@ export const loadTemplateDirectory = Effect.fn("YamlTemplates.loadTemplateDirect
     try: () => templateFiles(dir),
     catch: (cause) => new InvalidTemplateFile({ source: dir, problems: [`cannot read the directory: ${errorText(cause)}`] })
   })
-  const templates: Array<WorkflowDefinition<never>> = []
+  const loaded: Array<TemplateFile> = []
   const defined = new Map<string, string>()
   for (const file of files) {
     const template = yield* loadTemplateFile(file, options)
@@ -499,9 +507,21 @@ export const loadTemplateDirectory = Effect.fn("YamlTemplates.loadTemplateDirect
       return yield* new InvalidTemplateFile({ source: file, template: key, problems: [`${key} is already defined in ${first}`] })
     }
     defined.set(key, file)
-    templates.push(template)
+    loaded.push({ file, template })
   }
-  return templates as ReadonlyArray<WorkflowDefinition<never>>
+  return loaded as ReadonlyArray<TemplateFile>
+})
+
+/**
+ * Every template under `dir` (`*.yml` and `*.yaml`, recursively), in path order. Fails on the first file that does
+ * not load, and when two files define the same namespace/name/version.
+ */
+export const loadTemplateDirectory = Effect.fn("YamlTemplates.loadTemplateDirectory")(function*(
+  dir: string,
+  options: ParseOptions = {}
+) {
+  const loaded = yield* loadTemplateFiles(dir, options)
+  return loaded.map((f) => f.template) as ReadonlyArray<WorkflowDefinition<never>>
 })
 
 /**
