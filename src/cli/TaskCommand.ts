@@ -2,7 +2,8 @@
  * `tasker task create|get|list|cancel`: tasks on a running server (`tasker serve`) through the typed client
  * (`TaskerClient`). Each prints the API's answer as JSON on stdout.
  *
- * `--url` (env `TASKER_URL`, default http://127.0.0.1:8080) and `--token` (env `TASKER_API_TOKEN`) select the
+ * `--url` (env `TASKER_URL`; default: where `tasker serve` listens with the same environment, from `TASKER_API_HOST`
+ * and `TASKER_API_PORT`, http://127.0.0.1:8080 without them) and `--token` (env `TASKER_API_TOKEN`) select the
  * server. Bad input is caught before any request where it can be (invalid JSON in `--context`, a malformed UUID,
  * an unknown `--status`); what only the server can judge (an unknown template, a context the template's schema
  * rejects) comes back as the API's 4xx, printed with the field it names. Both exit 2, as does a server that cannot
@@ -13,15 +14,35 @@
 import { Config, Effect, type Option, type Redacted, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { JsonObject, Uuid } from "../api/Models.ts"
+import { DEFAULT_API_HOST, DEFAULT_API_PORT, ListenPort } from "../api/ServerOptions.ts"
 import { type TaskState, TaskStates } from "../domain/TaskStateMachine.ts"
 
-export const DEFAULT_URL = "http://127.0.0.1:8080"
+export const DEFAULT_URL = `http://${DEFAULT_API_HOST}:${DEFAULT_API_PORT}`
 
 const isUuid = Schema.is(Uuid)
 
+/** A host to connect to for a host the server listens on: a wildcard address is reached on loopback. */
+const connectHost = (host: string): string => {
+  if (host === "" || host === "0.0.0.0") return "127.0.0.1"
+  if (host === "::" || host === "[::]") return "[::1]"
+  return host.includes(":") && !host.startsWith("[") ? `[${host}]` : host
+}
+
+/**
+ * The API address that `tasker serve` would listen on in this environment: `http://TASKER_API_HOST:TASKER_API_PORT`
+ * (defaults 127.0.0.1 and 8080), so that `tasker task …` finds the server started with the same variables.
+ */
+export const servedApiUrl = Config.all({
+  host: Config.String("TASKER_API_HOST").pipe(Config.withDefault(DEFAULT_API_HOST)),
+  port: Config.schema(ListenPort, "TASKER_API_PORT").pipe(Config.withDefault(DEFAULT_API_PORT))
+}).pipe(Config.map(({ host, port }) => `http://${connectHost(host.trim())}:${port}`))
+
 const url = Flag.String("url").pipe(
-  Flag.withDescription(`The tasker API (env TASKER_URL; default ${DEFAULT_URL})`),
-  Flag.withFallbackConfig(Config.String("TASKER_URL")),
+  Flag.withDescription(
+    `The tasker API (env TASKER_URL; default: the address tasker serve listens on with the same environment, ` +
+      `http://TASKER_API_HOST:TASKER_API_PORT, i.e. ${DEFAULT_URL} when they are unset)`
+  ),
+  Flag.withFallbackConfig(Config.String("TASKER_URL").pipe(Config.orElse(() => servedApiUrl))),
   Flag.filter((text) => {
     try {
       const u = new URL(text)
@@ -29,8 +50,7 @@ const url = Flag.String("url").pipe(
     } catch {
       return false
     }
-  }, (text) => `Expected an http:// or https:// URL, got "${text}"`),
-  Flag.withDefault(DEFAULT_URL)
+  }, (text) => `Expected an http:// or https:// URL, got "${text}"`)
 )
 
 const token = Flag.Redacted("token").pipe(

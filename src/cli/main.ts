@@ -10,7 +10,7 @@
  * API 4xx, an unreachable server), 1 any other failure. Errors are one line on stderr (see `Failure.ts`).
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Effect } from "effect"
+import { Effect, Logger } from "effect"
 import { Command } from "effect/cli"
 import { DemoCommand } from "./DemoCommand.ts"
 import { outcomeOf } from "./Failure.ts"
@@ -39,6 +39,8 @@ const program = Command.run(TaskerCommand, { version: VERSION }).pipe(
     exitCode = outcome.code
     return outcome.line === undefined ? Effect.void : printError(outcome.line)
   }),
+  // stdout carries only a command's output (help, JSON, banners): every log line goes to stderr
+  Effect.provideService(Logger.LogToStderr, true),
   Effect.provide(PresenterLayer),
   Effect.provide(NodeServices.layer)
 )
