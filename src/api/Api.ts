@@ -83,6 +83,12 @@ export class RequestErrors extends HttpApiMiddleware.Service<RequestErrors>()("t
   error: [ApiBadRequest, ApiPayloadTooLarge, ApiInternalError, ApiServiceUnavailable]
 }) {}
 
+/**
+ * The license stated in the OpenAPI document's `info` (a name and the license text's URL; OpenAPI 3.1 allows an
+ * SPDX `identifier` or a `url`, not both). Keep it equal to `package.json`'s `license`.
+ */
+export const API_LICENSE = { name: "MIT", url: "https://opensource.org/license/mit" }
+
 const TaskParams = { task_uuid: TaskUuid }
 const StepParams = { task_uuid: TaskUuid, step_uuid: StepUuid }
 
@@ -156,9 +162,15 @@ export class TasksGroup extends HttpApiGroup.make("tasks").add(
   }).annotateMerge(doc(
     "Resolve or retry a step",
     "`{action: \"resolve\", result_data, resolved_by, reason}` resolves the step by hand (its dependents receive " +
-      "`result_data`); `{action: \"retry\"}` retries a failed step. 409 when the step's state does not allow it."
+      "`result_data`); `{action: \"retry\"}` retries a failed step. 409 when the step's state does not allow it. " +
+      "A 400 names every missing or invalid field of the action at once."
   ))
-).middleware(Authorization).annotateMerge(OpenApi.annotations({ title: "Tasks" })) {}
+    // an operator fixing a request should see every missing field at once, not one per attempt
+    .annotate(HttpApi.PayloadParseOptions, { errors: "all" })
+).middleware(Authorization).annotateMerge(OpenApi.annotations({
+  title: "Tasks",
+  description: "Create tasks from templates, read, list, wait for and cancel them, and resolve or retry their steps."
+})) {}
 
 export class TemplatesGroup extends HttpApiGroup.make("templates").add(
   HttpApiEndpoint.get("list", "/v1/templates", { success: TemplateIndex })
@@ -173,7 +185,10 @@ export class TemplatesGroup extends HttpApiGroup.make("templates").add(
     success: TemplateVersions,
     error: ApiNotFound
   }).annotateMerge(doc("Get a template's versions", "Every stored version with its configuration, newest last."))
-).middleware(Authorization).annotateMerge(OpenApi.annotations({ title: "Templates" })) {}
+).middleware(Authorization).annotateMerge(OpenApi.annotations({
+  title: "Templates",
+  description: "The registered workflow templates: namespaces, names, versions and their stored configuration."
+})) {}
 
 /** Health probes: never behind authentication. */
 export class SystemGroup extends HttpApiGroup.make("system", { topLevel: true }).add(
@@ -183,7 +198,10 @@ export class SystemGroup extends HttpApiGroup.make("system", { topLevel: true })
     "Readiness probe",
     "200 when the database answers and this process's engine services are registered and heartbeating; 503 otherwise."
   ))
-).annotateMerge(OpenApi.annotations({ title: "System" })) {}
+).annotateMerge(OpenApi.annotations({
+  title: "System",
+  description: "Health, liveness and readiness probes; never behind authentication."
+})) {}
 
 export class Api extends HttpApi.make("tasker")
   .add(TasksGroup)
@@ -194,6 +212,9 @@ export class Api extends HttpApi.make("tasker")
     title: "tasker-effect API",
     version: "1.0.0",
     description: "Workflow orchestration: create and inspect tasks, operate on steps, browse templates. " +
-      "Errors are `{\"error\": {\"code\", \"message\", \"field\"?}}`."
+      "Errors are `{\"error\": {\"code\", \"message\", \"field\"?}}`.",
+    license: API_LICENSE,
+    // the document is served by the API itself: its paths are relative to the server that serves it
+    servers: [{ url: "/", description: "The server that serves this document" }]
   }))
 {}

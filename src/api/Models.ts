@@ -169,9 +169,13 @@ export const StepView = Schema.Struct({
   attempts: Schema.Int,
   max_attempts: Schema.Int,
   retryable: Schema.Boolean,
-  /** `{success, status, result, error, metadata}` once the step ran or was resolved */
-  results: Schema.NullOr(Schema.Json),
-  inputs: Schema.NullOr(Schema.Json),
+  /**
+   * `{success, status, result, error, metadata}` once the step ran or was resolved, else null. (`Schema.Json`
+   * includes null: `NullOr` would add nothing but an `anyOf` of an empty schema to the OpenAPI document.)
+   */
+  results: Schema.Json,
+  /** the step's static inputs (`handler.initialization`), or null */
+  inputs: Schema.Json,
   dependencies_satisfied: Schema.Boolean,
   retry_eligible: Schema.Boolean,
   ready_for_execution: Schema.Boolean,

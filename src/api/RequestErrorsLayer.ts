@@ -15,10 +15,12 @@ const issueFormatter = SchemaIssue.makeFormatterStandardSchemaV1()
 const uuidFields = new Set(["task_uuid", "step_uuid", "correlation_id", "parent_correlation_id", CORRELATION_HEADER])
 
 /**
- * The field that tells the members of a union of objects apart (`action` of a step action), for a value that
- * matched no member: the field to name in the error.
+ * The field that tells the members of a union of objects apart (`action` of a step action) and its values, for a
+ * value that matched no member: the field to name in the error, and what it may be.
  */
-const unionDiscriminator = (issue: SchemaIssue.Issue): string | undefined => {
+const unionDiscriminator = (
+  issue: SchemaIssue.Issue
+): { readonly name: string; readonly values: ReadonlyArray<unknown> } | undefined => {
   if (issue._tag !== "AnyOf") return undefined
   // the payload decoder wraps the endpoint's payload schemas in a union of its own
   if (issue.issues.length === 1 && issue.issues[0]!._tag === "AnyOf") return unionDiscriminator(issue.issues[0]!)
@@ -29,26 +31,53 @@ const unionDiscriminator = (issue: SchemaIssue.Issue): string | undefined => {
     SchemaAST.isLiteral(p.type) &&
     rest.every((m) => m.propertySignatures.some((q) => q.name === p.name && SchemaAST.isLiteral(q.type)))
   )
-  return literal === undefined ? undefined : String(literal.name)
+  if (literal === undefined) return undefined
+  const values = members.flatMap((m) =>
+    m.propertySignatures.flatMap((p) => (p.name === literal.name && SchemaAST.isLiteral(p.type) ? [p.type.literal] : []))
+  )
+  return { name: String(literal.name), values }
 }
 
-/** A request decoding failure as a 400 naming the field: a dotted body path, a parameter or a header name. */
+const quoted = (values: ReadonlyArray<unknown>): string => {
+  const texts = values.map((v) => JSON.stringify(v))
+  return texts.length <= 1 ? texts.join("") : `${texts.slice(0, -1).join(", ")} or ${texts[texts.length - 1]}`
+}
+
+const pathOf = (issue: { readonly path?: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }> | undefined }) =>
+  (issue.path ?? []).map((segment) => String(typeof segment === "object" ? segment.key : segment))
+
+/**
+ * A request decoding failure as a 400 naming the field: a dotted body path, a parameter or a header name. When the
+ * decoder reported several issues (an endpoint that decodes with `errors: "all"`, such as a step action), the
+ * message names every field, and `field` is the first.
+ */
 const badRequestOf = (error: HttpApiError.HttpApiSchemaError): ApiBadRequest => {
-  const issue = issueFormatter(error.cause.issue).issues[0]
-  const issuePath = (issue?.path ?? []).map((segment) => String(typeof segment === "object" ? segment.key : segment))
+  const issues = issueFormatter(error.cause.issue).issues
+  const issue = issues[0]
+  const issuePath = issue === undefined ? [] : pathOf(issue)
   const discriminator = issuePath.length === 0 ? unionDiscriminator(error.cause.issue) : undefined
-  const path = discriminator === undefined ? issuePath : [discriminator]
-  const message = issue?.message ?? error.cause.message
+  const path = discriminator === undefined ? issuePath : [discriminator.name]
+  const message = discriminator !== undefined
+    ? `expected ${quoted(discriminator.values)}`
+    : issue?.message ?? error.cause.message
   if (error.kind === "Payload" && message === "Expected a valid JSON body") {
     return ApiBadRequest.of("the request body is not valid JSON", "body", "INVALID_JSON")
   }
   const field = path.length > 0 ? path.join(".") : error.kind === "Payload" ? "body" : error.kind.toLowerCase()
   const where = error.kind === "Payload" ? "body" : error.kind === "Params" ? "path" : error.kind.toLowerCase()
-  return ApiBadRequest.of(
-    `invalid ${where} field ${field}: ${message}`,
-    field,
-    uuidFields.has(path[path.length - 1] ?? "") ? "INVALID_UUID" : "BAD_REQUEST"
-  )
+  const code = uuidFields.has(path[path.length - 1] ?? "") ? "INVALID_UUID" : "BAD_REQUEST"
+  if (discriminator === undefined && issues.length > 1) {
+    const each = issues.map((i) => ({ field: pathOf(i).join(".") || where, message: i.message }))
+    const same = each.every((e) => e.message === each[0]!.message)
+    return ApiBadRequest.of(
+      same
+        ? `invalid ${where} fields ${each.map((e) => e.field).join(", ")}: ${each[0]!.message}`
+        : `invalid ${where} fields: ${each.map((e) => `${e.field}: ${e.message}`).join("; ")}`,
+      field,
+      code
+    )
+  }
+  return ApiBadRequest.of(`invalid ${where} field ${field}: ${message}`, field, code)
 }
 
 const isBodyReadError = (defect: unknown): defect is HttpServerError.HttpServerError =>

@@ -22,7 +22,7 @@ import {
   templateNotFound
 } from "./ErrorMapping.ts"
 import { ApiConflict, ApiNotFound } from "./Errors.ts"
-import { type CreateTaskRequest, DEFAULT_PER_PAGE, DEFAULT_WAIT_MS, finishedTaskStates } from "./Models.ts"
+import { type CreateTaskRequest, DEFAULT_PER_PAGE, DEFAULT_WAIT_MS, finishedTaskStates, type StepAction } from "./Models.ts"
 import { executionView, stepView } from "./Views.ts"
 
 /** A create request as the engine takes it; `correlationId` is the request's (or its header's), if any. */
@@ -57,6 +57,9 @@ const createdView = (created: TaskCreated) => {
 }
 
 /** A batch's 404 for its request at `index`: the field prefixed with the request's position. */
+/** What a step became after an operator action, for the 409 when its state does not allow the action. */
+const pastTense: Record<StepAction["action"], string> = { resolve: "resolved", retry: "retried" }
+
 const inBatchField = (error: ApiNotFound, index: number) =>
   ApiNotFound.of(`tasks[${index}]: ${error.error.message}`, `tasks.${index}.${error.error.field ?? "name"}`)
 
@@ -202,7 +205,7 @@ export const TasksHandlers = HttpApiBuilder.group(
         yield* action.pipe(Effect.catchTags({
           NotFound: (e) => Effect.fail(notFound(e)),
           InvalidTransition: (e) =>
-            Effect.fail(ApiConflict.of(`step ${step_uuid} cannot be ${payload.action}d in state ${e.from}`, "action")),
+            Effect.fail(ApiConflict.of(`step ${step_uuid} cannot be ${pastTense[payload.action]} in state ${e.from}`, "action")),
           StaleState: (e) => Effect.fail(conflict(e)),
           OwnershipConflict: (e) => Effect.fail(conflict(e)),
           SqlError: sqlFailure

@@ -468,11 +468,31 @@ layer(apiTestLayer(), { excludeTestServices: true, timeout: "120 seconds" })("RE
           }),
           { status: 404, code: "NOT_FOUND", field: "step_uuid" }
         )
-        assertError(yield* request("PATCH", path, { body: { action: "explode" } }), {
-          status: 400,
-          code: "BAD_REQUEST",
-          field: "action"
+        const explode = yield* request("PATCH", path, { body: { action: "explode" } })
+        assertError(explode, { status: 400, code: "BAD_REQUEST", field: "action" })
+        assert.strictEqual(explode.json.error.message, `invalid body field action: expected "resolve" or "retry"`)
+      }))
+
+    it.effect("a step action's errors: every missing field at once, what the action would have done", () =>
+      Effect.gen(function*() {
+        const task = yield* run(errors("success_only"), { actions: "errors" })
+        const step = task.steps[0]!
+        const path = `/v1/tasks/${task.task_uuid}/workflow_steps/${step.step_uuid}`
+        const missing = yield* request("PATCH", path, { body: { action: "resolve" } })
+        assertError(missing, { status: 400, code: "BAD_REQUEST", field: "result_data" })
+        assert.strictEqual(missing.json.error.message, "invalid body fields result_data, resolved_by, reason: Missing key")
+        const mixed = yield* request("PATCH", path, { body: { action: "resolve", result_data: 1, resolved_by: "" } })
+        assertError(mixed, { status: 400, code: "BAD_REQUEST", field: "resolved_by" })
+        assert.match(mixed.json.error.message, /^invalid body fields: resolved_by: .+; reason: Missing key$/)
+
+        const retry = yield* request("PATCH", path, { body: { action: "retry" } })
+        assertError(retry, { status: 409, code: "CONFLICT", field: "action" })
+        assert.strictEqual(retry.json.error.message, `step ${step.step_uuid} cannot be retried in state complete`)
+        const resolve = yield* request("PATCH", path, {
+          body: { action: "resolve", result_data: 1, resolved_by: "ops", reason: "none" }
         })
+        assertError(resolve, { status: 409, code: "CONFLICT", field: "action" })
+        assert.strictEqual(resolve.json.error.message, `step ${step.step_uuid} cannot be resolved in state complete`)
       }))
   })
 
