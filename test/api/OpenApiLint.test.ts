@@ -1,10 +1,7 @@
 /**
  * The OpenAPI document the API serves passes Redocly's `recommended` ruleset, linted by Redocly's own linter
- * (`@redocly/openapi-core`, the library behind `redocly lint`) with no error and no warning.
- *
- * To enable: `npm install --save-dev @redocly/openapi-core@^2.29.1`, then rename this file to
- * `OpenApiLint.test.ts`. `OpenApi.test.ts` checks the same rules by hand until then (and keeps checking that the
- * served document is `OpenApi.fromApi(Api)`, which is what this test lints).
+ * (`@redocly/openapi-core`, the library behind `redocly lint`) with no error and no warning. `OpenApi.test.ts`
+ * checks that the served document is `OpenApi.fromApi(Api)`, which is what this test lints.
  */
 import { createConfig, lintFromString } from "@redocly/openapi-core"
 import { OpenApi } from "effect/http-api"
