@@ -2,7 +2,7 @@
  * What a step handler receives: the task's context (its input), the step's own inputs, its parents' results (and
  * any other ancestor's on demand), and the correlation IDs of the task.
  */
-import { Effect, Schema } from "effect"
+import { type Context, Effect, Schema } from "effect"
 import type { StepUuid, TaskUuid } from "../domain/Ids.ts"
 import { StepError } from "./StepError.ts"
 
@@ -33,6 +33,41 @@ export interface StepContext<Input = unknown> {
     stepName: string,
     schema: S
   ) => Effect.Effect<S["Type"], StepError, S["DecodingServices"]>
+}
+
+/** Fields of a log line (`ctx.log.info("charged", { amount_cents: 500 })`): they become the line's fields. */
+export type LogFields = Readonly<Record<string, unknown>>
+
+/**
+ * The logger of a plain-async handler (`fromPromise`): each call writes one line through the engine's Effect logger,
+ * at once and synchronously, with what an Effect handler's `Effect.log*` lines carry — the task's correlation IDs,
+ * `task_uuid`, `step_uuid`, `namespace`, `step_name`, and the trace and span IDs of the step's handler span.
+ * Levels below the minimum log level (`LOG_LEVEL`) are dropped.
+ */
+export interface StepLogger {
+  readonly debug: (message: string, fields?: LogFields) => void
+  readonly info: (message: string, fields?: LogFields) => void
+  readonly warn: (message: string, fields?: LogFields) => void
+  readonly error: (message: string, fields?: LogFields) => void
+}
+
+/** What a plain-async handler (`fromPromise`) receives: the step's context and a logger. */
+export interface PromiseStepContext<Input = unknown> extends StepContext<Input> {
+  readonly log: StepLogger
+}
+
+/**
+ * A `StepLogger` that logs in `context` (the handler's: its annotations, span, loggers and minimum level), as
+ * `Effect.log*(message, fields)` would there.
+ */
+export const makeStepLogger = (context: Context.Context<never>): StepLogger => {
+  const run = Effect.runSyncWith(context)
+  const at = (level: "Debug" | "Info" | "Warn" | "Error") => {
+    const log = Effect.logWithLevel(level)
+    return (message: string, fields?: LogFields): void =>
+      run(fields === undefined ? log(message) : log(message, fields))
+  }
+  return { debug: at("Debug"), info: at("Info"), warn: at("Warn"), error: at("Error") }
 }
 
 /**

@@ -20,8 +20,8 @@
  * missing handler, bad names and policies). `toConfiguration` / `fromConfiguration` convert to and from the JSON
  * stored in `tasker_named_tasks.configuration`, which follows tasker-core's YAML template format.
  */
-import { Effect, JsonSchema, Predicate, Result, Schema, SchemaRepresentation } from "effect"
-import type { StepContext } from "./StepContext.ts"
+import { type Context, Effect, JsonSchema, Predicate, Result, Schema, SchemaRepresentation } from "effect"
+import { makeStepLogger, type PromiseStepContext, type StepContext } from "./StepContext.ts"
 import { StepError } from "./StepError.ts"
 
 export const BackoffKind = Schema.Literals(["none", "linear", "exponential", "fibonacci"])
@@ -256,22 +256,24 @@ export const handler = <A, R = never>(
 
 /**
  * Adapts a plain async function to a step handler (for code that is not written with Effect). A rejected
- * promise is a retryable failure unless it rejects with a `StepError`; the result must be JSON.
+ * promise is a retryable failure unless it rejects with a `StepError`; the result must be JSON. The function's
+ * context has a logger, `ctx.log.info(message, fields)` (and `debug`, `warn`, `error`), whose lines go through the
+ * engine's logger with the step's correlation, trace and step annotations, like an Effect handler's.
  */
 export const fromPromise = <Input = unknown>(
-  fn: (ctx: StepContext<Input>, signal: AbortSignal) => Promise<unknown>
+  fn: (ctx: PromiseStepContext<Input>, signal: AbortSignal) => Promise<unknown>
 ): StepHandler<never> => ({
   kind: "promise",
   run: (ctx) =>
-    Effect.tryPromise({
-      try: (signal) => fn(ctx as StepContext<Input>, signal),
+    Effect.contextWith((context: Context.Context<never>) => Effect.tryPromise({
+      try: (signal) => fn({ ...(ctx as StepContext<Input>), log: makeStepLogger(context) }, signal),
       catch: (cause) =>
         cause instanceof StepError
           ? cause
           : StepError.retryable(cause instanceof Error ? cause.message : String(cause), {
             errorType: cause instanceof Error ? cause.name : "Error"
           })
-    }).pipe(
+    })).pipe(
       Effect.flatMap((value) =>
         isJson(value)
           ? Effect.succeed(value)
