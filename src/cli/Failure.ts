@@ -107,8 +107,10 @@ export const outcomeOf = (cause: Cause.Cause<unknown>): Outcome => {
   if (error instanceof CommandFailed) return failure(error.message)
   if (isApiError(error)) {
     const status = apiStatus[error._tag]!
-    const field = error.error.field === undefined ? "" : ` (field ${error.error.field})`
-    const line = `the API answered ${status} ${error.error.code}${field}: ${error.error.message}`
+    const { field, message: said } = error.error
+    // a message that starts with its field (`context.even_number: Expected …`) is not prefixed with it twice
+    const reason = field !== undefined && said.startsWith(`${field}: `) ? said.slice(field.length + 2) : said
+    const line = `the API answered ${status} ${error.error.code}${field === undefined ? "" : ` (field ${field})`}: ${reason}`
     return status < 500 ? usage(line) : failure(line)
   }
   if (HttpClientError.isHttpClientError(error)) {

@@ -4,17 +4,22 @@
  * decimal string (`Schema.BigInt`, whose JSON form is a string), so n^64 stays exact where tasker-core's i64/f64
  * overflowed or lost digits.
  *
- * The task context is `{ even_number: n }` with n an integer. The root step of each workflow checks it again
- * (the input schema already rejects a missing or non-integer value at task creation): a missing value fails
- * permanently with `MISSING_CONTEXT_FIELD`, an odd or non-integer one with `VALIDATION_ERROR`. A step whose
- * parent's result is missing fails retryably with `MISSING_DEPENDENCY` (`ctx.dependency` does that).
+ * The task context is `{ even_number: n }` with n an even integer. The input schema rejects a missing, non-integer
+ * or odd value at task creation (`context.even_number: Expected an even number, got 7`); its JSON Schema form
+ * (`multipleOf: 2`) does too, in a process that reads the template from the database. The root step of each
+ * workflow checks it again: a missing value fails permanently with `MISSING_CONTEXT_FIELD`, an odd or non-integer
+ * one with `VALIDATION_ERROR`. A step whose parent's result is missing fails retryably with `MISSING_DEPENDENCY`
+ * (`ctx.dependency` does that).
  */
 import { Effect, Predicate, Schema } from "effect"
 import type { StepContext } from "../workflow/StepContext.ts"
 import { StepError } from "../workflow/StepError.ts"
 
+/** An even integer (JSON Schema: `{"type": "integer", "multipleOf": 2}`). */
+export const EvenNumber = Schema.Int.pipe(Schema.check(Schema.isMultipleOf(2, { expected: "an even number" })))
+
 /** The input of every math workflow. */
-export const EvenNumberInput = Schema.Struct({ even_number: Schema.Int })
+export const EvenNumberInput = Schema.Struct({ even_number: EvenNumber })
 export type EvenNumberInput = typeof EvenNumberInput.Type
 
 /** A math step's result: a `bigint`, stored as a decimal string. */

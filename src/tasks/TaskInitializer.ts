@@ -58,6 +58,11 @@ export interface TaskCreated {
   readonly created_at: Date
 }
 
+/**
+ * A task request refused before anything is written. `field` names the offending field (`context.even_number`;
+ * `tasks.3.context.even_number` in a batch) and `message` starts with it, in one line
+ * (`context.even_number: Expected an even number, got 7`).
+ */
 export class InvalidTaskRequest extends Schema.TaggedError<InvalidTaskRequest>()("InvalidTaskRequest", {
   /** the offending field, e.g. `context.even_number` */
   field: Schema.String,
@@ -101,15 +106,40 @@ export const identityHash = (
 
 const standardIssues = SchemaIssue.makeFormatterStandardSchemaV1()
 
-/** Where the first schema issue points, as a dotted path under `context` (e.g. `context.shipping.method`). */
-const issuePath = (error: Schema.SchemaError): string => {
-  const path = standardIssues(error.issue).issues[0]?.path ?? []
-  return ["context", ...path.map((segment) => String(typeof segment === "object" ? segment.key : segment))].join(".")
+/** The longest rendering of a refused value in a message (`got …`). */
+const MAX_SHOWN = 80
+
+/** The value at `path` inside `root`, if there is one. */
+const valueAt = (root: unknown, path: ReadonlyArray<PropertyKey>): { readonly value: unknown } | undefined => {
+  let current: unknown = root
+  for (const key of path) {
+    if (!Predicate.isObjectOrArray(current) || !Object.hasOwn(current, key)) return undefined
+    current = (current as Record<PropertyKey, unknown>)[key]
+  }
+  return { value: current }
 }
+
+/**
+ * A context refused by the input schema, naming the first issue's field as a dotted path under `context` and, in
+ * one line, what was expected and the value sent: `context.even_number: Expected an even number, got 7`.
+ */
+const contextMismatch = (context: unknown) => (error: Schema.SchemaError): InvalidTaskRequest => {
+  const issue = standardIssues(error.issue).issues[0]
+  const keys = (issue?.path ?? []).map((segment) => (typeof segment === "object" ? segment.key : segment))
+  const field = ["context", ...keys.map(String)].join(".")
+  const expected = (issue?.message ?? error.message).split("\n")[0]!
+  const sent = valueAt(context, keys)
+  if (sent === undefined || expected.includes(", got ")) return invalid(field, expected)
+  const shown = JSON.stringify(sent.value) ?? String(sent.value)
+  return invalid(field, `${expected}, got ${shown.length > MAX_SHOWN ? `${shown.slice(0, MAX_SHOWN)}…` : shown}`)
+}
+
+/** An `InvalidTaskRequest` whose message starts with its field (`tags: …`), so that it reads alone. */
+const invalid = (field: string, reason: string) => new InvalidTaskRequest({ field, message: `${field}: ${reason}` })
 
 /** A batch of task requests refused: the first bad one, with its field prefixed by its position (`tasks.3.context…`). */
 const inBatch = (index: number) => (error: InvalidTaskRequest) =>
-  new InvalidTaskRequest({ field: `tasks.${index}.${error.field}`, message: `tasks[${index}]: ${error.message}` })
+  new InvalidTaskRequest({ field: `tasks.${index}.${error.field}`, message: `tasks.${index}.${error.message}` })
 
 
 export class TaskInitializer extends Context.Service<TaskInitializer, {
@@ -145,29 +175,19 @@ export class TaskInitializer extends Context.Service<TaskInitializer, {
         const definition = template.definition
         const context = request.context ?? {}
         if (!Predicate.isObject(context) || Array.isArray(context)) {
-          return yield* new InvalidTaskRequest({ field: "context", message: "context must be a JSON object" })
+          return yield* invalid("context", "must be a JSON object")
         }
         if (definition.input !== undefined) {
-          yield* Schema.decodeUnknownEffect(definition.input)(context).pipe(
-            Effect.mapError((error) =>
-              new InvalidTaskRequest({
-                field: issuePath(error),
-                message: `context does not match the input schema of ${template.key}: ${error.message}`
-              })
-            )
-          )
+          yield* Schema.decodeUnknownEffect(definition.input)(context).pipe(Effect.mapError(contextMismatch(context)))
         }
         for (const field of ["initiator", "source_system", "reason"] as const) {
           const value = request[field]
           if (typeof value === "string" && value.length > LIMITS[field]) {
-            return yield* new InvalidTaskRequest({ field, message: `${field} is longer than ${LIMITS[field]} characters` })
+            return yield* invalid(field, `longer than ${LIMITS[field]} characters`)
           }
         }
         if (definition.identityStrategy === "caller_provided" && request.idempotency_key === undefined) {
-          return yield* new InvalidTaskRequest({
-            field: "idempotency_key",
-            message: `${template.key} uses the caller_provided identity strategy: idempotency_key is required`
-          })
+          return yield* invalid("idempotency_key", `required: ${template.key} uses the caller_provided identity strategy`)
         }
         const params: NewTask = {
           namedTaskUuid: template.namedTaskUuid,
@@ -244,10 +264,7 @@ export class TaskInitializer extends Context.Service<TaskInitializer, {
 
       const createTasks = Effect.fn("TaskInitializer.createTasks")(function*(requests: ReadonlyArray<TaskRequest>) {
         if (requests.length > MAX_BATCH_SIZE) {
-          return yield* new InvalidTaskRequest({
-            field: "tasks",
-            message: `at most ${MAX_BATCH_SIZE} tasks in one batch, got ${requests.length}`
-          })
+          return yield* invalid("tasks", `at most ${MAX_BATCH_SIZE} tasks in one batch, got ${requests.length}`)
         }
         yield* Effect.annotateCurrentSpan({ tasks: requests.length })
         const started = performance.now()

@@ -260,6 +260,24 @@ layer(apiTestLayer(), { excludeTestServices: true, timeout: "120 seconds" })("RE
         assert.strictEqual(unknown._tag, "ApiNotFound")
       }))
 
+    it.effect("a context the input schema refuses is a 422 naming the field, alone or in a batch; nothing is written", () =>
+      Effect.gen(function*() {
+        const before = yield* countTasks
+        const odd = yield* request("POST", "/v1/tasks", { body: { ...LINEAR, context: { even_number: 7 } } })
+        assertError(odd, { status: 422, code: "VALIDATION_ERROR", field: "context.even_number" })
+        assert.strictEqual(odd.json.error.message, "context.even_number: Expected an even number, got 7")
+
+        const batch = yield* request("POST", "/v1/tasks/batch", {
+          body: { tasks: [2, 4, 6, 7].map((n) => ({ ...LINEAR, context: { even_number: n } })) }
+        })
+        assertError(batch, { status: 422, code: "VALIDATION_ERROR", field: "tasks.3.context.even_number" })
+        assert.strictEqual(batch.json.error.message, "tasks.3.context.even_number: Expected an even number, got 7")
+
+        const typed = yield* Effect.flip(Effect.flatMap(TaskerClient, (c) => c.createTask({ ...LINEAR, context: { even_number: 7 } })))
+        assert.strictEqual(typed._tag, "ApiValidationError")
+        assert.strictEqual(yield* countTasks, before)
+      }))
+
     it.effect("typed errors: unknown task or template, context failing the input schema", () =>
       Effect.gen(function*() {
         const client = yield* TaskerClient

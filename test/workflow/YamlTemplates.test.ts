@@ -503,7 +503,7 @@ layer(EngineFromYaml, { excludeTestServices: true })("YAML template end to end",
       const notInteger = yield* request({ even_number: "six" })
       assert.strictEqual(notInteger._tag, "InvalidTaskRequest")
       assert.strictEqual(notInteger._tag === "InvalidTaskRequest" && notInteger.field, "context.even_number")
-      assert.include(notInteger.message, "rust_e2e_linear/mathematical_sequence@1.0.0")
+      assert.strictEqual(notInteger.message, "context.even_number: Expected number, got \"six\"")
 
       const missing = yield* request({ odd_number: 3 })
       assert.strictEqual(missing._tag, "InvalidTaskRequest")
@@ -512,5 +512,6 @@ layer(EngineFromYaml, { excludeTestServices: true })("YAML template end to end",
       const tooLarge = yield* request({ even_number: 102 })
       assert.strictEqual(tooLarge._tag, "InvalidTaskRequest")
       assert.include(tooLarge.message, "less than or equal to 100")
+      assert.match(tooLarge.message, /^context\.even_number: .*, got 102$/)
     }))
 })

@@ -195,16 +195,25 @@ export const orderFulfillmentSuite = (db: DatabaseUnderTest) => {
         const init = yield* TaskInitializer
         const { customer: _customer, ...withoutCustomer } = order(testItems)
         const contexts = [
-          { path: "[\"customer\"]", context: withoutCustomer },
-          { path: "[\"shipping\"][\"method\"]", context: order(testItems, "teleport") },
-          { path: "[\"customer\"][\"id\"]", context: { ...order(testItems), customer: { id: "c-1", name: "J", email: "j@x" } } },
-          { path: "[\"items\"][0][\"quantity\"]", context: order([{ sku: "WIDGET-001", quantity: 1.5, price: 1 }]) }
+          { field: "context.customer", context: withoutCustomer },
+          { field: "context.shipping.method", context: order(testItems, "teleport") },
+          { field: "context.customer.id", context: { ...order(testItems), customer: { id: "c-1", name: "J", email: "j@x" } } },
+          { field: "context.items.0.quantity", context: order([{ sku: "WIDGET-001", quantity: 1.5, price: 1 }]) }
         ]
-        for (const { context, path } of contexts) {
+        for (const { context, field } of contexts) {
           const error = yield* Effect.flip(init.createTask({ namespace, name, version: "1.0.0", context }))
-          assert.strictEqual(error._tag, "InvalidTaskRequest", path)
-          if (error._tag === "InvalidTaskRequest") assert.include(error.message, `at ${path}`)
+          assert.strictEqual(error._tag, "InvalidTaskRequest", field)
+          if (error._tag === "InvalidTaskRequest") {
+            assert.strictEqual(error.field, field)
+            // one line that starts with the field
+            assert.isTrue(error.message.startsWith(`${field}: `), error.message)
+            assert.notInclude(error.message, "\n")
+          }
         }
+        const quantity = yield* Effect.flip(
+          init.createTask({ namespace, name, version: "1.0.0", context: order([{ sku: "WIDGET-001", quantity: 1.5, price: 1 }]) })
+        )
+        assert.strictEqual(quantity.message, "context.items.0.quantity: Expected an integer, got 1.5")
         const missing = yield* Effect.flip(init.createTask({ namespace, name, version: "1.0.0", context: withoutCustomer }))
         assert.strictEqual(missing._tag === "InvalidTaskRequest" ? missing.field : missing._tag, "context.customer")
       }))
