@@ -16,7 +16,7 @@
  * ```
  */
 import { Effect, Layer } from "effect"
-import { CurrentProcessor } from "../src/db/Processors.ts"
+import { CurrentProcessor, TemplateHosting } from "../src/db/Processors.ts"
 import { MessageQueue } from "../src/messaging/MessageQueue.ts"
 import { Wakeups } from "../src/messaging/Wakeups.ts"
 import { defaultEngineSettings, EngineConfig, type EngineSettings } from "../src/config/EngineConfig.ts"
@@ -67,6 +67,7 @@ export const engineLayer = <R = never>(options: EngineOptions<R> = {}) => {
     EngineFunctions.layer,
     TemplateRegistry.layer,
     MessageQueue.layerPostgres,
+    TemplateHosting.layer,
     Wakeups.layer({ mode: settings.deploymentMode, pollInterval: settings.pollIntervalMs })
   ).pipe(
     Layer.provideMerge(CurrentProcessor.layer({

@@ -104,9 +104,11 @@ export class TasksGroup extends HttpApiGroup.make("tasks").add(
   }).annotateMerge(doc(
     "Create a task",
     "Creates a task from a template. 201 with the new task; 200 with `created: false` when the request matches " +
-      "an existing task's identity (nothing is created). 404 for an unknown template, 422 when the context does not " +
-      "match the template's input schema (`error.field` names the field), 409 when the stored template is invalid " +
-      "(a dependency cycle or an unknown dependency, named in the message)."
+      "an existing task's identity (nothing is created). Either answer has `warnings: [{code: \"no_live_worker\", " +
+      "message}]` when no live worker hosts the template (the task waits until one starts). 404 for an unknown " +
+      "template, 422 when the context does not match the template's input schema (`error.field` names the field, " +
+      "e.g. `context.even_number`), 409 when the stored template is invalid (a dependency cycle or an unknown " +
+      "dependency, named in the message)."
   )),
   HttpApiEndpoint.post("createBatch", "/v1/tasks/batch", {
     payload: CreateTasksRequest,

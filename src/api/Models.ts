@@ -10,7 +10,7 @@
  */
 import { Schema } from "effect"
 import { StepUuid, TaskUuid } from "../domain/Ids.ts"
-import { MAX_BATCH_SIZE, TaskRecord } from "../domain/TaskRecord.ts"
+import { MAX_BATCH_SIZE, TaskRecord, TaskWarning } from "../domain/TaskRecord.ts"
 import { StepState } from "../domain/StepStateMachine.ts"
 import { TaskState } from "../domain/TaskStateMachine.ts"
 import { ReadinessCheck } from "./Errors.ts"
@@ -118,7 +118,12 @@ const createdFields = {
   step_count: Schema.Int,
   /** step name → step uuid */
   step_mapping: Schema.Record(Schema.String, StepUuid),
-  created_at: Schema.Date
+  created_at: Schema.Date,
+  /**
+   * present when there is something to know about the accepted task: `[{ "code": "no_live_worker", "message" }]`
+   * when no live worker hosts its template (it waits until one starts)
+   */
+  warnings: Schema.optionalKey(Schema.Array(TaskWarning))
 }
 
 /** `201 Created`: a new task. */
@@ -192,11 +197,15 @@ export const StepView = Schema.Struct({
 })
 export type StepView = typeof StepView.Type
 
-/** `GET /v1/tasks/:task_uuid`: the task, its execution context and its steps (roots first). */
+/**
+ * `GET /v1/tasks/:task_uuid`: the task, its execution context and its steps (roots first); `warnings` when an
+ * unfinished task's template has no live worker (`no_live_worker`).
+ */
 export const TaskDetail = Schema.Struct({
   ...TaskView.fields,
   execution: ExecutionView,
-  steps: Schema.Array(StepView)
+  steps: Schema.Array(StepView),
+  warnings: Schema.optionalKey(Schema.Array(TaskWarning))
 })
 export type TaskDetail = typeof TaskDetail.Type
 

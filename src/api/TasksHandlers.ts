@@ -4,13 +4,16 @@
  */
 import { Duration, Effect } from "effect"
 import type { SqlError } from "effect/sql"
+import { TemplateHosting } from "../db/Processors.ts"
 import { ReadinessFunctions } from "../db/SqlFunctions.ts"
+import { noLiveWorker } from "../domain/TaskRecord.ts"
 import type { StepUuid, TaskUuid } from "../domain/Ids.ts"
 import { type InvalidTaskRequest, type TaskCreated, TaskInitializer, type TaskRequest } from "../tasks/TaskInitializer.ts"
 import { TaskListing } from "../tasks/TaskListing.ts"
 import { TaskOperations } from "../tasks/TaskOperations.ts"
 import { TaskQueries } from "../tasks/TaskQueries.ts"
 import { type InvalidStoredTemplate, type TemplateNotFound, TemplateRegistry } from "../workflow/TemplateRegistry.ts"
+import { templateKey } from "../workflow/Workflow.ts"
 import { HttpApiBuilder } from "effect/http-api"
 import { Api, CORRELATION_HEADER } from "./Api.ts"
 import {
@@ -51,7 +54,8 @@ const createdView = (created: TaskCreated) => {
     status: created.status,
     step_count: created.step_count,
     step_mapping: created.step_mapping,
-    created_at: created.created_at
+    created_at: created.created_at,
+    ...(created.warnings.length === 0 ? {} : { warnings: created.warnings })
   }
   return created.created ? { ...fields, created: true as const } : { ...fields, created: false as const }
 }
@@ -77,6 +81,7 @@ export const TasksHandlers = HttpApiBuilder.group(
     const ops = yield* TaskOperations
     const readiness = yield* ReadinessFunctions
     const listing = yield* TaskListing
+    const hosting = yield* TemplateHosting
 
     const getTask = (taskUuid: TaskUuid) =>
       queries.getTask(taskUuid).pipe(Effect.catchTags({ NotFound: (e) => Effect.fail(notFound(e)), SqlError: sqlFailure }))
@@ -164,7 +169,11 @@ export const TasksHandlers = HttpApiBuilder.group(
           Effect.catchTags({ NotFound: (e) => Effect.fail(notFound(e)), SqlError: sqlFailure })
         )
         const steps = yield* stepViews(params.task_uuid)
-        return { ...task, execution: executionView(execution), steps }
+        const unhosted = finishedTaskStates.has(task.status)
+          ? false
+          : yield* hosting.taskUnhosted(params.task_uuid).pipe(Effect.catchTag("SqlError", sqlFailure))
+        const view = { ...task, execution: executionView(execution), steps }
+        return unhosted ? { ...view, warnings: [noLiveWorker(templateKey(task))] } : view
       }),
 
       cancel: Effect.fn("Api.tasks.cancel")(function*({ params }) {

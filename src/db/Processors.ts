@@ -1,13 +1,16 @@
 /**
  * The registry of engine processes (`tasker_processors`). A processor registers at start-up, heartbeats while it
  * runs and marks itself stopped on shutdown; a task owned by a processor whose heartbeat is stale may be taken
- * over by another one (see `transition_task_state_atomic` and `get_next_ready_tasks`).
+ * over by another one (see `transition_task_state_atomic` and `get_next_ready_tasks`). A worker also records the
+ * templates it hosts (`tasker_processor_templates`), so that task creation can tell when no live worker hosts a
+ * task's template (`TemplateHosting`).
  */
 import { hostname } from "node:os"
 import { Context, type Duration, Effect, Layer, Schedule } from "effect"
 import { v7 as uuidv7 } from "uuid"
 import { SqlClient, type SqlError } from "effect/sql"
-import type { ProcessorUuid } from "../domain/Ids.ts"
+import { EngineConfig } from "../config/EngineConfig.ts"
+import type { NamedTaskUuid, ProcessorUuid, TaskUuid } from "../domain/Ids.ts"
 
 export interface ProcessorRegistration {
   readonly processorUuid: ProcessorUuid
@@ -74,4 +77,76 @@ export class CurrentProcessor extends Context.Service<CurrentProcessor, {
         return CurrentProcessor.of({ processorUuid, role: options.role })
       })
     ).pipe(Layer.provide(Processors.layer))
+}
+
+/**
+ * Which templates live workers host. A worker records the templates it hosts when it starts (`host`); a template
+ * is hosted while some processor that recorded it is live (not stopped, heartbeat newer than
+ * `staleAfterSeconds`).
+ *
+ * `unhosted` is on the task creation path, so a template found hosted is believed for `heartbeatIntervalMs`
+ * without asking again: in the usual case creation costs no query at all. A template found unhosted is asked
+ * about again on the next request (one indexed query per batch), so a worker that starts is seen at once. The
+ * price of the cache: a worker that stops is noticed up to a heartbeat interval late (its heartbeat itself goes
+ * stale only after `staleAfterSeconds`).
+ */
+export class TemplateHosting extends Context.Service<TemplateHosting, {
+  /** Records that this process's worker hosts the templates (their `named_task_uuid`s). */
+  readonly host: (namedTaskUuids: ReadonlyArray<NamedTaskUuid>) => Effect.Effect<void, SqlError.SqlError>
+  /** Of `namedTaskUuids`, those that no live processor hosts. */
+  readonly unhosted: (
+    namedTaskUuids: ReadonlyArray<NamedTaskUuid>
+  ) => Effect.Effect<ReadonlySet<NamedTaskUuid>, SqlError.SqlError>
+  /** Whether no live processor hosts the template of task `taskUuid` (false for an unknown task); not cached. */
+  readonly taskUnhosted: (taskUuid: TaskUuid) => Effect.Effect<boolean, SqlError.SqlError>
+}>()("tasker/db/TemplateHosting") {
+  static readonly layer = Layer.effect(
+    TemplateHosting,
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const processor = yield* CurrentProcessor
+      const config = yield* EngineConfig
+      const stale = config.staleAfterSeconds
+      /** template → until when (ms) it is believed hosted */
+      const hostedUntil = new Map<NamedTaskUuid, number>()
+      const believe = (uuids: Iterable<NamedTaskUuid>) => {
+        const until = Date.now() + config.heartbeatIntervalMs
+        for (const uuid of uuids) hostedUntil.set(uuid, until)
+      }
+
+      const host = Effect.fn("TemplateHosting.host")(function*(namedTaskUuids: ReadonlyArray<NamedTaskUuid>) {
+        if (namedTaskUuids.length === 0) return
+        yield* sql`
+          INSERT INTO tasker_processor_templates (named_task_uuid, processor_uuid)
+          SELECT unnest(${namedTaskUuids}::uuid[]), ${processor.processorUuid}::uuid
+          ON CONFLICT (named_task_uuid, processor_uuid) DO UPDATE SET updated_at = now()`
+        believe(namedTaskUuids)
+      })
+
+      const unhosted = (namedTaskUuids: ReadonlyArray<NamedTaskUuid>) =>
+        Effect.suspend(() => {
+          const now = Date.now()
+          const unknown = [...new Set(namedTaskUuids)].filter((uuid) => (hostedUntil.get(uuid) ?? 0) <= now)
+          if (unknown.length === 0) return Effect.succeed(new Set<NamedTaskUuid>())
+          return sql<{ named_task_uuid: NamedTaskUuid }>`
+            SELECT named_task_uuid FROM tasker_unhosted_templates(${unknown}::uuid[], ${stale})`.pipe(
+            Effect.map((rows) => {
+              const found = new Set(rows.map((r) => r.named_task_uuid))
+              believe(unknown.filter((uuid) => !found.has(uuid)))
+              return found as ReadonlySet<NamedTaskUuid>
+            }),
+            Effect.withSpan("TemplateHosting.unhosted")
+          )
+        })
+
+      const taskUnhosted = Effect.fn("TemplateHosting.taskUnhosted")(function*(taskUuid: TaskUuid) {
+        const rows = yield* sql<{ named_task_uuid: string }>`
+          SELECT named_task_uuid FROM tasker_unhosted_templates(
+            ARRAY(SELECT named_task_uuid FROM tasker_tasks WHERE task_uuid = ${taskUuid}), ${stale})`
+        return rows.length > 0
+      })
+
+      return TemplateHosting.of({ host, unhosted, taskUnhosted })
+    })
+  )
 }

@@ -31,3 +31,20 @@ export type TaskRecord = typeof TaskRecord.Type
 
 /** The most task requests one batch creation takes (`TaskInitializer.createTasks`, `POST /v1/tasks/batch`). */
 export const MAX_BATCH_SIZE = 1000
+
+/**
+ * Something the caller should know about an accepted task, in the creation answer and the task's view. Codes:
+ * - `no_live_worker`: no live worker hosts the task's template (none registered it, or every one that did has
+ *   stopped or stopped heartbeating), so its steps wait until a worker that hosts it starts.
+ */
+export const TaskWarning = Schema.Struct({
+  code: Schema.Literals(["no_live_worker"]),
+  message: Schema.String
+})
+export type TaskWarning = typeof TaskWarning.Type
+
+/** The `no_live_worker` warning for template `key` (`namespace/name@version`). */
+export const noLiveWorker = (key: string): TaskWarning => ({
+  code: "no_live_worker",
+  message: `no live worker hosts ${key}: the task waits until a worker that hosts it starts`
+})

@@ -5,15 +5,19 @@
  *
  * Identity hashes are unique: a request whose identity matches an existing task returns that task
  * (`created: false`) instead of creating a second one.
+ *
+ * A task whose template no live worker hosts is accepted, with a `no_live_worker` warning in its answer, a
+ * `tasker.tasks.no_live_worker.total` count and a `WARN` log line (`TemplateHosting`, cached while a worker hosts
+ * it).
  */
 import { createHash } from "node:crypto"
 import { Context, Effect, Layer, Predicate, Schema, SchemaIssue } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import { v7 as uuidv7 } from "uuid"
 import type { StepUuid, TaskUuid } from "../domain/Ids.ts"
-import { MAX_BATCH_SIZE } from "../domain/TaskRecord.ts"
-import { CurrentProcessor } from "../db/Processors.ts"
-import type { TaskState } from "../domain/TaskStateMachine.ts"
+import { MAX_BATCH_SIZE, noLiveWorker, type TaskWarning } from "../domain/TaskRecord.ts"
+import { CurrentProcessor, TemplateHosting } from "../db/Processors.ts"
+import { finishedTaskStates, type TaskState } from "../domain/TaskStateMachine.ts"
 import { type InvalidStoredTemplate, type TemplateNotFound, TemplateRegistry } from "../workflow/TemplateRegistry.ts"
 import { type IdentityStrategy, templateKey } from "../workflow/Workflow.ts"
 import { workerQueueName } from "../messaging/Channels.ts"
@@ -56,6 +60,11 @@ export interface TaskCreated {
   readonly step_count: number
   readonly step_mapping: Readonly<Record<string, StepUuid>>
   readonly created_at: Date
+  /**
+   * What the caller should know about the accepted task: `no_live_worker` when no live worker hosts its template
+   * (the task waits until one starts). Empty in the usual case.
+   */
+  readonly warnings: ReadonlyArray<TaskWarning>
 }
 
 /**
@@ -168,6 +177,7 @@ export class TaskInitializer extends Context.Service<TaskInitializer, {
       const wakeups = yield* Wakeups
       const sql = yield* SqlClient.SqlClient
       const processor = yield* CurrentProcessor
+      const hosting = yield* TemplateHosting
 
       /** A request checked against its template, in the form the creation functions take. */
       const prepare = Effect.fnUntraced(function*(request: TaskRequest, correlationId: string) {
@@ -204,16 +214,25 @@ export class TaskInitializer extends Context.Service<TaskInitializer, {
           requestedAt: request.requested_at ?? null,
           steps: template.stepSpecs
         }
-        return { params, namespace: definition.namespace }
+        return { params, namespace: definition.namespace, key: template.key }
       })
 
       /**
        * Wake-ups, metrics and logs of one created (or matched) task; its result. `durationMs` is its initialization
-       * time (in a batch, its share: the batch's time divided by its size).
+       * time (in a batch, its share: the batch's time divided by its size). `unhosted`: no live worker hosts its
+       * template (`key`), which an unfinished task's answer says (`warnings`) and a created one's metric and log too.
        */
-      const created = (request: TaskRequest, namespace: string, row: CreatedTaskRow, durationMs: number) =>
+      const created = (
+        request: TaskRequest,
+        prepared: { readonly namespace: string; readonly key: string },
+        row: CreatedTaskRow,
+        durationMs: number,
+        unhosted: boolean
+      ) =>
         Effect.gen(function*() {
+          const namespace = prepared.namespace
           const labels = { task_type: request.name, namespace: request.namespace }
+          const warnings = unhosted && !finishedTaskStates.has(row.task_state) ? [noLiveWorker(prepared.key)] : []
           if (row.created) {
             // a worker in this process starts as soon as the task is committed (the caller may hold a transaction),
             // without waiting for the NOTIFY, which is marked as ours and skipped when it comes back
@@ -223,6 +242,13 @@ export class TaskInitializer extends Context.Service<TaskInitializer, {
             // (a task without steps is complete at once)
             yield* recordTaskOutcome(row.task_state, labels)
             yield* Effect.logInfo("Task created", { task_uuid: row.task_uuid, namespace: request.namespace, name: request.name, steps: Object.keys(row.step_mapping).length })
+            if (warnings.length > 0) {
+              yield* Metrics.increment(Metrics.tasksWithoutLiveWorker, labels)
+              yield* Effect.logWarning("No live worker hosts the task's template: the task waits until one starts", {
+                task_uuid: row.task_uuid,
+                template: prepared.key
+              })
+            }
           } else {
             yield* Effect.logInfo("Task request matched an existing task", { task_uuid: row.task_uuid })
           }
@@ -233,7 +259,8 @@ export class TaskInitializer extends Context.Service<TaskInitializer, {
             status: row.task_state,
             step_count: Object.keys(row.step_mapping).length,
             step_mapping: row.step_mapping,
-            created_at: row.created_at
+            created_at: row.created_at,
+            warnings
           } satisfies TaskCreated
         })
 
@@ -242,7 +269,8 @@ export class TaskInitializer extends Context.Service<TaskInitializer, {
         const labels = { task_type: request.name, namespace: request.namespace }
         yield* Effect.annotateCurrentSpan(labels)
         yield* Metrics.increment(Metrics.taskRequests, labels)
-        const { namespace, params } = yield* prepare(request, correlationId)
+        const prepared = yield* prepare(request, correlationId)
+        const { params } = prepared
         const row = yield* engine.createTask({
           ...params,
           processorUuid: processor.processorUuid,
@@ -250,7 +278,12 @@ export class TaskInitializer extends Context.Service<TaskInitializer, {
           headers: yield* currentTraceHeaders
         })
         yield* Effect.annotateCurrentSpan({ task_uuid: row.task_uuid, created: row.created })
-        return yield* created(request, namespace, row, performance.now() - started)
+        const durationMs = performance.now() - started
+        // (cached: no query while a live worker is known to host the template)
+        const unhosted = finishedTaskStates.has(row.task_state)
+          ? false
+          : (yield* hosting.unhosted([params.namedTaskUuid])).size > 0
+        return yield* created(request, prepared, row, durationMs, unhosted)
       })
 
       // the request's correlation (or a new UUIDv7) is the region's correlation: logs, spans, metrics
@@ -286,8 +319,11 @@ export class TaskInitializer extends Context.Service<TaskInitializer, {
           return yield* Effect.die(new Error(`tasker_create_tasks returned ${rows.length} rows for ${requests.length} requests`))
         }
         const shareMs = (performance.now() - started) / rows.length
+        const unhosted = yield* hosting.unhosted(prepared.map((p) => p.params.namedTaskUuid))
         return yield* Effect.forEach(rows, (row, i) =>
-          created(requests[i]!, prepared[i]!.namespace, row, shareMs).pipe(inCorrelation(requests[i]!, row.correlation_id)))
+          created(requests[i]!, prepared[i]!, row, shareMs, unhosted.has(prepared[i]!.params.namedTaskUuid)).pipe(
+            inCorrelation(requests[i]!, row.correlation_id)
+          ))
       })
 
       return TaskInitializer.of({ createTask, createTasks })

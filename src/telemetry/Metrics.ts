@@ -54,6 +54,12 @@ export const stepResultProcessingDuration = histogramMs(
 export const tasksActive = gauge("tasker.tasks.active", "Tasks by state", "{task}")
 /** O10: steps enqueued and not yet claimed (sampled); attrs namespace */
 export const stepsReady = gauge("tasker.steps.ready", "Steps enqueued and waiting for a worker", "{step}")
+/** O11: tasks created while no live worker hosts their template (they wait for one); attrs task_type, namespace */
+export const tasksWithoutLiveWorker = counter(
+  "tasker.tasks.no_live_worker.total",
+  "Tasks created while no live worker hosts their template",
+  "{task}"
+)
 
 // --- worker ----------------------------------------------------------------------------------------------------
 

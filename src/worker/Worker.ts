@@ -32,8 +32,8 @@ import {
   type Tracer
 } from "effect"
 import type { SqlError } from "effect/sql"
-import type { ProcessorUuid } from "../domain/Ids.ts"
-import { CurrentProcessor } from "../db/Processors.ts"
+import type { NamedTaskUuid, ProcessorUuid } from "../domain/Ids.ts"
+import { CurrentProcessor, TemplateHosting } from "../db/Processors.ts"
 import { ReadinessFunctions } from "../db/SqlFunctions.ts"
 import { RESULTS_QUEUE, workerQueueName } from "../messaging/Channels.ts"
 import { Wakeups } from "../messaging/Wakeups.ts"
@@ -92,13 +92,14 @@ interface Hosted<R> {
 }
 
 /**
- * Registers the templates and runs their steps until the layer is released. `R` (what the handlers need) must be
- * provided to the layer, e.g. by the application's own service layers.
+ * Registers the templates, records that this process hosts them (`TemplateHosting`) and runs their steps until the
+ * layer is released. `R` (what the handlers need) must be provided to the layer, e.g. by the application's own
+ * service layers.
  */
 export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
   never,
   InvalidTemplate | SqlError.SqlError,
-  R | TemplateRegistry | EngineFunctions | ReadinessFunctions | Wakeups | CurrentProcessor
+  R | TemplateRegistry | EngineFunctions | ReadinessFunctions | Wakeups | CurrentProcessor | TemplateHosting
 > =>
   Layer.effectDiscard(Effect.gen(function*() {
     const registry = yield* TemplateRegistry
@@ -106,17 +107,21 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
     const readiness = yield* ReadinessFunctions
     const wakeups = yield* Wakeups
     const processor = yield* CurrentProcessor
+    const hosting = yield* TemplateHosting
     const config = yield* EngineConfig
     const handlerContext = yield* Effect.context<R>()
 
     const hosted = new Map<string, Hosted<R>>()
+    const registered: Array<NamedTaskUuid> = []
     for (const template of options.templates) {
-      yield* registry.register(template, { requireHandlers: true })
+      registered.push((yield* registry.register(template, { requireHandlers: true })).namedTaskUuid)
       hosted.set(templateKey(template), {
         template,
         steps: new Map(template.steps.map((s) => [s.name, s]))
       })
     }
+    // what this process hosts, for task creation anywhere to see that a live worker hosts these templates
+    yield* hosting.host(registered)
     const namespaces = [...new Set(options.templates.map((t) => t.namespace))]
 
     const slots = yield* Semaphore.make(config.workerConcurrency)

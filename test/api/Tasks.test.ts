@@ -12,6 +12,7 @@ import type { StepView, TaskDetail } from "../../src/api/Models.ts"
 import { TaskerClient } from "../../src/client/Client.ts"
 import { TaskStates } from "../../src/domain/TaskStateMachine.ts"
 import { TemplateRegistry } from "../../src/workflow/TemplateRegistry.ts"
+import { Workflow } from "../../src/workflow/Workflow.ts"
 import { fixed } from "../support/Templates.ts"
 import { apiTestLayer, assertError, baseUrl, countTasks, Fragile, request } from "./Support.ts"
 
@@ -19,6 +20,10 @@ const LINEAR = { namespace: "rust_e2e_linear", name: "mathematical_sequence", ve
 const errors = (name: string) => ({ namespace: "test_errors", name, version: "1.0.0" }) as const
 const FRAGILE = { namespace: "api_test", name: "fragile", version: "1.0.0" } as const
 const SLOW = { namespace: "api_test", name: "slow", version: "1.0.0" } as const
+const ORPHAN = { namespace: "api_orphan", name: "orphan", version: "1.0.0" } as const
+
+/** Registered by the test, hosted by no worker (no worker reads its namespace's queue either). */
+const Orphan = Workflow.make({ ...ORPHAN, identityStrategy: "always_unique" }).step("only", { run: () => Effect.succeed(1) })
 
 const stepNamed = (task: { readonly steps: ReadonlyArray<StepView> }, name: string): StepView => {
   const step = task.steps.find((s) => s.name === name)
@@ -276,6 +281,33 @@ layer(apiTestLayer(), { excludeTestServices: true, timeout: "120 seconds" })("RE
         const typed = yield* Effect.flip(Effect.flatMap(TaskerClient, (c) => c.createTask({ ...LINEAR, context: { even_number: 7 } })))
         assert.strictEqual(typed._tag, "ApiValidationError")
         assert.strictEqual(yield* countTasks, before)
+      }))
+
+    it.effect("a task whose template no live worker hosts is accepted with a no_live_worker warning, in its answer and its view", () =>
+      Effect.gen(function*() {
+        const client = yield* TaskerClient
+        yield* (yield* TemplateRegistry).register(Orphan)
+        const warning = {
+          code: "no_live_worker" as const,
+          message: "no live worker hosts api_orphan/orphan@1.0.0: the task waits until a worker that hosts it starts"
+        }
+        const created = yield* request("POST", "/v1/tasks", { body: ORPHAN })
+        assert.strictEqual(created.status, 201)
+        assert.deepStrictEqual(created.json.warnings, [warning])
+        const view = yield* client.getTask(created.json.task_uuid)
+        assert.strictEqual(view.status, "steps_in_process")
+        assert.deepStrictEqual(view.warnings, [warning])
+
+        // a hosted template's task has no warnings (the key is left out), nor has its view
+        const hosted = yield* request("POST", "/v1/tasks", { body: { ...LINEAR, context: { even_number: 30 } } })
+        assert.strictEqual(hosted.status, 201)
+        assert.notProperty(hosted.json, "warnings")
+        const done = yield* client.waitForCompletion(hosted.json.task_uuid, { timeout: "20 seconds" })
+        assert.strictEqual(done.status, "complete")
+        assert.notProperty(yield* client.getTask(hosted.json.task_uuid), "warnings")
+
+        const batch = yield* client.createTasks([{ ...LINEAR, context: { even_number: 32 } }, ORPHAN])
+        assert.deepStrictEqual(batch.tasks.map((t) => t.warnings?.map((w) => w.code)), [undefined, ["no_live_worker"]])
       }))
 
     it.effect("typed errors: unknown task or template, context failing the input schema", () =>

@@ -57,7 +57,8 @@ layer(TestDatabaseLayer, { excludeTestServices: true })("migrations", (it) => {
         "tasker_workflow_step_edges",
         "tasker_task_transitions",
         "tasker_workflow_step_transitions",
-        "tasker_processors"
+        "tasker_processors",
+        "tasker_processor_templates"
       ]) {
         assert.include(tables.map((t) => t.table_name), table)
       }
