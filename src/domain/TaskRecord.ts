@@ -38,7 +38,7 @@ export const MAX_BATCH_SIZE = 1000
  *   stopped or stopped heartbeating), so its steps wait until a worker that hosts it starts.
  */
 export const TaskWarning = Schema.Struct({
-  code: Schema.Literals(["no_live_worker"]),
+  code: Schema.Literal("no_live_worker"),
   message: Schema.String
 })
 export type TaskWarning = typeof TaskWarning.Type
