@@ -40,7 +40,13 @@ export { InvalidStoredTemplate, TemplateNotFound, TemplateRegistry } from "../sr
 
 // the engine
 export { type EngineOptions, engineLayer } from "../layers/engine.ts"
-export { defaultEngineSettings, type DeploymentMode, EngineConfig, type EngineSettings } from "../src/config/EngineConfig.ts"
+export {
+  defaultEngineSettings,
+  type DeploymentMode,
+  EngineConfig,
+  engineConfigFromEnv,
+  type EngineSettings
+} from "../src/config/EngineConfig.ts"
 export { type DatabaseChoice, databaseLayerFromEnv } from "../layers/database.ts"
 
 // tasks: create, read, wait, list, operate

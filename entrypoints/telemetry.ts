@@ -14,3 +14,4 @@ export {
   CurrentCorrelation,
   withCorrelation
 } from "../src/telemetry/Correlation.ts"
+export { continueTrace } from "../src/telemetry/TraceContext.ts"

@@ -5,7 +5,7 @@
  * backed by PGlite's own LISTEN API.
  *
  * ```ts
- * import { embeddedLayerFromEnv } from "tasker-effect/layers/embedded"      // TASKER_EMBEDDED_DATA_DIR from the environment
+ * import { embeddedLayerFromEnv } from "tasker-effect/embedded"      // TASKER_EMBEDDED_DATA_DIR from the environment
  * const DbLayer = embeddedLayer()                                    // in memory
  * const Persistent = embeddedLayer({ dataDir: "./.tasker-data" })    // kept on disk between runs
  * const Engine = engineLayer({ templates: [Greeting] }).pipe(Layer.provideMerge(DbLayer))

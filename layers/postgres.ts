@@ -3,7 +3,7 @@
  * off, and the data-layer services on top.
  *
  * ```ts
- * import { postgresLayerFromEnv } from "tasker-effect/layers/postgres"          // DATABASE_URL from the environment
+ * import { postgresLayerFromEnv } from "tasker-effect/postgres"          // DATABASE_URL from the environment
  * const DbLayer = postgresLayer({ url: "postgres://localhost/tasker" })  // or explicit options
  * ```
  */

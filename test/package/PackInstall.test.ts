@@ -3,7 +3,8 @@
  * installed into a fresh directory outside the repository with its own package.json, and there:
  * - the application (`app/main.ts`, `app/client.ts`, and the README's program as `app.ts`) type-checks against
  *   the installed declaration files, including a `dependsOn` on an unknown step failing to compile;
- * - the README's program runs as the README says (`node app.ts`, and with `DATABASE_URL`);
+ * - the README's program runs as the README says (`node app.ts`, and with `DATABASE_URL`), and so do
+ *   docs/package.md's server and docs/workflows.md's complete example;
  * - it runs a workflow whose Effect handler uses an application service, on the embedded database and on
  *   PostgreSQL;
  * - `npx tasker demo` runs the example workflows from the installed bin;
@@ -74,6 +75,10 @@ beforeAll(async () => {
   const packageDoc = readFileSync(join(repository, "docs", "package.md"), "utf8")
   const serving = packageDoc.slice(packageDoc.indexOf("### Serving the HTTP API from an application"))
   writeFileSync(join(app, "server.ts"), /```ts\n([\s\S]*?)```/.exec(serving)![1]!)
+  // and docs/workflows.md's complete example
+  const workflowsDoc = readFileSync(join(repository, "docs", "workflows.md"), "utf8")
+  const complete = workflowsDoc.slice(workflowsDoc.indexOf("## A complete example"))
+  writeFileSync(join(app, "price-order.ts"), /```ts\n([\s\S]*?)```/.exec(complete)![1]!)
   writeFileSync(join(app, "package.json"), JSON.stringify({
     name: "tasker-app",
     private: true,
@@ -133,6 +138,14 @@ describe("the installed package", () => {
     }
     expectations((await run(process.execPath, ["app.ts"])).stdout)
     expectations((await run(process.execPath, ["app.ts"], { env: { DATABASE_URL: await db.create() } })).stdout)
+  }, 180_000)
+
+  it("runs docs/workflows.md's complete example on PostgreSQL, twice (the second run finds the same task)", async () => {
+    const env = { DATABASE_URL: await db.create() }
+    const first = (await run(process.execPath, ["price-order.ts"], { env })).stdout
+    expect(first).toMatch(/task [0-9a-f-]+ \(new: true\) is complete/)
+    expect(first).toContain(`total: {"order_id":"A-1001","total_cents":6477}`)
+    expect((await run(process.execPath, ["price-order.ts"], { env })).stdout).toMatch(/\(new: false\) is complete/)
   }, 180_000)
 
   it("runs a workflow with an application service on the embedded database", async () => {
