@@ -3,6 +3,7 @@
  * otherwise the embedded in-process database (`embeddedLayerFromEnv`: in memory, or `TASKER_EMBEDDED_DATA_DIR`).
  * The `tasker` commands make the same choice (`databaseChoiceFromEnv`) and describe it in their first log line.
  */
+import type { PgClient } from "@effect/sql-pg"
 import { Config, Effect, Layer, Option, Redacted } from "effect"
 import { embeddedLayerFromEnv } from "./embedded.ts"
 import { postgresLayerFromEnv } from "./postgres.ts"
@@ -23,10 +24,20 @@ export const databaseChoiceFromEnv = Effect.gen(function*() {
 })
 
 /**
+ * What either database's data layer gives: the services both provide (not the driver-specific `PgClient` or
+ * `PgliteClient`), failing as either can (the embedded one also with `DataDirLocked`, the PostgreSQL one also with
+ * `DatabaseUserMissing`).
+ */
+export type DataLayer = Layer.Layer<
+  Exclude<Layer.Success<typeof postgresLayerFromEnv>, PgClient.PgClient>,
+  Layer.Error<typeof postgresLayerFromEnv> | Layer.Error<typeof embeddedLayerFromEnv>
+>
+
+/**
  * The data layer for a choice: `postgresLayerFromEnv` or `embeddedLayerFromEnv`, both configured from the
  * environment, both migrating on start-up unless `TASKER_AUTO_MIGRATE=false`.
  */
-export const databaseLayer = (choice: DatabaseChoice) =>
+export const databaseLayer = (choice: DatabaseChoice): DataLayer =>
   choice._tag === "Postgres" ? postgresLayerFromEnv : embeddedLayerFromEnv
 
 export const databaseLayerFromEnv = Layer.unwrap(Effect.map(databaseChoiceFromEnv, databaseLayer))

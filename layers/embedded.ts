@@ -12,8 +12,10 @@
  * ```
  *
  * PGlite is a single session: statements of the engine's fibers take turns, and a transaction keeps the others
- * out until it ends. One process owns a data directory at a time. PGlite runs PostgreSQL with fsync off, so a
- * persistent database survives a clean shutdown (the layer closes it when released), not necessarily a crash.
+ * out until it ends. One process owns a data directory at a time: the layer locks it (the file `tasker.lock` in it,
+ * with the owner's PID and host) and fails with `DataDirLocked` while another live process holds it; a lock left by
+ * a process that died is taken over. PGlite runs PostgreSQL with fsync off, so a persistent database survives a
+ * clean shutdown (the layer closes it and releases the lock when released), not necessarily a crash.
  */
 import { Config, Duration, Effect, Layer, Option } from "effect"
 import { DataServicesLayer } from "../src/db/DataServices.ts"
@@ -22,7 +24,7 @@ import { MigrationsLayer } from "../src/db/Migrations.ts"
 import * as PgliteClient from "../src/db/PgliteClient.ts"
 
 export interface EmbeddedOptions {
-  /** a directory to keep the database in (created on first use); in memory when absent */
+  /** a directory to keep the database in (created on first use; locked while open); in memory when absent */
   readonly dataDir?: string | undefined
   /** apply pending migrations when the layer is built (default true) */
   readonly autoMigrate?: boolean | undefined

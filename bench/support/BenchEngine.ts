@@ -11,6 +11,7 @@ import { randomBytes } from "node:crypto"
 import { PgClient } from "@effect/sql-pg"
 import { Effect, Layer, type LogLevel, ManagedRuntime, Metric, Redacted, References } from "effect"
 import { Reactivity } from "effect/reactivity"
+import type { DataLayer } from "../../layers/database.ts"
 import { embeddedLayer } from "../../layers/embedded.ts"
 import { engineLayer } from "../../layers/engine.ts"
 import { postgresLayer } from "../../layers/postgres.ts"
@@ -71,7 +72,7 @@ export const startBenchEngine = async <R>(options: {
     if (!/^[a-z_.]+$/.test(name) || !/^[A-Za-z0-9_. ]+$/.test(value)) throw new Error(`bad database setting ${name}=${value}`)
     await adminStatement(`ALTER DATABASE ${database!.name} SET ${name} = '${value}'`)
   }
-  const dbLayer = database === undefined
+  const dbLayer: DataLayer = database === undefined
     ? embeddedLayer()
     : postgresLayer({
       url: database.url,

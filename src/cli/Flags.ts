@@ -38,8 +38,8 @@ export const databaseUrlFlag = Flag.Redacted("database-url").pipe(
 /** `--data-dir` → `TASKER_EMBEDDED_DATA_DIR`. */
 export const dataDirFlag = Flag.String("data-dir").pipe(
   Flag.withDescription(
-    "Directory of the embedded database, kept between runs (env TASKER_EMBEDDED_DATA_DIR; default: in memory). " +
-      "Ignored when DATABASE_URL is set"
+    "Directory of the embedded database, kept between runs and locked by one process at a time (env " +
+      "TASKER_EMBEDDED_DATA_DIR; default: in memory). Ignored when DATABASE_URL is set"
   ),
   Flag.optional
 )

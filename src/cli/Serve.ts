@@ -28,7 +28,7 @@ import { templateKey, type WorkflowDefinition } from "../workflow/Workflow.ts"
 import { UsageError } from "./Failure.ts"
 import { type EngineFlags, engineOverrides, override } from "./Flags.ts"
 import { DEFAULT_WORKER_HEALTH_PORT, parseRoles, type Role, ROLES } from "./ServeCommand.ts"
-import { databaseLayer } from "../../layers/database.ts"
+import { type DataLayer, databaseLayer } from "../../layers/database.ts"
 import { databaseChoice, type DatabaseChoice, withSettings } from "./Settings.ts"
 import { type LoadedTemplates, loadTemplates } from "./Templates.ts"
 
@@ -268,7 +268,7 @@ export interface ServeFlags extends EngineFlags {
  */
 const hostingEngine = (
   loaded: LoadedTemplates,
-  database: ReturnType<typeof databaseLayer>,
+  database: DataLayer,
   options: Omit<EngineOptions<never>, "templates">
 ) => engineLayer({ ...options, templates: loaded.templates }).pipe(Layer.provide(loaded.layer.pipe(Layer.provide(database))))
 

@@ -23,6 +23,8 @@ import { PgClient, PgTypes } from "@effect/sql-pg"
 import { Context, Effect, Layer, Queue, Scope, Semaphore, Stream } from "effect"
 import { Reactivity } from "effect/reactivity"
 import { SqlClient, type SqlConnection, SqlError } from "effect/sql"
+import * as DataDirLock from "./DataDirLock.ts"
+import type { DataDirLocked, DataDirUnavailable } from "./DataDirLock.ts"
 import { NotificationSource } from "./Notifications.ts"
 
 export const TypeId = "~tasker/db/PgliteClient"
@@ -47,7 +49,10 @@ export const PgliteClient: Context.Service<PgliteClient, PgliteClient> = Context
 )
 
 export interface PgliteClientOptions {
-  /** a directory for a persistent database (created on first use); in memory when absent */
+  /**
+   * a directory for a persistent database (created on first use, parents included); in memory when absent. One
+   * process at a time: it is locked while open (`DataDirLock`, the file `tasker.lock` in it)
+   */
   readonly dataDir?: string | undefined
   /** start from a data directory dumped with `PGlite.dumpDataDir` (in memory only) */
   readonly loadDataDir?: Blob | File | undefined
@@ -297,12 +302,20 @@ const createPglite = async (options: PgliteClientOptions): Promise<PGlite> => {
 
 /**
  * Opens a PGlite database for the lifetime of the scope. It is closed when the scope closes, once `semaphore` (if
- * given: the session's) is free.
+ * given: the session's) is free. A data directory is locked first (`DataDirLock`): while this scope is open no
+ * other process (nor this one) can open it, and a second opener fails with `DataDirLocked`.
  */
 export const open = (
   options: PgliteClientOptions = {},
   semaphore?: Semaphore.Semaphore
-): Effect.Effect<PGlite, SqlError.SqlError, Scope.Scope> =>
+): Effect.Effect<PGlite, SqlError.SqlError | DataDirLocked | DataDirUnavailable, Scope.Scope> =>
+  Effect.andThen(
+    // released after the database is closed (finalizers run in reverse)
+    options.dataDir === undefined ? Effect.void : DataDirLock.acquire(options.dataDir),
+    openPglite(options, semaphore)
+  )
+
+const openPglite = (options: PgliteClientOptions, semaphore: Semaphore.Semaphore | undefined) =>
   Effect.acquireRelease(
     Effect.tryPromise({
       try: () => createPglite(options),
@@ -440,7 +453,9 @@ const applySettings = (client: PgliteClient, settings: Readonly<Record<string, s
   )
 
 /** Opens a database (closed with the scope) and builds its client. */
-export const make = (options: PgliteClientOptions = {}): Effect.Effect<PgliteClient, SqlError.SqlError, Scope.Scope | Reactivity.Reactivity> =>
+export const make = (
+  options: PgliteClientOptions = {}
+): Effect.Effect<PgliteClient, SqlError.SqlError | DataDirLocked | DataDirUnavailable, Scope.Scope | Reactivity.Reactivity> =>
   Effect.gen(function*() {
     const semaphore = yield* Semaphore.make(1)
     const pglite = yield* open(options, semaphore)
@@ -450,7 +465,9 @@ export const make = (options: PgliteClientOptions = {}): Effect.Effect<PgliteCli
   })
 
 /** `PgliteClient` and `SqlClient` over a database opened when the layer is built and closed when it is released. */
-export const layer = (options: PgliteClientOptions = {}): Layer.Layer<PgliteClient | SqlClient.SqlClient, SqlError.SqlError> =>
+export const layer = (
+  options: PgliteClientOptions = {}
+): Layer.Layer<PgliteClient | SqlClient.SqlClient, SqlError.SqlError | DataDirLocked | DataDirUnavailable> =>
   Layer.effectContext(
     Effect.map(make(options), (client) => Context.make(PgliteClient, client).pipe(Context.add(SqlClient.SqlClient, client)))
   ).pipe(Layer.provide(Reactivity.layer))
