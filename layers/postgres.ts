@@ -9,12 +9,13 @@
  */
 import { PgClient } from "@effect/sql-pg"
 import { Config, Effect, Layer, Redacted } from "effect"
+import { connectionUser } from "../src/db/ConnectionUser.ts"
 import { DataServicesLayer } from "../src/db/DataServices.ts"
 import { NotificationSource } from "../src/db/Notifications.ts"
 import { MigrationsLayer } from "../src/db/Migrations.ts"
 
 export interface PostgresOptions {
-  /** a `postgres://` connection URL */
+  /** a `postgres://` connection URL; without a user in it, `PGUSER` or the operating-system user (as libpq) */
   readonly url: string | Redacted.Redacted<string>
   /** pool size (default 10) */
   readonly maxConnections?: number | undefined
@@ -34,14 +35,22 @@ export interface PostgresOptions {
   readonly asyncCommit?: boolean | undefined
 }
 
-/** `PgClient` + `SqlClient` for the given database, migrated when `autoMigrate` is on. */
+/**
+ * `PgClient` + `SqlClient` for the given database, migrated when `autoMigrate` is on. A URL without a user connects
+ * as `PGUSER`, else as the operating-system user, as libpq does (`connectionUser`).
+ */
 export const postgresSqlLayer = (options: PostgresOptions) => {
-  const client = PgClient.layer({
-    url: typeof options.url === "string" ? Redacted.make(options.url) : options.url,
-    maxConnections: options.maxConnections ?? 10,
-    applicationName: options.applicationName ?? "tasker-effect",
-    startupParameters: { "tasker.async_commit": options.asyncCommit === false ? "off" : "on", plan_cache_mode: "force_generic_plan" }
-  })
+  const client = Layer.unwrap(Effect.map(connectionUser(options.url), (username) =>
+    PgClient.layer({
+      url: typeof options.url === "string" ? Redacted.make(options.url) : options.url,
+      username,
+      maxConnections: options.maxConnections ?? 10,
+      applicationName: options.applicationName ?? "tasker-effect",
+      startupParameters: {
+        "tasker.async_commit": options.asyncCommit === false ? "off" : "on",
+        plan_cache_mode: "force_generic_plan"
+      }
+    })))
   return options.autoMigrate === false ? client : MigrationsLayer.pipe(Layer.provideMerge(client))
 }
 

@@ -2,9 +2,10 @@
  * How the `tasker` command fails: every failure ends as one line on stderr and an exit code.
  *
  * - `2`: bad input — a flag or argument that does not parse (already reported by the parser, see `Presenter.ts`),
- *   a `UsageError` raised by a command, an invalid environment variable (`ConfigError`), an API answer in the 4xx
- *   range, or a server that cannot be reached.
- * - `1`: everything else (a database failure, a task that did not finish, a bug).
+ *   a `UsageError` raised by a command, an invalid environment variable (`ConfigError`; a `DATABASE_URL` whose
+ *   user cannot be found, `DatabaseUserMissing`), an API answer in the 4xx range, or a server that cannot be reached.
+ * - `1`: everything else (a database failure, an embedded data directory locked by another process, a task that
+ *   did not finish, a bug).
  * - `0`: success, and a shutdown asked for by SIGINT/SIGTERM (the main fiber interrupted).
  *
  * Lines never contain the database URL or the API token: `redactSecrets` replaces them (and the URL's password)
@@ -126,6 +127,8 @@ export const outcomeOf = (cause: Cause.Cause<unknown>): Outcome => {
   // an invalid environment variable: the message names it (`… at ["TASKER_API_PORT"]`)
   if (tag === "ConfigError") return usage(`invalid configuration: ${message.replace(/\s+/g, " ")}`)
   if (tag === "TaskWaitTimeout") return failure(message)
+  // a URL without a user where neither PGUSER nor the operating system names one
+  if (tag === "DatabaseUserMissing") return usage(`DATABASE_URL: ${message}`)
   const detail = Predicate.isObject(error) ? describeCause(nestedCause(error)) : undefined
   const text = message.trim().length > 0 ? message : tag ?? Cause.pretty(cause)
   return failure(detail === undefined || text.includes(detail) ? text : `${text}: ${detail}`)

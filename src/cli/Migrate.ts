@@ -3,8 +3,9 @@
  * database and prints each one applied.
  */
 import { PgClient } from "@effect/sql-pg"
-import { Console, Effect } from "effect"
+import { Console, Effect, Layer } from "effect"
 import { embeddedSqlLayer } from "../../layers/embedded.ts"
+import { connectionUser } from "../db/ConnectionUser.ts"
 import { runMigrations } from "../db/Migrations.ts"
 import { engineOverrides, type EngineFlags } from "./Flags.ts"
 import { databaseChoice, type DatabaseChoice, withSettings } from "./Settings.ts"
@@ -13,7 +14,8 @@ import { databaseChoice, type DatabaseChoice, withSettings } from "./Settings.ts
 const migrateDatabase = (choice: DatabaseChoice) =>
   choice._tag === "Postgres"
     ? runMigrations().pipe(
-      Effect.provide(PgClient.layer({ url: choice.url, maxConnections: 1, applicationName: "tasker-migrate" }))
+      Effect.provide(Layer.unwrap(Effect.map(connectionUser(choice.url), (username) =>
+        PgClient.layer({ url: choice.url, username, maxConnections: 1, applicationName: "tasker-migrate" }))))
     )
     : runMigrations().pipe(Effect.provide(embeddedSqlLayer({ dataDir: choice.dataDir, autoMigrate: false })))
 

@@ -38,6 +38,10 @@ export interface RunOptions {
    * which do not pass every signal on to the command they run).
    */
   readonly processGroup?: boolean
+  /** the working directory (default: the project's root) */
+  readonly cwd?: string
+  /** run the child as this user ID (needs root) */
+  readonly uid?: number
 }
 
 /** A running CLI process. */
@@ -57,13 +61,17 @@ export interface Running {
 export const start = (args: ReadonlyArray<string>, options: RunOptions = {}): Running =>
   startCommand(process.execPath, [main, ...args], options)
 
-/** Starts `command ...args` in the project's root (e.g. `npm start`), with the CLI's variables cleared. */
+/**
+ * Starts `command ...args` in the project's root (or `options.cwd`), e.g. `npm start`, with the CLI's variables
+ * cleared.
+ */
 export const startCommand = (command: string, args: ReadonlyArray<string>, options: RunOptions = {}): Running => {
   const child = spawn(command, args, {
-    cwd: root,
+    cwd: options.cwd ?? root,
     env: { ...baseEnv(), ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
-    detached: options.processGroup ?? false
+    detached: options.processGroup ?? false,
+    ...(options.uid === undefined ? {} : { uid: options.uid })
   })
   const signal = (name: NodeJS.Signals) => {
     if (options.processGroup === true && child.pid !== undefined) {
