@@ -47,7 +47,7 @@ export {
   engineConfigFromEnv,
   type EngineSettings
 } from "../src/config/EngineConfig.ts"
-export { type DatabaseChoice, databaseLayerFromEnv } from "../layers/database.ts"
+export { type DatabaseChoice, type DataLayer, databaseLayerFromEnv } from "../layers/database.ts"
 
 // tasks: create, read, wait, list, operate
 export { InvalidTaskRequest, type TaskCreated, TaskInitializer, TaskRequest } from "../src/tasks/TaskInitializer.ts"

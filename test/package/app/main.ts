@@ -6,7 +6,7 @@
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Context, Effect, Layer, Schema } from "effect"
-import { engineLayer, StepError, TaskInitializer, TaskQueries, Workflow } from "tasker-effect"
+import { type DataLayer, engineLayer, StepError, TaskInitializer, TaskQueries, Workflow } from "tasker-effect"
 import { embeddedLayer } from "tasker-effect/embedded"
 import { postgresLayer } from "tasker-effect/postgres"
 import { telemetryLayerFromEnv } from "tasker-effect/telemetry"
@@ -45,7 +45,8 @@ export const Misspelt = Workflow.make({ namespace: "app", name: "misspelt", vers
   .step("c", { dependsOn: ["b"], run: () => Effect.succeed(2) })
 
 const url = process.env["DATABASE_URL"]
-const database = process.argv[2] === "postgres" && url !== undefined ? postgresLayer({ url }) : embeddedLayer()
+// either database: `DataLayer` is what both give (a union of the two layers' types is not one TypeScript infers)
+const database: DataLayer = process.argv[2] === "postgres" && url !== undefined ? postgresLayer({ url }) : embeddedLayer()
 
 // the engine (orchestrator and a worker hosting Quote), its logs configured like the tasker processes' (LOG_LEVEL)
 const Engine = engineLayer({ templates: [Quote] }).pipe(
