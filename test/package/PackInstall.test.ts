@@ -8,7 +8,8 @@
  * - it runs a workflow whose Effect handler uses an application service, on the embedded database and on
  *   PostgreSQL;
  * - `npx tasker demo` runs the example workflows from the installed bin;
- * - `npx tasker serve` answers the typed client of `tasker-effect/client`;
+ * - the installed bin (`node_modules/.bin/tasker serve`) answers the typed client of `tasker-effect/client`, and
+ *   stops on SIGTERM with exit code 0;
  * - nothing but the documented import paths resolves.
  */
 import { execFile, spawn } from "node:child_process"
@@ -164,31 +165,32 @@ describe("the installed package", () => {
     expect(JSON.parse(stdout.trim())).toMatchObject({ namespace: "rust_e2e_linear", status: "complete" })
   }, 120_000)
 
-  it("npx tasker serve answers the typed client", async () => {
+  it("the installed bin serves the typed client, and stops on SIGTERM (exit 0, port closed)", async () => {
     const port = await closedPort()
-    const server = spawn("npx", ["--no-install", "tasker", "serve"], {
+    // as docs/deployment.md says to supervise it: the bin itself (its shebang execs node), no npm or npx between
+    const server = spawn(join(app, "node_modules", ".bin", "tasker"), ["serve"], {
       cwd: app,
       env: appEnv({ TASKER_API_PORT: String(port) }),
-      stdio: ["ignore", "pipe", "pipe"],
-      // its own process group: the stop below reaches npx and the server it runs
-      detached: true
+      stdio: ["ignore", "pipe", "pipe"]
     })
     let output = ""
     server.stdout.setEncoding("utf8").on("data", (chunk: string) => (output += chunk))
     server.stderr.setEncoding("utf8").on("data", (chunk: string) => (output += chunk))
     const exited = new Promise<number | null>((resolve) => server.on("close", resolve))
+    const base = `http://127.0.0.1:${port}`
     try {
       const deadline = Date.now() + 120_000
-      while (!output.includes(`http://127.0.0.1:${port}`)) {
+      while (!output.includes(base)) {
         if (Date.now() > deadline || server.exitCode !== null) throw new Error(`the server did not start:\n${output}`)
         await new Promise((resolve) => setTimeout(resolve, 100))
       }
-      const { stdout } = await run(process.execPath, ["client.ts"], { env: { TASKER_URL: `http://127.0.0.1:${port}` } })
+      const { stdout } = await run(process.execPath, ["client.ts"], { env: { TASKER_URL: base } })
       expect(JSON.parse(stdout.trim())).toMatchObject({ status: "complete" })
     } finally {
-      process.kill(-server.pid!, "SIGTERM")
-      await exited
+      server.kill("SIGTERM")
     }
+    expect(await exited).toBe(0)
+    await expect(fetch(`${base}/health`)).rejects.toThrow()
   }, 180_000)
 
   it("docs/package.md's server serves the API and runs the tasks it creates", async () => {
