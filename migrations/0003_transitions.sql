@@ -255,9 +255,10 @@ BEGIN
                                           'in_progress', p_processor_uuid, '{"event": "Start", "handoff": true}'::jsonb);
     RETURN QUERY
     WITH sent AS (
-      INSERT INTO tasker_queue_messages (queue_name, vt, read_ct, message, headers)
+      INSERT INTO tasker_queue_messages (queue_name, vt, read_ct, message, headers, claim_id)
       SELECT p_queue, clock_timestamp() + make_interval(secs => p_vt_seconds), 1,
-             tasker_step_message(p_task_uuid, c.uuid, p_correlation_id, p_parent_correlation_id), p_headers
+             tasker_step_message(p_task_uuid, c.uuid, p_correlation_id, p_parent_correlation_id), p_headers,
+             gen_random_uuid()
       FROM unnest(v_claim) AS c(uuid)
       RETURNING tasker_queue_messages.message, tasker_queue_messages.msg_id
     )

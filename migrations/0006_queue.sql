@@ -23,6 +23,10 @@ CREATE TABLE tasker_queue_messages (
   vt          timestamptz NOT NULL DEFAULT now(),
   message     jsonb       NOT NULL,
   headers     jsonb       NOT NULL DEFAULT '{}'::jsonb,
+  -- the current read's identity, new at every read (NULL until the first): a consumer's later call on the message
+  -- (a worker's result or give-back) names it, so a read that a crash of the server undid, or one that another
+  -- consumer's read has replaced, cannot act on the message's new life (a msg_id alone can come back after a crash)
+  claim_id    uuid,
   PRIMARY KEY (queue_name, msg_id)
 ) PARTITION BY LIST (queue_name);
 
@@ -139,7 +143,8 @@ BEGIN
     FOR UPDATE SKIP LOCKED
   )
   UPDATE tasker_queue_messages m
-  SET vt = clock_timestamp() + make_interval(secs => p_vt_seconds), read_ct = m.read_ct + 1
+  SET vt = clock_timestamp() + make_interval(secs => p_vt_seconds), read_ct = m.read_ct + 1,
+      claim_id = gen_random_uuid()
   FROM picked
   WHERE m.queue_name = p_queue AND m.msg_id = picked.msg_id
   RETURNING m.msg_id, m.read_ct, m.enqueued_at, m.vt, m.message, m.headers;

@@ -647,7 +647,7 @@ RETURNS TABLE (
   msg_id bigint, read_ct integer, enqueued_at timestamptz, headers jsonb, outcome text, reason text, step_uuid uuid,
   task_uuid uuid, correlation_id uuid, parent_correlation_id uuid, namespace_name varchar, task_name varchar,
   task_version varchar, step_name varchar, attempts integer, max_attempts integer, retryable boolean,
-  timeout_seconds integer, inputs jsonb, task_context jsonb, dependency_results jsonb)
+  timeout_seconds integer, inputs jsonb, task_context jsonb, dependency_results jsonb, claim_id uuid)
 LANGUAGE sql STABLE AS $fn$
   SELECT m.msg_id, m.read_ct, m.enqueued_at, m.headers, 'claimed'::text, NULL::text, ws.workflow_step_uuid,
          t.task_uuid, t.correlation_id, t.parent_correlation_id, ns.name, nt.name, nt.version, sn.name, ws.attempts,
@@ -656,7 +656,8 @@ LANGUAGE sql STABLE AS $fn$
           FROM tasker_workflow_step_edges e
           JOIN tasker_workflow_steps p ON p.workflow_step_uuid = e.from_step_uuid
           JOIN tasker_named_steps pn ON pn.named_step_uuid = p.named_step_uuid
-          WHERE e.to_step_uuid = ws.workflow_step_uuid AND p.processed AND p.results IS NOT NULL)
+          WHERE e.to_step_uuid = ws.workflow_step_uuid AND p.processed AND p.results IS NOT NULL),
+         m.claim_id
   -- (driven by the messages' keys, msg_id = ANY: a join to unnest() let the planner scan the whole queue instead)
   FROM tasker_queue_messages m
   JOIN tasker_workflow_steps ws ON ws.workflow_step_uuid = (m.message ->> 'step_uuid')::uuid
@@ -683,7 +684,7 @@ RETURNS TABLE (
   msg_id bigint, read_ct integer, enqueued_at timestamptz, headers jsonb, outcome text, reason text, step_uuid uuid, task_uuid uuid,
   correlation_id uuid, parent_correlation_id uuid, namespace_name varchar, task_name varchar, task_version varchar,
   step_name varchar, attempts integer, max_attempts integer, retryable boolean, timeout_seconds integer,
-  inputs jsonb, task_context jsonb, dependency_results jsonb)
+  inputs jsonb, task_context jsonb, dependency_results jsonb, claim_id uuid)
 LANGUAGE plpgsql AS $fn$
 DECLARE
   m record;
@@ -700,7 +701,7 @@ BEGIN
       PERFORM tasker_archive(p_queue, m.msg_id, 'malformed message: no step_uuid', true);
       RETURN QUERY SELECT m.msg_id, m.read_ct, m.enqueued_at, m.headers, 'dead_lettered'::text, 'malformed message'::text,
         NULL::uuid, NULL::uuid, NULL::uuid, NULL::uuid, NULL::varchar, NULL::varchar, NULL::varchar, NULL::varchar,
-        NULL::integer, NULL::integer, NULL::boolean, NULL::integer, NULL::jsonb, NULL::jsonb, NULL::jsonb;
+        NULL::integer, NULL::integer, NULL::boolean, NULL::integer, NULL::jsonb, NULL::jsonb, NULL::jsonb, NULL::uuid;
       CONTINUE;
     END IF;
     v_step_uuid := (m.message ->> 'step_uuid')::uuid;
@@ -714,7 +715,7 @@ BEGIN
       PERFORM tasker_archive(p_queue, m.msg_id, 'unknown step ' || v_step_uuid, true);
       RETURN QUERY SELECT m.msg_id, m.read_ct, m.enqueued_at, m.headers, 'dead_lettered'::text, 'unknown step'::text,
         v_step_uuid, NULL::uuid, NULL::uuid, NULL::uuid, NULL::varchar, NULL::varchar, NULL::varchar, NULL::varchar,
-        NULL::integer, NULL::integer, NULL::boolean, NULL::integer, NULL::jsonb, NULL::jsonb, NULL::jsonb;
+        NULL::integer, NULL::integer, NULL::boolean, NULL::integer, NULL::jsonb, NULL::jsonb, NULL::jsonb, NULL::uuid;
       CONTINUE;
     END IF;
 
@@ -735,7 +736,7 @@ BEGIN
       RETURN QUERY SELECT m.msg_id, m.read_ct, m.enqueued_at, m.headers, 'abandoned'::text, 'no attempt left after lost workers'::text,
         v_step_uuid, v_step.task_uuid, NULL::uuid, NULL::uuid, NULL::varchar, NULL::varchar, NULL::varchar,
         NULL::varchar, v_step.attempts, v_step.max_attempts, NULL::boolean, NULL::integer, NULL::jsonb, NULL::jsonb,
-        NULL::jsonb;
+        NULL::jsonb, NULL::uuid;
       CONTINUE;
     ELSIF v_step.current_state = 'enqueued' THEN
       PERFORM tasker_write_step_transition(v_step_uuid, 'enqueued', 'in_progress', p_processor_uuid,
@@ -748,7 +749,7 @@ BEGIN
       RETURN QUERY SELECT m.msg_id, m.read_ct, m.enqueued_at, m.headers, 'discarded'::text,
         ('step not claimable in state ' || v_step.current_state)::text,
         v_step_uuid, v_step.task_uuid, NULL::uuid, NULL::uuid, NULL::varchar, NULL::varchar, NULL::varchar,
-        NULL::varchar, NULL::integer, NULL::integer, NULL::boolean, NULL::integer, NULL::jsonb, NULL::jsonb, NULL::jsonb;
+        NULL::varchar, NULL::integer, NULL::integer, NULL::boolean, NULL::integer, NULL::jsonb, NULL::jsonb, NULL::jsonb, NULL::uuid;
       CONTINUE;
     END IF;
     v_claimed := v_claimed || m.msg_id;
@@ -771,23 +772,28 @@ $fn$;
 --   * or: in_progress -> enqueued_for_orchestration (or enqueued_as_error_for_orchestration) with the envelope,
 --     and a message to orchestration_step_results_queue for an orchestrator to apply.
 -- Outcomes: 'processed' (applied inline), 'submitted' (sent to the orchestrators); 'superseded' (the step was
--- claimed again meanwhile: nothing written, message kept for the new claimant); 'discarded' (the step ended
+-- claimed again meanwhile, or the message is no longer this claim's — p_claim_id, the claim_id its read gave it —,
+-- e.g. after a server crash undid the claim: nothing written, message kept for the new claimant); 'discarded' (the step ended
 -- meanwhile, e.g. cancelled: nothing written, message archived). `claims` holds tasker_claimed_steps rows as JSON.
 CREATE FUNCTION tasker_submit_step_result(
   p_queue varchar, p_msg_id bigint, p_step_uuid uuid, p_attempts integer, p_success boolean, p_results jsonb,
   p_processor_uuid uuid, p_headers jsonb DEFAULT '{}'::jsonb, p_process_inline boolean DEFAULT false,
   p_max_backoff_seconds double precision DEFAULT 300, p_jitter_fraction double precision DEFAULT 0,
-  p_handoff_limit integer DEFAULT 0, p_vt_seconds double precision DEFAULT 30)
+  p_handoff_limit integer DEFAULT 0, p_vt_seconds double precision DEFAULT 30, p_claim_id uuid DEFAULT NULL)
 RETURNS TABLE (outcome text, step_state varchar, task_uuid uuid, task_state varchar, result_outcome text,
                enqueued_count integer, claims jsonb)
 LANGUAGE plpgsql AS $fn$
 DECLARE
   v_target tasker_result_target;
   v_to varchar;
+  v_claim_id uuid;
+  v_message_found boolean;
   r record;
 BEGIN
   -- the message first (a claim whose visibility timeout ran out locks it, then the step), then the task and the step
-  PERFORM 1 FROM tasker_queue_messages WHERE queue_name = p_queue AND msg_id = p_msg_id FOR UPDATE;
+  SELECT m.claim_id INTO v_claim_id FROM tasker_queue_messages m
+  WHERE m.queue_name = p_queue AND m.msg_id = p_msg_id FOR UPDATE;
+  v_message_found := FOUND;
   v_target := tasker_lock_step_for_result(p_step_uuid);
   IF v_target.step_uuid IS NULL THEN
     PERFORM tasker_archive(p_queue, p_msg_id, 'unknown step ' || p_step_uuid, true);
@@ -803,6 +809,14 @@ BEGIN
       RETURN QUERY SELECT 'superseded'::text, v_target.step_state, v_target.task_uuid, NULL::varchar, NULL::text, 0,
                           '[]'::jsonb;
     END IF;
+    RETURN;
+  END IF;
+  -- the attempt must also be this claim's: after a server crash undid the claim (an asynchronous commit lost), the
+  -- step can be in_progress again with the same attempt number under another claim, on a new message or on one
+  -- whose msg_id came back; only the message's claim_id tells them apart
+  IF NOT v_message_found OR v_claim_id IS DISTINCT FROM p_claim_id THEN
+    RETURN QUERY SELECT 'superseded'::text, v_target.step_state, v_target.task_uuid, NULL::varchar, NULL::text, 0,
+                        '[]'::jsonb;
     RETURN;
   END IF;
   DELETE FROM tasker_queue_messages WHERE queue_name = p_queue AND msg_id = p_msg_id;
@@ -834,8 +848,8 @@ $fn$;
 
 -- The results a worker has ready at the same time, in one transaction: each as tasker_submit_step_result (applied in
 -- a subtransaction of its own, so one that fails to apply goes to the orchestrators alone), taken in task order so
--- that two workers' batches lock their tasks in the same order. p_results: [{"msg_id", "step_uuid", "task_uuid",
--- "attempts", "success", "results", "headers"}, …]. With p_handoff, each successful step's own slot can take one of its ready
+-- that two workers' batches lock their tasks in the same order. p_results: [{"msg_id", "claim_id", "step_uuid",
+-- "task_uuid", "attempts", "success", "results", "headers"}, …]. With p_handoff, each successful step's own slot can take one of its ready
 -- children, and the p_extra_slots other free slots of the worker go to the children of the first results that have
 -- more; without (a worker shutting down), every ready child is enqueued for the others. Returns one row per result,
 -- in p_results' order (ord = its position, from 1).
@@ -857,14 +871,15 @@ BEGIN
   FOR e IN
     SELECT x.ord::integer AS ord, (x.item ->> 'msg_id')::bigint AS msg_id, (x.item ->> 'step_uuid')::uuid AS step_uuid,
            (x.item ->> 'attempts')::integer AS attempts, (x.item ->> 'success')::boolean AS success,
-           x.item -> 'results' AS results, COALESCE(x.item -> 'headers', '{}'::jsonb) AS headers
+           x.item -> 'results' AS results, COALESCE(x.item -> 'headers', '{}'::jsonb) AS headers,
+           (x.item ->> 'claim_id')::uuid AS claim_id
     FROM jsonb_array_elements(p_results) WITH ORDINALITY AS x(item, ord)
     -- (the step's task, as its claim returned it: a step never changes task)
     ORDER BY (x.item ->> 'task_uuid')::uuid, x.ord
   LOOP
     SELECT * INTO r FROM tasker_submit_step_result(p_queue, e.msg_id, e.step_uuid, e.attempts, e.success, e.results,
       p_processor_uuid, e.headers, p_process_inline, p_max_backoff_seconds, p_jitter_fraction,
-      CASE WHEN e.success AND p_handoff THEN 1 + v_extra ELSE 0 END, p_vt_seconds);
+      CASE WHEN e.success AND p_handoff THEN 1 + v_extra ELSE 0 END, p_vt_seconds, e.claim_id);
     v_extra := v_extra - GREATEST(jsonb_array_length(r.claims) - 1, 0);
     RETURN QUERY SELECT e.ord, r.outcome, r.step_state, r.task_uuid, r.task_state, r.result_outcome, r.enqueued_count,
                         r.claims;
@@ -875,15 +890,20 @@ $fn$;
 
 -- Gives an unfinished claimed attempt back (graceful shutdown, or a worker without the step's handler):
 -- in_progress -> enqueued without using up the attempt; the message becomes visible again after p_delay_seconds.
--- Returns false when the attempt was superseded.
+-- Returns false when the attempt was superseded (the step claimed again, or the message no longer this claim's).
 CREATE FUNCTION tasker_release_step(p_queue varchar, p_msg_id bigint, p_step_uuid uuid, p_attempts integer,
-                                    p_processor_uuid uuid, p_delay_seconds double precision DEFAULT 0)
+                                    p_processor_uuid uuid, p_delay_seconds double precision DEFAULT 0,
+                                    p_claim_id uuid DEFAULT NULL)
 RETURNS boolean
 LANGUAGE plpgsql AS $fn$
 BEGIN
   PERFORM tasker_apply_commit_mode();
-  -- the message, then the step: the order a claim locks them in
-  PERFORM 1 FROM tasker_queue_messages WHERE queue_name = p_queue AND msg_id = p_msg_id FOR UPDATE;
+  -- the message, then the step: the order a claim locks them in; the message must still be this claim's
+  PERFORM 1 FROM tasker_queue_messages
+  WHERE queue_name = p_queue AND msg_id = p_msg_id AND claim_id = p_claim_id FOR UPDATE;
+  IF NOT FOUND THEN
+    RETURN false;
+  END IF;
   PERFORM 1 FROM tasker_workflow_steps ws
   WHERE ws.workflow_step_uuid = p_step_uuid AND ws.current_state = 'in_progress' AND ws.attempts = p_attempts
   FOR UPDATE;

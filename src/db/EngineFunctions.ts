@@ -93,7 +93,9 @@ const claimFields = {
   timeout_seconds: Schema.NullOr(Schema.Int),
   inputs: Schema.NullOr(Schema.Json),
   task_context: Schema.NullOr(Schema.Json),
-  dependency_results: Schema.NullOr(Schema.Record(Schema.String, Schema.Json))
+  dependency_results: Schema.NullOr(Schema.Record(Schema.String, Schema.Json)),
+  /** the message's read that made this claim: the result or give-back names it (null when nothing was claimed) */
+  claim_id: Schema.NullOr(Schema.String)
 }
 
 /** One step message read by a worker: a claimed step with its handler context, or why it was not claimed. */
@@ -186,6 +188,8 @@ export interface ClaimParams {
 /** One result of a batch (`SubmitBatchParams`). */
 export interface SubmittedResult {
   readonly msgId: bigint
+  /** the claim's read of the message (`claim_id`): a result of a claim that is no longer the message's is superseded */
+  readonly claimId: string
   readonly stepUuid: StepUuid
   /** the step's task, as its claim returned it (the batch is applied in task order) */
   readonly taskUuid: TaskUuid
@@ -218,6 +222,8 @@ const die = <A, E, R>(self: Effect.Effect<A, E | Schema.SchemaError, R>) =>
 export interface ReleaseStepParams {
   readonly queue: string
   readonly msgId: bigint
+  /** the claim's read of the message (`claim_id`) */
+  readonly claimId: string
   readonly stepUuid: StepUuid
   readonly attempts: number
   readonly processorUuid: ProcessorUuid
@@ -331,6 +337,7 @@ export class EngineFunctions extends Context.Service<EngineFunctions, {
           sql`SELECT * FROM tasker_submit_step_results(${p.queue}::varchar, ${
             json(p.results.map((r) => ({
               msg_id: String(r.msgId),
+              claim_id: r.claimId,
               step_uuid: r.stepUuid,
               task_uuid: r.taskUuid,
               attempts: r.attempts,
@@ -391,7 +398,8 @@ export class EngineFunctions extends Context.Service<EngineFunctions, {
         releaseStep: Effect.fn("EngineFunctions.releaseStep")(function*(p: ReleaseStepParams) {
           const [row] = yield* sql<{ released: boolean }>`
             SELECT tasker_release_step(${p.queue}::varchar, ${p.msgId}::bigint, ${p.stepUuid}::uuid, ${p.attempts}::integer,
-                                       ${p.processorUuid}::uuid, ${p.delaySeconds ?? 0}::double precision) AS released`
+                                       ${p.processorUuid}::uuid, ${p.delaySeconds ?? 0}::double precision,
+                                       ${p.claimId}::uuid) AS released`
           return row!.released
         }, instrumentSql("tasker_release_step", { transaction: true })),
         setVisibilityTimeout: (queue, msgId, seconds) =>

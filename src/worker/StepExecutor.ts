@@ -26,6 +26,8 @@ import type { StepDefinition, WorkflowDefinition } from "../workflow/Workflow.ts
 /** A claimed step with everything its handler needs (a `claimed` row of `tasker_claim_step_messages`). */
 export interface ClaimedStep {
   readonly msgId: bigint
+  /** this claim's read of the message: the result and a give-back name it */
+  readonly claimId: string
   /** how often the message has been read (claimed) */
   readonly readCount: number
   readonly headers: Schema.Json
@@ -47,6 +49,7 @@ export interface ClaimedStep {
 
 export const toClaimedStep = (row: ClaimRow): ClaimedStep => ({
   msgId: row.msg_id,
+  claimId: row.claim_id!,
   readCount: row.read_ct,
   headers: row.headers,
   stepUuid: row.step_uuid!,

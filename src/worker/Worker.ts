@@ -209,6 +209,7 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
           Effect.andThen(engine.releaseStep({
             queue,
             msgId: claimed.msgId,
+            claimId: claimed.claimId,
             stepUuid: claimed.stepUuid,
             attempts: claimed.attempt,
             processorUuid: processor.processorUuid,
@@ -292,6 +293,7 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
           releaseOnShutdown === false ? Effect.void : engine.releaseStep({
             queue,
             msgId: claimed.msgId,
+            claimId: claimed.claimId,
             stepUuid: claimed.stepUuid,
             attempts: claimed.attempt,
             processorUuid: processor.processorUuid
@@ -330,6 +332,7 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
             processorUuid: processor.processorUuid,
             results: batch.map((r) => ({
               msgId: r.claimed.msgId,
+              claimId: r.claimed.claimId,
               stepUuid: r.claimed.stepUuid,
               taskUuid: r.claimed.taskUuid,
               attempts: r.claimed.attempt,

@@ -14,6 +14,7 @@ const Steps = Workflow.make({ namespace: "spans", name: "steps", version: "1.0.0
 
 const claimed = (stepName: string, timeoutSeconds: number | null = null): ClaimedStep => ({
   msgId: 1n,
+  claimId: "00000000-0000-4000-8000-000000000001",
   readCount: 1,
   headers: {},
   stepUuid: "01900000-0000-7000-8000-000000000001" as StepUuid,
