@@ -786,40 +786,47 @@ LANGUAGE plpgsql AS $fn$
 DECLARE
   v_target tasker_result_target;
   v_to varchar;
-  v_claim_id uuid;
-  v_message_found boolean;
+  v_message tasker_queue_messages;
+  v_owned boolean;
   r record;
 BEGIN
-  -- the message first (a claim whose visibility timeout ran out locks it, then the step), then the task and the step
-  SELECT m.claim_id INTO v_claim_id FROM tasker_queue_messages m
-  WHERE m.queue_name = p_queue AND m.msg_id = p_msg_id FOR UPDATE;
-  v_message_found := FOUND;
+  -- The message first (the lock order: a claim whose visibility timeout ran out locks it, then the step), taken only
+  -- while it is still this claim's: after another read of it (a reclaim), or after a server crash undid the claim
+  -- (an asynchronous commit lost) and the step was claimed again with the same attempt number — on a new message
+  -- or on one whose msg_id came back —, only the message's claim_id tells the claims apart. Deleting it now locks it
+  -- with no write of its own; it is put back below when the result turns out not to count.
+  DELETE FROM tasker_queue_messages m WHERE m.queue_name = p_queue AND m.msg_id = p_msg_id AND m.claim_id = p_claim_id
+  RETURNING m.* INTO v_message;
+  v_owned := FOUND;
   v_target := tasker_lock_step_for_result(p_step_uuid);
   IF v_target.step_uuid IS NULL THEN
-    PERFORM tasker_archive(p_queue, p_msg_id, 'unknown step ' || p_step_uuid, true);
+    IF v_owned THEN
+      INSERT INTO tasker_queue_archive (queue_name, msg_id, read_ct, enqueued_at, vt, message, headers, reason, dead_letter)
+      VALUES (v_message.queue_name, v_message.msg_id, v_message.read_ct, v_message.enqueued_at, v_message.vt,
+              v_message.message, v_message.headers, 'unknown step ' || p_step_uuid, true);
+    END IF;
     RETURN QUERY SELECT 'discarded'::text, NULL::varchar, NULL::uuid, NULL::varchar, NULL::text, 0, '[]'::jsonb;
     RETURN;
   END IF;
-  IF v_target.step_state <> 'in_progress' OR v_target.attempts <> p_attempts THEN
+  IF NOT v_owned OR v_target.step_state <> 'in_progress' OR v_target.attempts <> p_attempts THEN
     IF v_target.step_state IN ('complete', 'cancelled', 'resolved_manually') THEN
-      PERFORM tasker_archive(p_queue, p_msg_id, 'result of a step already ' || v_target.step_state, false);
+      IF v_owned THEN
+        INSERT INTO tasker_queue_archive (queue_name, msg_id, read_ct, enqueued_at, vt, message, headers, reason)
+        VALUES (v_message.queue_name, v_message.msg_id, v_message.read_ct, v_message.enqueued_at, v_message.vt,
+                v_message.message, v_message.headers, 'result of a step already ' || v_target.step_state);
+      END IF;
       RETURN QUERY SELECT 'discarded'::text, v_target.step_state, v_target.task_uuid, NULL::varchar, NULL::text, 0,
                           '[]'::jsonb;
     ELSE
+      -- another claim's step now: its message stays for it
+      IF v_owned THEN
+        INSERT INTO tasker_queue_messages SELECT (v_message).*;
+      END IF;
       RETURN QUERY SELECT 'superseded'::text, v_target.step_state, v_target.task_uuid, NULL::varchar, NULL::text, 0,
                           '[]'::jsonb;
     END IF;
     RETURN;
   END IF;
-  -- the attempt must also be this claim's: after a server crash undid the claim (an asynchronous commit lost), the
-  -- step can be in_progress again with the same attempt number under another claim, on a new message or on one
-  -- whose msg_id came back; only the message's claim_id tells them apart
-  IF NOT v_message_found OR v_claim_id IS DISTINCT FROM p_claim_id THEN
-    RETURN QUERY SELECT 'superseded'::text, v_target.step_state, v_target.task_uuid, NULL::varchar, NULL::text, 0,
-                        '[]'::jsonb;
-    RETURN;
-  END IF;
-  DELETE FROM tasker_queue_messages WHERE queue_name = p_queue AND msg_id = p_msg_id;
 
   IF p_process_inline THEN
     BEGIN
