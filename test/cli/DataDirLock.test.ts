@@ -10,7 +10,7 @@ import { hostname, tmpdir } from "node:os"
 import { join } from "node:path"
 import { spawnSync } from "node:child_process"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { logLines, run, type Running, start } from "./Support.ts"
+import { logLines, postLinearTask, run, type Running, start } from "./Support.ts"
 
 let dataDir = ""
 const running: Array<Running> = []
@@ -63,16 +63,7 @@ describe("one process per data directory", () => {
     const owner = JSON.parse(readFileSync(lockFile(), "utf8")) as { pid: number; hostname: string; started_at: string }
     expect(owner).toMatchObject({ pid: winner.child.pid, hostname: hostname() })
 
-    const created = await fetch(`${url}/v1/tasks`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({
-        namespace: "rust_e2e_linear",
-        name: "mathematical_sequence",
-        version: "1.0.0",
-        context: { even_number: 10 }
-      })
-    })
+    const created = await postLinearTask(url, 10)
     expect(created.status).toBe(201)
     taskUuid = ((await created.json()) as { task_uuid: string }).task_uuid
 

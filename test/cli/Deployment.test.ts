@@ -17,7 +17,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } fr
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
-import { root, type Running, start, startCommand } from "./Support.ts"
+import { postLinearTask, root, type Running, start, startCommand } from "./Support.ts"
 
 const temps: Array<string> = []
 const running: Array<Running> = []
@@ -178,16 +178,7 @@ describe("the Dockerfile", () => {
     }))
     const url = await urlOf(server)
     expect(server.stderr()).toContain(`Using the embedded database in ${data}`)
-    const created = await fetch(`${url}/v1/tasks`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({
-        namespace: "rust_e2e_linear",
-        name: "mathematical_sequence",
-        version: "1.0.0",
-        context: { even_number: 2 }
-      })
-    })
+    const created = await postLinearTask(url, 2)
     expect(created.status).toBe(201)
     await expectCleanStop(server, url, "SIGTERM")
     expect(existsSync(join(data, "tasker.lock"))).toBe(false)

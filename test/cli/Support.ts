@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { createServer } from "node:net"
 import { fileURLToPath } from "node:url"
 import { Effect, Exit, Scope } from "effect"
+import { expect } from "vitest"
 import { freshDatabase } from "../support/TestDatabase.ts"
 
 export const root = fileURLToPath(new URL("../../", import.meta.url))
@@ -159,3 +160,52 @@ export const closedPort = () =>
       server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
     })
   })
+
+/** `POST /v1/tasks` for a task of the linear example (`even_number`), as a client would send it. */
+export const postLinearTask = (url: string, evenNumber: number) =>
+  fetch(`${url}/v1/tasks`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      namespace: "rust_e2e_linear",
+      name: "mathematical_sequence",
+      version: "1.0.0",
+      context: { even_number: evenNumber }
+    })
+  })
+
+/** CLI processes started with `start`, all killed by `killAll` (a file's `afterAll`). */
+export const trackedProcesses = () => {
+  const processes: Array<Running> = []
+  return {
+    start: (args: ReadonlyArray<string>, options: RunOptions = {}): Running => {
+      const p = start(args, options)
+      processes.push(p)
+      return p
+    },
+    killAll: () => Promise.all(processes.filter((p) => p.child.exitCode === null).map((p) => p.stop("SIGKILL")))
+  }
+}
+
+/** A run that must be refused with one line. */
+export interface RefusedCase {
+  readonly name: string
+  readonly args: ReadonlyArray<string>
+  readonly env?: Record<string, string>
+  /** what the one `tasker: …` line on stderr must contain */
+  readonly mentions: ReadonlyArray<string>
+}
+
+/** Runs every case at once; each must exit 2 with exactly one `tasker: …` line on stderr and nothing on stdout. */
+export const expectRefusedWithOneLine = async (cases: ReadonlyArray<RefusedCase>, env: Record<string, string> = {}) => {
+  const results = await Promise.all(cases.map((c) => run(c.args, { env: { ...env, ...c.env } })))
+  results.forEach((result, i) => {
+    const c = cases[i]!
+    expect(result.code, `${c.name}: ${result.stderr}`).toBe(2)
+    const lines = result.stderr.split("\n").filter((l) => l.startsWith("tasker: "))
+    expect(lines, `${c.name}: ${result.stderr}`).toHaveLength(1)
+    for (const m of c.mentions) expect(lines[0], c.name).toContain(m)
+    expect(result.stdout, c.name).toBe("")
+  })
+  return results
+}

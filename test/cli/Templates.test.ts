@@ -12,14 +12,14 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { closedPort, databases, run, type Running, start } from "./Support.ts"
+import { closedPort, databases, expectRefusedWithOneLine, type RefusedCase, run, type Running, trackedProcesses } from "./Support.ts"
 
 const FIXTURE = "test/reliability/fixtures/templates.ts"
 
 const db = databases()
 let url = ""
 let dir = ""
-const processes: Array<Running> = []
+const processes = trackedProcesses()
 
 beforeAll(async () => {
   url = await db.create()
@@ -31,16 +31,13 @@ beforeAll(async () => {
 }, 60_000)
 
 afterAll(async () => {
-  await Promise.all(processes.filter((p) => p.child.exitCode === null).map((p) => p.stop("SIGKILL")))
+  await processes.killAll()
   await db.release()
   rmSync(dir, { recursive: true, force: true })
 }, 60_000)
 
-const launch = (args: ReadonlyArray<string>, env: Record<string, string> = {}) => {
-  const p = start(args, { env: { DATABASE_URL: url, ...env }, timeout: 120_000 })
-  processes.push(p)
-  return p
-}
+const launch = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  processes.start(args, { env: { DATABASE_URL: url, ...env }, timeout: 120_000 })
 
 describe("--templates", () => {
   it("serve --templates <module> hosts the module's templates (with its layer) instead of the examples", async () => {
@@ -100,12 +97,7 @@ describe("--templates", () => {
   it("a missing file, a module without templates and a bad default export exit 2 naming the flag or variable", async () => {
     // nothing listens there: the modules are checked before any database is opened
     const unreachable = `postgres://tasker@127.0.0.1:${await closedPort()}/tasker`
-    const cases: ReadonlyArray<{
-      readonly name: string
-      readonly args: ReadonlyArray<string>
-      readonly env?: Record<string, string>
-      readonly mentions: ReadonlyArray<string>
-    }> = [
+    const cases: ReadonlyArray<RefusedCase> = [
       {
         name: "serve: a missing file",
         args: ["serve", "--templates", "./no/such/workflows.ts"],
@@ -133,14 +125,6 @@ describe("--templates", () => {
         mentions: ["TASKER_TEMPLATES ./no/such/workflows.ts", "no such file"]
       }
     ]
-    const results = await Promise.all(cases.map((c) => run(c.args, { env: { DATABASE_URL: unreachable, ...c.env } })))
-    results.forEach((result, i) => {
-      const c = cases[i]!
-      expect(result.code, `${c.name}: ${result.stderr}`).toBe(2)
-      const lines = result.stderr.split("\n").filter((l) => l.startsWith("tasker: "))
-      expect(lines, `${c.name}: ${result.stderr}`).toHaveLength(1)
-      for (const m of c.mentions) expect(lines[0], c.name).toContain(m)
-      expect(result.stdout, c.name).toBe("")
-    })
+    await expectRefusedWithOneLine(cases, { DATABASE_URL: unreachable })
   }, 90_000)
 })

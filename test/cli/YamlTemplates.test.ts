@@ -15,7 +15,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { closedPort, databases, run, type Running, start } from "./Support.ts"
+import { closedPort, databases, expectRefusedWithOneLine, type RefusedCase, run, trackedProcesses } from "./Support.ts"
 
 const DIR = "test/cli/fixtures/yaml"
 const HANDLERS = "test/cli/fixtures/yaml-handlers.ts"
@@ -23,7 +23,7 @@ const HANDLERS = "test/cli/fixtures/yaml-handlers.ts"
 const db = databases()
 let url = ""
 let tmp = ""
-const processes: Array<Running> = []
+const processes = trackedProcesses()
 
 const GHOST = `
 name: ghost
@@ -49,16 +49,13 @@ beforeAll(async () => {
 }, 60_000)
 
 afterAll(async () => {
-  await Promise.all(processes.filter((p) => p.child.exitCode === null).map((p) => p.stop("SIGKILL")))
+  await processes.killAll()
   await db.release()
   rmSync(tmp, { recursive: true, force: true })
 }, 60_000)
 
-const launch = (args: ReadonlyArray<string>, env: Record<string, string> = {}) => {
-  const p = start(args, { env: { DATABASE_URL: url, ...env }, timeout: 120_000 })
-  processes.push(p)
-  return p
-}
+const launch = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  processes.start(args, { env: { DATABASE_URL: url, ...env }, timeout: 120_000 })
 
 interface Step {
   readonly name: string
@@ -121,12 +118,7 @@ describe("--templates with YAML files and --handlers", () => {
   it("every problem exits 2 with one line naming the flag or variable and the file, before the database", async () => {
     // nothing listens there: the templates and handlers are checked before any database is opened
     const unreachable = `postgres://tasker@127.0.0.1:${await closedPort()}/tasker`
-    const cases: ReadonlyArray<{
-      readonly name: string
-      readonly args: ReadonlyArray<string>
-      readonly env?: Record<string, string>
-      readonly mentions: ReadonlyArray<string>
-    }> = [
+    const cases: ReadonlyArray<RefusedCase> = [
       {
         name: "a YAML file in a directory that does not parse",
         args: ["worker", "--templates", join(tmp, "broken"), "--handlers", HANDLERS],
@@ -184,14 +176,6 @@ describe("--templates with YAML files and --handlers", () => {
         mentions: ["TASKER_HANDLERS: ", "name the templates with --templates"]
       }
     ]
-    const results = await Promise.all(cases.map((c) => run(c.args, { env: { DATABASE_URL: unreachable, ...c.env } })))
-    results.forEach((result, i) => {
-      const c = cases[i]!
-      expect(result.code, `${c.name}: ${result.stderr}`).toBe(2)
-      const lines = result.stderr.split("\n").filter((l) => l.startsWith("tasker: "))
-      expect(lines, `${c.name}: ${result.stderr}`).toHaveLength(1)
-      for (const m of c.mentions) expect(lines[0], c.name).toContain(m)
-      expect(result.stdout, c.name).toBe("")
-    })
+    await expectRefusedWithOneLine(cases, { DATABASE_URL: unreachable })
   }, 90_000)
 })
