@@ -9,13 +9,17 @@
  * - `GET /health` through the same client and server: the HTTP round trip alone, for comparison.
  *
  * The engines run without workers and orchestration loops, so creation is measured alone (nothing else competes
- * for the two cores); the root steps' messages stay in the worker queue.
+ * for the two cores); the root steps' messages stay in the worker queue. In-process, the engine records that it
+ * hosts the templates (as a worker elsewhere would), so a creation takes the usual path: no `no_live_worker`
+ * warning, its query and its log line.
  *
  *   node bench/task-creation.ts [--quick]
  */
 import { Effect, ManagedRuntime } from "effect"
 import { TaskerClient } from "../src/client/Client.ts"
+import { TemplateHosting } from "../src/db/Processors.ts"
 import { TaskInitializer } from "../src/tasks/TaskInitializer.ts"
+import { TemplateRegistry } from "../src/workflow/TemplateRegistry.ts"
 import { createBenchDatabase, serverVersion, startBenchEngine } from "./support/BenchEngine.ts"
 import { startEngineProcess } from "./support/EngineProcess.ts"
 import { budget, runStandalone, sample, type Suite, type SuiteContext } from "./support/Harness.ts"
@@ -89,6 +93,11 @@ const viaApi = async (ctx: SuiteContext): Promise<Array<CaseResult>> => {
 const inProcess = async (ctx: SuiteContext): Promise<Array<CaseResult>> => {
   const engine = await startBenchEngine({ templates: benchTemplates, worker: false, orchestrator: false })
   try {
+    await engine.runtime.runPromise(Effect.gen(function*() {
+      const registry = yield* TemplateRegistry
+      const registered = yield* Effect.forEach(benchTemplates, (t) => registry.register(t))
+      yield* (yield* TemplateHosting).host(registered.map((r) => r.namedTaskUuid))
+    }))
     const cases: Array<CaseResult> = []
     for (const [name, steps] of TEMPLATES) {
       const once = () =>

@@ -390,24 +390,137 @@ END
 $fn$;
 
 -- Creates a task from a registered template in one transaction, or returns the existing task with the same
--- identity hash (created = false; identity hashes are unique): tasker_create_tasks for one request. p_steps is
--- the template's step list (see tasker_create_tasks), p_queue its namespace's worker queue.
+-- identity hash (created = false; identity hashes are unique). p_steps is the template's step list (see
+-- tasker_create_tasks). The work of tasker_create_tasks for one request, written for one: a single creation is the
+-- common case, and going through the batch function (its JSON request and ordering) cost it 40 % more.
+-- A new task is started at once, set-based: one insert per table. Its root steps (no dependencies) are enqueued
+-- with their messages, the other steps wait with their count of unfinished parents, and the task is recorded
+-- going through its start (pending -> initializing -> enqueuing_steps -> steps_in_process; a task without steps
+-- -> complete) in the same transaction.
 CREATE FUNCTION tasker_create_task(
   p_named_task_uuid uuid, p_identity_hash varchar, p_correlation_id uuid, p_parent_correlation_id uuid,
   p_context jsonb, p_tags jsonb, p_priority integer, p_initiator varchar, p_source_system varchar, p_reason varchar,
-  p_requested_at timestamptz, p_steps jsonb, p_processor_uuid uuid, p_headers jsonb, p_queue varchar)
+  p_requested_at timestamptz, p_steps jsonb, p_processor_uuid uuid, p_headers jsonb DEFAULT '{}'::jsonb)
 RETURNS TABLE (task_uuid uuid, created boolean, task_state varchar, step_mapping jsonb, correlation_id uuid,
                enqueued_count integer, created_at timestamptz)
-LANGUAGE sql AS $fn$
-  SELECT c.task_uuid, c.created, c.task_state, c.step_mapping, c.correlation_id, c.enqueued_count, c.created_at
-  FROM tasker_create_tasks(jsonb_build_array(jsonb_build_object(
-         'named_task_uuid', p_named_task_uuid, 'queue', p_queue, 'identity_hash', p_identity_hash,
-         'correlation_id', p_correlation_id, 'parent_correlation_id', p_parent_correlation_id,
-         -- (a JSON null would be stored as such: the absent values are given their defaults here)
-         'context', COALESCE(p_context, '{}'::jsonb), 'tags', COALESCE(p_tags, '[]'::jsonb),
-         'priority', COALESCE(p_priority, 0), 'initiator', p_initiator, 'source_system', p_source_system,
-         'reason', p_reason, 'requested_at', p_requested_at, 'steps', COALESCE(p_steps, '[]'::jsonb))),
-       p_processor_uuid, p_headers) c
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_task_uuid uuid;
+  v_created_at timestamptz;
+  v_mapping jsonb;
+  v_state varchar;
+  v_correlation uuid;
+  v_step_count integer := jsonb_array_length(p_steps);
+  v_roots integer;
+  v_queue varchar;
+  v_headers jsonb := COALESCE(p_headers, '{}'::jsonb);
+  v_root_uuids jsonb;
+BEGIN
+  SELECT count(*) INTO v_roots FROM jsonb_array_elements(p_steps) AS e(spec)
+  WHERE jsonb_array_length(COALESCE(e.spec -> 'depends_on', '[]'::jsonb)) = 0;
+  v_state := CASE WHEN v_step_count = 0 THEN 'complete' ELSE 'steps_in_process' END;
+
+  INSERT INTO tasker_tasks (named_task_uuid, identity_hash, correlation_id, parent_correlation_id, context, tags,
+                            priority, initiator, source_system, reason, requested_at, trace_headers, complete,
+                            completed_at, current_state, active_steps)
+  VALUES (p_named_task_uuid, p_identity_hash, p_correlation_id, p_parent_correlation_id,
+          COALESCE(p_context, '{}'::jsonb), COALESCE(p_tags, '[]'::jsonb), COALESCE(p_priority, 0), p_initiator,
+          p_source_system, p_reason, COALESCE(p_requested_at, now()), v_headers, v_state = 'complete',
+          CASE WHEN v_state = 'complete' THEN now() END, v_state, v_roots)
+  ON CONFLICT (identity_hash) DO NOTHING
+  RETURNING tasker_tasks.task_uuid, tasker_tasks.created_at INTO v_task_uuid, v_created_at;
+
+  IF v_task_uuid IS NULL THEN
+    SELECT t.task_uuid, t.current_state, t.correlation_id, t.created_at INTO v_task_uuid, v_state, v_correlation, v_created_at
+    FROM tasker_tasks t WHERE t.identity_hash = p_identity_hash;
+    SELECT COALESCE(jsonb_object_agg(ns.name, ws.workflow_step_uuid), '{}'::jsonb) INTO v_mapping
+    FROM tasker_workflow_steps ws JOIN tasker_named_steps ns ON ns.named_step_uuid = ws.named_step_uuid
+    WHERE ws.task_uuid = v_task_uuid;
+    RETURN QUERY SELECT v_task_uuid, false, v_state, v_mapping, v_correlation, 0, v_created_at;
+    RETURN;
+  END IF;
+
+  SELECT tasker_worker_queue_name(ns.name) INTO v_queue
+  FROM tasker_named_tasks nt JOIN tasker_task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid
+  WHERE nt.named_task_uuid = p_named_task_uuid;
+
+  -- steps (roots already enqueued), edges, the steps' transitions and the roots' messages, one statement; the step
+  -- name -> uuid mapping comes back
+  WITH specs AS (
+    SELECT e.spec ->> 'name' AS name, (e.spec ->> 'named_step_uuid')::uuid AS named_step_uuid,
+           (e.spec ->> 'retryable')::boolean AS retryable, (e.spec ->> 'max_attempts')::integer AS max_attempts,
+           e.spec ->> 'backoff' AS backoff, (e.spec ->> 'backoff_base_ms')::integer AS backoff_base_ms,
+           (e.spec ->> 'max_backoff_ms')::integer AS max_backoff_ms,
+           (e.spec ->> 'timeout_seconds')::integer AS timeout_seconds,
+           NULLIF(e.spec -> 'inputs', 'null'::jsonb) AS inputs,
+           COALESCE(e.spec -> 'depends_on', '[]'::jsonb) AS depends_on, e.ord
+    FROM jsonb_array_elements(p_steps) WITH ORDINALITY AS e(spec, ord)
+  ),
+  inserted AS (
+    INSERT INTO tasker_workflow_steps (task_uuid, named_step_uuid, retryable, max_attempts, backoff, backoff_base_ms,
+                                       max_backoff_ms, timeout_seconds, inputs, current_state, unfinished_parents)
+    SELECT v_task_uuid, sp.named_step_uuid, COALESCE(sp.retryable, true), COALESCE(sp.max_attempts, 3),
+           COALESCE(sp.backoff, 'exponential'), COALESCE(sp.backoff_base_ms, 1000), COALESCE(sp.max_backoff_ms, 30000),
+           sp.timeout_seconds, sp.inputs,
+           CASE WHEN jsonb_array_length(sp.depends_on) = 0 THEN 'enqueued' ELSE 'pending' END,
+           jsonb_array_length(sp.depends_on)
+    FROM specs sp ORDER BY sp.ord
+    RETURNING tasker_workflow_steps.workflow_step_uuid, tasker_workflow_steps.named_step_uuid,
+              tasker_workflow_steps.current_state
+  ),
+  mapping AS (
+    SELECT sp.name, i.workflow_step_uuid, i.current_state, sp.depends_on
+    FROM inserted i JOIN specs sp ON sp.named_step_uuid = i.named_step_uuid
+  ),
+  edges AS (
+    INSERT INTO tasker_workflow_step_edges (from_step_uuid, to_step_uuid)
+    SELECT parent.workflow_step_uuid, child.workflow_step_uuid
+    FROM mapping child
+    CROSS JOIN LATERAL jsonb_array_elements_text(child.depends_on) AS d(parent_name)
+    JOIN mapping parent ON parent.name = d.parent_name
+    RETURNING 1
+  ),
+  transitions AS (
+    -- every step is created pending; a root is enqueued at once
+    INSERT INTO tasker_workflow_step_transitions (workflow_step_uuid, sort_key, to_state, from_state, metadata,
+                                                  processor_uuid)
+    SELECT mp.workflow_step_uuid, 1, 'pending', NULL, '{"event": "Create"}'::jsonb, p_processor_uuid FROM mapping mp
+    UNION ALL
+    SELECT mp.workflow_step_uuid, 2, 'enqueued', 'pending', '{"event": "Enqueue"}'::jsonb, p_processor_uuid
+    FROM mapping mp WHERE mp.current_state = 'enqueued'
+    RETURNING 1
+  ),
+  messages AS (
+    INSERT INTO tasker_queue_messages (queue_name, message, headers)
+    SELECT v_queue, tasker_step_message(v_task_uuid, mp.workflow_step_uuid, p_correlation_id, p_parent_correlation_id),
+           v_headers
+    FROM mapping mp WHERE mp.current_state = 'enqueued'
+    RETURNING 1
+  )
+  SELECT COALESCE(jsonb_object_agg(mp.name, mp.workflow_step_uuid), '{}'::jsonb),
+         COALESCE(jsonb_agg(mp.workflow_step_uuid) FILTER (WHERE mp.current_state = 'enqueued'), '[]'::jsonb)
+  INTO v_mapping, v_root_uuids FROM mapping mp;
+
+  IF v_state = 'complete' THEN
+    PERFORM tasker_write_task_transitions(v_task_uuid, NULL, ARRAY['pending', 'initializing', 'complete']::varchar[],
+      p_processor_uuid, ARRAY['{"event": "Create"}', '{"event": "Start"}', '{"event": "NoStepsFound"}']::jsonb[]);
+  ELSE
+    -- the task row holds its end state already: the transitions are recorded without another update of it
+    INSERT INTO tasker_task_transitions (task_uuid, sort_key, to_state, from_state, metadata, processor_uuid)
+    VALUES (v_task_uuid, 1, 'pending', NULL, '{"event": "Create"}'::jsonb, p_processor_uuid),
+           (v_task_uuid, 2, 'initializing', 'pending', '{"event": "Start"}'::jsonb, p_processor_uuid),
+           (v_task_uuid, 3, 'enqueuing_steps', 'initializing',
+            jsonb_build_object('event', 'ReadyStepsFound', 'count', v_roots), p_processor_uuid),
+           (v_task_uuid, 4, 'steps_in_process', 'enqueuing_steps',
+            jsonb_build_object('event', 'StepsEnqueued', 'stepUuids', v_root_uuids), p_processor_uuid);
+    -- the caller wakes its own worker once this commits (tasker_notify_queue)
+    PERFORM set_config('tasker.notify_origin', p_processor_uuid::text, true);
+    PERFORM tasker_notify_queue(v_queue);
+    PERFORM set_config('tasker.notify_origin', '', true);
+  END IF;
+
+  RETURN QUERY SELECT v_task_uuid, true, v_state, v_mapping, p_correlation_id, v_roots, v_created_at;
+END
 $fn$;
 
 -- ---------------------------------------------------------------------------------------------------
@@ -1038,6 +1151,7 @@ SELECT tasker_create_queue('orchestration_step_results_queue');
 -- sequential scans disabled (functions they call, and the SQL functions inlined into them, inherit the setting).
 -- The other entry points get the same setting next to their definitions: transition_task_state_atomic and
 -- transition_step_state_atomic (0003_transitions.sql), get_next_ready_tasks (0005_discovery.sql).
+ALTER FUNCTION tasker_create_task SET enable_seqscan = off;
 ALTER FUNCTION tasker_create_tasks SET enable_seqscan = off;
 ALTER FUNCTION tasker_evaluate_task SET enable_seqscan = off;
 ALTER FUNCTION tasker_process_result_messages SET enable_seqscan = off;

@@ -284,7 +284,7 @@ export class EngineFunctions extends Context.Service<EngineFunctions, {
             ${p.parentCorrelationId}::uuid, ${json(p.context)}::jsonb, ${json([...p.tags])}::jsonb,
             ${p.priority}::integer, ${p.initiator}::varchar, ${p.sourceSystem}::varchar, ${p.reason}::varchar,
             ${p.requestedAt}::timestamptz, ${json(p.steps as unknown as Schema.Json)}::jsonb, ${p.processorUuid}::uuid,
-            ${json(p.headers)}::jsonb, ${p.queue}::varchar)`
+            ${json(p.headers)}::jsonb)`
       })
       const createMany = SqlSchema.findAll({
         Request: Schema.Any,
