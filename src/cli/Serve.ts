@@ -17,6 +17,7 @@ import { type EngineOptions, engineLayer } from "../../layers/engine.ts"
 import { apiServerLayer } from "../../layers/api.ts"
 import {
   type ApiServerOptions,
+  apiTokenFromEnv,
   DEFAULT_API_HOST,
   DEFAULT_API_PORT,
   DEFAULT_MAX_BODY_BYTES
@@ -62,9 +63,11 @@ const portConfig = Effect.fnUntraced(function*(name: string, fallback: number) {
 const apiOptionsConfig = Effect.gen(function*() {
   const host = yield* Config.String("TASKER_API_HOST").pipe(Config.withDefault(DEFAULT_API_HOST))
   const port = yield* portConfig("TASKER_API_PORT", DEFAULT_API_PORT)
-  const token = yield* Config.Redacted("TASKER_API_TOKEN").pipe(Config.option)
+  const token = yield* apiTokenFromEnv.pipe(
+    Effect.catchTag("InvalidApiToken", (e) => Effect.fail(new UsageError({ field: e.variable, message: e.message })))
+  )
   const maxBodyBytes = yield* Config.Int("TASKER_API_MAX_BODY_BYTES").pipe(Config.withDefault(DEFAULT_MAX_BODY_BYTES))
-  return { host, port, token: Option.getOrUndefined(token), maxBodyBytes } satisfies ApiServerOptions
+  return { host, port, token, maxBodyBytes } satisfies ApiServerOptions
 })
 
 const commaList = (text: string): ReadonlyArray<string> => text.split(",").map((n) => n.trim()).filter((n) => n.length > 0)

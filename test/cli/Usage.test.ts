@@ -3,7 +3,7 @@
  * that names the flag, argument or variable, and exit code 2. Secrets never reach the output.
  */
 import { beforeAll, describe, expect, it } from "vitest"
-import { closedPort, expectRefusedWithOneLine, run } from "./Support.ts"
+import { closedPort, expectRefusedWithOneLine, type RefusedCase, run } from "./Support.ts"
 
 const commands = [
   [],
@@ -46,13 +46,20 @@ beforeAll(async () => {
   closedUrl = `http://127.0.0.1:${port}`
 })
 
-const badInputs = (): ReadonlyArray<{
-  readonly name: string
-  readonly args: ReadonlyArray<string>
-  readonly env?: Record<string, string>
-  /** what the one stderr line must contain */
-  readonly mentions: ReadonlyArray<string>
-}> => [
+const badInputs = (): ReadonlyArray<RefusedCase> => [
+  // authentication that would be off (or guessable) without a word: refused before anything starts
+  {
+    name: "an empty TASKER_API_TOKEN",
+    args: ["serve", "--port", "0"],
+    env: { TASKER_API_TOKEN: "" },
+    mentions: ["TASKER_API_TOKEN is set but empty"]
+  },
+  {
+    name: "a short TASKER_API_TOKEN",
+    args: ["serve", "--roles", "api", "--port", "0"],
+    env: { TASKER_API_TOKEN: "hunter2" },
+    mentions: ["TASKER_API_TOKEN is shorter than 16 characters"]
+  },
   {
     name: "invalid JSON in --context",
     args: ["task", "create", "--namespace", "a", "--name", "b", "--version", "1", "--context", "{not json"],
