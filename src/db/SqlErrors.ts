@@ -10,6 +10,13 @@ import { SqlError } from "effect/sql"
 /** SQLSTATEs outside class 08 that mean the server ended the session: admin/crash shutdown, cannot connect now. */
 const SESSION_ENDED: ReadonlySet<string> = new Set(["57P01", "57P02", "57P03"])
 
+/**
+ * SQLSTATE 55000 (object not in prerequisite state) at connection: the database does not accept connections now
+ * (`ALLOW_CONNECTIONS false`, being dropped or created). The same code has other meanings inside a session, so
+ * only this message counts.
+ */
+const NOT_ACCEPTING = /is not currently accepting connections/
+
 /** Failures that are not about the connection but go away when the same request is simply tried again. */
 const RETRYABLE_REASONS: ReadonlySet<string> = new Set([
   "DeadlockError",
@@ -29,13 +36,18 @@ const sqlStateOf = (error: SqlError.SqlError): string | undefined => {
 /**
  * The `error_type` of a connection failure, or `undefined` when `error` is not one. A connection failure is a
  * `SqlError` whose reason is `ConnectionError` (SQLSTATE class 08, or a socket or connect error) or whose
- * SQLSTATE says the server ended the session. The type is the SQLSTATE or system error code (`08006`,
+ * SQLSTATE says the server ended the session or the database does not accept connections now (55000). The type is the SQLSTATE or system error code (`08006`,
  * `57P01`, `ECONNREFUSED`, …), else `connection_error`.
  */
 export const connectionErrorType = (error: unknown): string | undefined => {
   if (!SqlError.isSqlError(error)) return undefined
   const code = sqlStateOf(error)
   if (error.reason._tag === "ConnectionError") return code ?? "connection_error"
+  if (code === "55000") {
+    const cause = error.reason.cause
+    const message = Predicate.hasProperty(cause, "message") && typeof cause.message === "string" ? cause.message : ""
+    return NOT_ACCEPTING.test(message) ? code : undefined
+  }
   return code !== undefined && SESSION_ENDED.has(code) ? code : undefined
 }
 
