@@ -502,10 +502,12 @@ export const inputSchemaFromJsonSchema = (jsonSchema: Schema.Json): Schema.Codec
 export const withHandlers = <R>(
   template: WorkflowDefinition<never>,
   handlers: Readonly<Record<string, StepHandler<R>>>
-): WorkflowDefinition<R> => ({
-  ...template,
-  steps: template.steps.map((step) => ({
-    ...step,
-    handler: (step.callable !== undefined ? handlers[step.callable] : undefined) ?? handlers[step.name]
-  }))
-})
+): WorkflowDefinition<R> => {
+  // own properties only: `toString`, `constructor` or `__proto__` must not find Object.prototype's members
+  const lookup = (name: string | undefined) =>
+    name !== undefined && Object.hasOwn(handlers, name) ? handlers[name] : undefined
+  return {
+    ...template,
+    steps: template.steps.map((step) => ({ ...step, handler: lookup(step.callable) ?? lookup(step.name) }))
+  }
+}

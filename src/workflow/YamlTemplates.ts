@@ -372,7 +372,13 @@ const readYaml = (text: string): Result.Result<unknown, ReadonlyArray<string>> =
     // the first line holds the message and position; the rest is a source excerpt
     return Result.fail(document.errors.map((e) => `YAML: ${e.message.split("\n")[0]!.replace(/:$/, "")}`))
   }
-  const raw: unknown = document.toJS({ maxAliasCount: 100 })
+  let raw: unknown
+  try {
+    raw = document.toJS({ maxAliasCount: 100 })
+  } catch (error) {
+    // an alias bomb (aliases that expand beyond maxAliasCount) throws a ReferenceError
+    return Result.fail([`YAML: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`])
+  }
   if (!Predicate.isObject(raw)) {
     const got = raw === null ? "an empty document" : Array.isArray(raw) ? "a sequence" : `a ${typeof raw}`
     return Result.fail([`the document must be a YAML mapping of the template's fields (got ${got})`])

@@ -309,6 +309,28 @@ describe("parseTemplateYaml errors", () => {
     }))
 })
 
+describe("hostile documents", () => {
+  it.effect("an alias bomb is a template error, not a crash", () =>
+    Effect.gen(function*() {
+      // each level doubles the one before: 2^12 nodes from a few lines
+      const levels = Array.from({ length: 12 }, (_, i) => `l${i + 1}: &l${i + 1} [*l${i}, *l${i}]`)
+      const text = minimal("  - name: a\n    handler: { callable: A }\n", `bomb:\n  l0: &l0 [x]\n${levels.map((l) => `  ${l}`).join("\n")}\n`)
+      const error = yield* Effect.flip(parseTemplateYaml(text))
+      assert.strictEqual(error._tag, "InvalidTemplateFile")
+      assert.match(error.problems[0]!, /^YAML: .*alias/i)
+    }))
+
+  it.effect("a callable naming a member of Object.prototype binds no handler", () =>
+    Effect.gen(function*() {
+      for (const callable of ["toString", "constructor", "__proto__", "hasOwnProperty"]) {
+        const t = yield* parseTemplateYaml(minimal(`  - name: a\n    handler: { callable: ${callable} }\n`))
+        const error = yield* Effect.flip(bindHandlers(t, {}))
+        assert.strictEqual(error._tag, "InvalidTemplate", callable)
+        assert.match(error.problems.join("; "), /handler/, callable)
+      }
+    }))
+})
+
 describe("graph validation and handlers", () => {
   it.effect("a cycle and an unknown dependency are InvalidTemplate problems, named", () =>
     Effect.gen(function*() {
