@@ -11,7 +11,7 @@
  * it).
  */
 import { createHash } from "node:crypto"
-import { Context, Effect, Layer, Predicate, Schema, SchemaIssue } from "effect"
+import { Cause, Context, Effect, Exit, Layer, Option, Predicate, Schema, SchemaIssue } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import { v7 as uuidv7 } from "uuid"
 import type { StepUuid, TaskUuid } from "../domain/Ids.ts"
@@ -114,6 +114,9 @@ export const identityHash = (
 }
 
 const standardIssues = SchemaIssue.makeFormatterStandardSchemaV1()
+
+/** The labels of a request for a template that does not exist: one series for all of them. */
+const UNKNOWN_TEMPLATE = { task_type: "unknown", namespace: "unknown" } as const
 
 /** The longest rendering of a refused value in a message (`got …`). */
 const MAX_SHOWN = 80
@@ -264,12 +267,25 @@ export class TaskInitializer extends Context.Service<TaskInitializer, {
           } satisfies TaskCreated
         })
 
+      /**
+       * Counts a request (`tasker.tasks.requests.total`) once its template is looked up: labelled with the template's
+       * namespace and name when it exists, with `unknown` when it does not, so that requests naming made-up
+       * templates (anyone can send them) cannot create a series each.
+       */
+      const countRequest = (request: TaskRequest) => <A, E extends { readonly _tag: string }, R>(self: Effect.Effect<A, E, R>) =>
+        self.pipe(Effect.onExit((exit) => {
+          const error = Exit.isFailure(exit) ? Cause.findErrorOption(exit.cause) : Option.none()
+          const unknown = Option.isSome(error) && error.value._tag === "TemplateNotFound"
+          return Metrics.increment(
+            Metrics.taskRequests,
+            unknown ? UNKNOWN_TEMPLATE : { task_type: request.name, namespace: request.namespace }
+          )
+        }))
+
       const initialize = Effect.fn("TaskInitializer.createTask")(function*(request: TaskRequest, correlationId: string) {
         const started = performance.now()
-        const labels = { task_type: request.name, namespace: request.namespace }
-        yield* Effect.annotateCurrentSpan(labels)
-        yield* Metrics.increment(Metrics.taskRequests, labels)
-        const prepared = yield* prepare(request, correlationId)
+        yield* Effect.annotateCurrentSpan({ task_type: request.name, namespace: request.namespace })
+        const prepared = yield* prepare(request, correlationId).pipe(countRequest(request))
         const { params } = prepared
         const row = yield* engine.createTask({
           ...params,
@@ -304,8 +320,7 @@ export class TaskInitializer extends Context.Service<TaskInitializer, {
         const correlations = requests.map((r) => r.correlation_id ?? uuidv7())
         const prepared = yield* Effect.forEach(requests, (request, i) =>
           Effect.gen(function*() {
-            yield* Metrics.increment(Metrics.taskRequests, { task_type: request.name, namespace: request.namespace })
-            return yield* prepare(request, correlations[i]!).pipe(Effect.mapError((e) =>
+            return yield* prepare(request, correlations[i]!).pipe(countRequest(request), Effect.mapError((e) =>
               e._tag === "InvalidTaskRequest" ? inBatch(i)(e) : e
             ))
           }).pipe(inCorrelation(request, correlations[i]!)))
