@@ -12,12 +12,13 @@
 import { createServer } from "node:http"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
-import { HttpRouter } from "effect/http"
+import { HttpRouter, UrlParams } from "effect/http"
 import { apiRoutesLayer } from "../src/api/Routes.ts"
 import {
   type ApiServerOptions,
   apiServerOptionsFromEnv,
   DEFAULT_API_HOST,
+  REDACTED_QUERY_NAMES,
   DEFAULT_API_PORT
 } from "../src/api/ServerOptions.ts"
 
@@ -36,7 +37,9 @@ export const apiServerLayer = (options: ApiServerOptions = {}) =>
         host: options.host ?? DEFAULT_API_HOST,
         port: options.port ?? DEFAULT_API_PORT
       })
-    )
+    ),
+    // every query value redacted in the request spans (`url.full`, `url.query`) and the request log
+    Layer.provide(Layer.succeed(UrlParams.CurrentRedactedNames, REDACTED_QUERY_NAMES))
   )
 
 /** `apiServerLayer` configured from the environment (`apiServerOptionsFromEnv`). */

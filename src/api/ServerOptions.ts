@@ -21,6 +21,13 @@ export const DEFAULT_API_HOST = "127.0.0.1"
 export const DEFAULT_API_PORT = 8080
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
+/**
+ * Query parameters whose values the server's request spans and logs show as `<redacted>`: all of them. A query
+ * string may carry a secret (`?token=…`, a misplaced API key) and traces leave the process (OTLP), so `url.full`
+ * and `url.query` keep the names only.
+ */
+export const REDACTED_QUERY_NAMES: ReadonlyArray<RegExp> = [/^/]
+
 /** The shortest `TASKER_API_TOKEN` accepted: a guessable token is no protection. */
 export const MIN_API_TOKEN_LENGTH = 16
 
