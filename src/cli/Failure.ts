@@ -30,6 +30,12 @@ export const EXIT_OK = 0
 export const EXIT_FAILURE = 1
 export const EXIT_USAGE = 2
 
+/** The shortest secret masked wherever it appears; shorter ones are removed from URLs' userinfo only. */
+const MIN_MASKED_LENGTH = 6
+
+/** A URL's `user:password@`: the password is replaced, whatever its length. */
+const USERINFO_PASSWORD = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:@/]*:)[^\s@/]+@/gi
+
 /** Values that must never be printed; filled in as the CLI reads them (flags) and from the environment. */
 const secrets = new Set<string>()
 
@@ -41,7 +47,9 @@ export const registerSecret = (value: string | Redacted.Redacted<string> | undef
   secrets.add(text)
   try {
     const url = new URL(text)
-    if (url.password !== "") {
+    // a short password alone would be masked inside every word that contains it, which shows it letter by letter:
+    // it is removed only where it stands, in a URL's userinfo (redactSecrets)
+    if (url.password.length >= MIN_MASKED_LENGTH) {
       secrets.add(url.password)
       secrets.add(decodeURIComponent(url.password))
     }
@@ -52,9 +60,9 @@ export const registerSecret = (value: string | Redacted.Redacted<string> | undef
 
 for (const name of ["DATABASE_URL", "TASKER_API_TOKEN", "TEST_DATABASE_URL"]) registerSecret(process.env[name])
 
-/** `text` with every registered secret replaced by `***`. */
+/** `text` with every URL's password and every registered secret replaced by `***`. */
 export const redactSecrets = (text: string): string => {
-  let out = text
+  let out = text.replace(USERINFO_PASSWORD, "$1***@")
   for (const secret of [...secrets].sort((a, b) => b.length - a.length)) {
     if (secret.length > 0) out = out.split(secret).join("***")
   }
