@@ -176,11 +176,14 @@ $fn$;
 
 -- Sets a message's visibility timeout to now + p_vt_seconds (extends an in-flight message, or with 0 makes it
 -- visible again). Returns false when the message is gone.
-CREATE FUNCTION tasker_set_vt(p_queue varchar, p_msg_id bigint, p_vt_seconds double precision) RETURNS boolean
+-- With p_claim_id, only while the message is still that read's (a consumer extending its claim must not extend a
+-- new claim's after a reclaim, or after a server crash undid its own).
+CREATE FUNCTION tasker_set_vt(p_queue varchar, p_msg_id bigint, p_vt_seconds double precision,
+                              p_claim_id uuid DEFAULT NULL) RETURNS boolean
 LANGUAGE plpgsql AS $fn$
 BEGIN
   UPDATE tasker_queue_messages SET vt = clock_timestamp() + make_interval(secs => p_vt_seconds)
-  WHERE queue_name = p_queue AND msg_id = p_msg_id;
+  WHERE queue_name = p_queue AND msg_id = p_msg_id AND (p_claim_id IS NULL OR claim_id = p_claim_id);
   RETURN FOUND;
 END
 $fn$;

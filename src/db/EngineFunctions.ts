@@ -254,7 +254,8 @@ export class EngineFunctions extends Context.Service<EngineFunctions, {
   /** `tasker_release_step`: give an unfinished attempt back. */
   readonly releaseStep: (params: ReleaseStepParams) => Effect.Effect<boolean, SqlError.SqlError>
   /** `tasker_set_vt`: keeps a message hidden for `seconds` more (false when it is gone). */
-  readonly setVisibilityTimeout: (queue: string, msgId: bigint, seconds: number) => Effect.Effect<boolean, SqlError.SqlError>
+  /** `tasker_set_vt` for a claim: extends the message's visibility only while it is still this claim's (`claimId`). */
+  readonly extendClaim: (queue: string, msgId: bigint, claimId: string, seconds: number) => Effect.Effect<boolean, SqlError.SqlError>
   /** `tasker_cancel_task`: undefined for an unknown task. */
   readonly cancelTask: (
     taskUuid: TaskUuid,
@@ -402,11 +403,12 @@ export class EngineFunctions extends Context.Service<EngineFunctions, {
                                        ${p.claimId}::uuid) AS released`
           return row!.released
         }, instrumentSql("tasker_release_step", { transaction: true })),
-        setVisibilityTimeout: (queue, msgId, seconds) =>
-          sql<{ found: boolean }>`SELECT tasker_set_vt(${queue}::varchar, ${msgId}::bigint, ${seconds}::double precision) AS found`.pipe(
+        extendClaim: (queue, msgId, claimId, seconds) =>
+          sql<{ found: boolean }>`SELECT tasker_set_vt(${queue}::varchar, ${msgId}::bigint, ${seconds}::double precision,
+                                                        ${claimId}::uuid) AS found`.pipe(
             Effect.map((rows) => rows[0]?.found === true),
             instrumentSql("tasker_set_vt"),
-            Effect.withSpan("EngineFunctions.setVisibilityTimeout")
+            Effect.withSpan("EngineFunctions.extendClaim")
           ),
         cancelTask: Effect.fn("EngineFunctions.cancelTask")(function*(
           taskUuid: TaskUuid,

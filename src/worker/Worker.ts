@@ -196,7 +196,7 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
      */
     const runStep = (queue: string, claimed: ClaimedStep): Effect.Effect<void> => {
       const entry = hosted.get(templateKey({ namespace: claimed.namespace, name: claimed.taskName, version: claimed.taskVersion }))
-      const keepVisible = engine.setVisibilityTimeout(queue, claimed.msgId, vt).pipe(
+      const keepVisible = engine.extendClaim(queue, claimed.msgId, claimed.claimId, vt).pipe(
         Effect.ignore,
         Effect.repeat(keepVisibleEvery),
         Effect.delay(halfVisibilityTimeout)

@@ -1,5 +1,5 @@
 /**
- * A worker's result or give-back acts only on the claim it names (the message's `claim_id`, new at every read),
+ * A worker's result, give-back or visibility extension acts only on the claim it names (the message's `claim_id`, new at every read),
  * not on whatever claim the step has now. The case that needs it: with asynchronous commit, a crash of the
  * PostgreSQL server can undo a claim that its worker already acted on (it ran the handler). The step is then
  * claimed again with the same attempt number — on a new message, or on one whose msg_id came back — and the first
@@ -82,7 +82,7 @@ const stepState = (stepUuid: StepUuid) =>
   })
 
 describe("claim identity", () => {
-  it.effect("a result or give-back of a claim a crash undid does not act on the step's new claim", () =>
+  it.effect("a result, give-back or extension of a claim a crash undid does not act on the step's new claim", () =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       const engine = yield* EngineFunctions
@@ -113,6 +113,9 @@ describe("claim identity", () => {
         processorUuid
       })
       assert.isFalse(released)
+      // nor does its visibility extension hold the current claim's message back; the current claim's does
+      assert.isFalse(yield* engine.extendClaim(queue, lost.msg_id, lost.claim_id!, 600))
+      assert.isTrue(yield* engine.extendClaim(queue, current.msg_id, current.claim_id!, 30))
       assert.strictEqual((yield* stepState(lost.step_uuid!)).current_state, "in_progress")
       // the current claim's result is applied
       assert.strictEqual((yield* submit(current)).outcome, "processed")
