@@ -209,3 +209,27 @@ export const expectRefusedWithOneLine = async (cases: ReadonlyArray<RefusedCase>
   })
   return results
 }
+
+/**
+ * For a test file whose CLI processes share one database: `setup` (beforeAll) creates and migrates it, `launch`
+ * starts `tasker …` on it (tracked), `teardown` (afterAll) kills what is left and drops the database.
+ */
+export const cliOnMigratedDatabase = () => {
+  const db = databases()
+  const processes = trackedProcesses()
+  let url = ""
+  return {
+    url: () => url,
+    setup: async () => {
+      url = await db.create()
+      const migrated = await run(["migrate"], { env: { DATABASE_URL: url } })
+      expect(migrated.code, migrated.stderr).toBe(0)
+    },
+    launch: (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+      processes.start(args, { env: { DATABASE_URL: url, ...env }, timeout: 120_000 }),
+    teardown: async () => {
+      await processes.killAll()
+      await db.release()
+    }
+  }
+}

@@ -12,32 +12,25 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { closedPort, databases, expectRefusedWithOneLine, type RefusedCase, run, type Running, trackedProcesses } from "./Support.ts"
+import { cliOnMigratedDatabase, closedPort, expectRefusedWithOneLine, type RefusedCase, run, type Running } from "./Support.ts"
 
 const FIXTURE = "test/reliability/fixtures/templates.ts"
 
-const db = databases()
-let url = ""
+const cli = cliOnMigratedDatabase()
+const launch = cli.launch
 let dir = ""
-const processes = trackedProcesses()
 
 beforeAll(async () => {
-  url = await db.create()
-  const migrated = await run(["migrate"], { env: { DATABASE_URL: url } })
-  expect(migrated.code, migrated.stderr).toBe(0)
+  await cli.setup()
   dir = mkdtempSync(join(tmpdir(), "tasker-templates-"))
   writeFileSync(join(dir, "no-templates.mjs"), "export const answer = 42\n")
   writeFileSync(join(dir, "bad-default.mjs"), "export default { hello: 'world' }\n")
 }, 60_000)
 
 afterAll(async () => {
-  await processes.killAll()
-  await db.release()
+  await cli.teardown()
   rmSync(dir, { recursive: true, force: true })
 }, 60_000)
-
-const launch = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
-  processes.start(args, { env: { DATABASE_URL: url, ...env }, timeout: 120_000 })
 
 describe("--templates", () => {
   it("serve --templates <module> hosts the module's templates (with its layer) instead of the examples", async () => {

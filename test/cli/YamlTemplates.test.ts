@@ -15,15 +15,14 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { closedPort, databases, expectRefusedWithOneLine, type RefusedCase, run, trackedProcesses } from "./Support.ts"
+import { cliOnMigratedDatabase, closedPort, expectRefusedWithOneLine, type RefusedCase, run } from "./Support.ts"
 
 const DIR = "test/cli/fixtures/yaml"
 const HANDLERS = "test/cli/fixtures/yaml-handlers.ts"
 
-const db = databases()
-let url = ""
+const cli = cliOnMigratedDatabase()
+const launch = cli.launch
 let tmp = ""
-const processes = trackedProcesses()
 
 const GHOST = `
 name: ghost
@@ -35,9 +34,7 @@ steps:
 `
 
 beforeAll(async () => {
-  url = await db.create()
-  const migrated = await run(["migrate"], { env: { DATABASE_URL: url } })
-  expect(migrated.code, migrated.stderr).toBe(0)
+  await cli.setup()
   tmp = mkdtempSync(join(tmpdir(), "tasker-yaml-"))
   mkdirSync(join(tmp, "broken"))
   writeFileSync(join(tmp, "broken", "fine.yaml"), GHOST.replace("ghost", "fine"))
@@ -49,13 +46,9 @@ beforeAll(async () => {
 }, 60_000)
 
 afterAll(async () => {
-  await processes.killAll()
-  await db.release()
+  await cli.teardown()
   rmSync(tmp, { recursive: true, force: true })
 }, 60_000)
-
-const launch = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
-  processes.start(args, { env: { DATABASE_URL: url, ...env }, timeout: 120_000 })
 
 interface Step {
   readonly name: string
