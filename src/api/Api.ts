@@ -100,7 +100,7 @@ export class TasksGroup extends HttpApiGroup.make("tasks").add(
     payload: CreateTaskRequest,
     headers: { [CORRELATION_HEADER]: Schema.optionalKey(Uuid) },
     success: [TaskCreated.pipe(HttpApiSchema.status(201)), TaskExisting],
-    error: [ApiBadRequest, ApiNotFound, ApiConflict, ApiValidationError]
+    error: [ApiBadRequest, ApiNotFound, ApiConflict, ApiValidationError, ApiPayloadTooLarge]
   }).annotateMerge(doc(
     "Create a task",
     "Creates a task from a template. 201 with the new task; 200 with `created: false` when the request matches " +
@@ -108,12 +108,13 @@ export class TasksGroup extends HttpApiGroup.make("tasks").add(
       "message}]` when no live worker hosts the template (the task waits until one starts). 404 for an unknown " +
       "template, 422 when the context does not match the template's input schema (`error.field` names the field, " +
       "e.g. `context.even_number`), 409 when the stored template is invalid (a dependency cycle or an unknown " +
-      "dependency, named in the message)."
+      "dependency, named in the message), 413 naming `context` when the context is larger than the server's " +
+      "context limit (TASKER_API_MAX_CONTEXT_BYTES, default 256 KiB)."
   )),
   HttpApiEndpoint.post("createBatch", "/v1/tasks/batch", {
     payload: CreateTasksRequest,
     success: TasksCreated,
-    error: [ApiBadRequest, ApiNotFound, ApiConflict, ApiValidationError]
+    error: [ApiBadRequest, ApiNotFound, ApiConflict, ApiValidationError, ApiPayloadTooLarge]
   }).annotateMerge(doc(
     "Create several tasks at once",
     "Up to 1 000 task requests, each as for `POST /v1/tasks`, created in one transaction: all of them, or none when " +
@@ -125,7 +126,13 @@ export class TasksGroup extends HttpApiGroup.make("tasks").add(
     query: ListTasksQuery,
     success: TaskList,
     error: ApiBadRequest
-  }).annotateMerge(doc("List tasks", "Newest first, paginated, filtered by namespace, name, status and correlation ids.")),
+  }).annotateMerge(doc(
+    "List tasks",
+    "Newest first, paginated, filtered by namespace, name, status and correlation ids. Contexts are left out " +
+      "unless `include=context`; then each page carries contexts in list order up to the server's context budget " +
+      "(TASKER_API_LIST_CONTEXT_BUDGET_BYTES, default 4 MiB), and a task whose context did not fit has " +
+      "`context_omitted: true` (read it with `GET /v1/tasks/:task_uuid`)."
+  )),
   HttpApiEndpoint.get("get", "/v1/tasks/:task_uuid", {
     params: TaskParams,
     success: TaskDetail,

@@ -12,6 +12,8 @@ const codeOfStatus = (status: number): ErrorCode => {
   switch (status) {
     case 401:
       return "UNAUTHORIZED"
+    case 403:
+      return "FORBIDDEN"
     case 404:
       return "NOT_FOUND"
     case 405:
@@ -31,7 +33,8 @@ const codeOfStatus = (status: number): ErrorCode => {
   }
 }
 
-const errorResponse = (status: number, message: string, field?: string) =>
+/** A response in the API's error shape with the code of `status`. */
+export const errorResponse = (status: number, message: string, field?: string) =>
   Response.jsonUnsafe({ error: { code: codeOfStatus(status), message, ...(field === undefined ? {} : { field }) } }, {
     status
   })

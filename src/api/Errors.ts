@@ -18,6 +18,7 @@ export const ErrorCode = Schema.Literals([
   "INVALID_JSON",
   "INVALID_UUID",
   "UNAUTHORIZED",
+  "FORBIDDEN",
   "NOT_FOUND",
   "METHOD_NOT_ALLOWED",
   "CONFLICT",
@@ -108,8 +109,8 @@ export class ApiPayloadTooLarge extends Schema.Error<ApiPayloadTooLarge>("tasker
   override get message(): string {
     return this.error.message
   }
-  static of(message: string) {
-    return new ApiPayloadTooLarge({ error: body("PAYLOAD_TOO_LARGE", message, "body") })
+  static of(message: string, field = "body") {
+    return new ApiPayloadTooLarge({ error: body("PAYLOAD_TOO_LARGE", message, field) })
   }
 }
 

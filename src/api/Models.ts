@@ -10,7 +10,7 @@
  */
 import { Schema } from "effect"
 import { StepUuid, TaskUuid } from "../domain/Ids.ts"
-import { MAX_BATCH_SIZE, TaskRecord, TaskWarning } from "../domain/TaskRecord.ts"
+import { MAX_BATCH_SIZE, TaskRecord, TaskSummary, TaskWarning } from "../domain/TaskRecord.ts"
 import { StepState } from "../domain/StepStateMachine.ts"
 import { TaskState } from "../domain/TaskStateMachine.ts"
 import { ReadinessCheck } from "./Errors.ts"
@@ -212,8 +212,13 @@ export type TaskDetail = typeof TaskDetail.Type
 export const DEFAULT_PER_PAGE = 25
 export const MAX_PER_PAGE = 100
 
-/** `GET /v1/tasks` query: pagination (page from 1; per_page 1–100, default 25) and filters. */
+/**
+ * `GET /v1/tasks` query: pagination (page from 1; per_page 1–100, default 25), filters, and `include=context` to
+ * carry the tasks' contexts (left out by default; carried up to the server's context budget per page).
+ */
 export const ListTasksQuery = Schema.Struct({
+  /** `context`: include each task's context (those past the page's context budget get `context_omitted: true`) */
+  include: Schema.optionalKey(Schema.Literal("context")),
   page: Schema.optionalKey(Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 1, maximum: 1_000_000 })))),
   per_page: Schema.optionalKey(Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 1, maximum: MAX_PER_PAGE })))),
   namespace: Schema.optionalKey(BoundedString(64)),
@@ -235,8 +240,12 @@ export const Pagination = Schema.Struct({
 })
 export type Pagination = typeof Pagination.Type
 
+/** A task in a list: its fields, with its context only when asked for (`include=context`). */
+export const TaskListItem = TaskSummary
+export type TaskListItem = typeof TaskListItem.Type
+
 /** `GET /v1/tasks`: a page of tasks, newest first. */
-export const TaskList = Schema.Struct({ tasks: Schema.Array(TaskView), pagination: Pagination })
+export const TaskList = Schema.Struct({ tasks: Schema.Array(TaskListItem), pagination: Pagination })
 export type TaskList = typeof TaskList.Type
 
 /** The longest a single `wait` request holds (ms); clients wait longer by asking again. */

@@ -8,28 +8,63 @@
  * `engineLayer(...)` over a database layer. The engine's loops need not run in the same process.
  */
 import { Layer } from "effect"
+import { HttpMiddleware, HttpRouter } from "effect/http"
 import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
 import { PrometheusMetrics } from "effect/observability"
+import { allowedHostsLayer } from "./AllowedHostsLayer.ts"
 import { Api } from "./Api.ts"
 import { authorizationLayer } from "./AuthorizationLayer.ts"
 import { errorShapeLayer } from "./ErrorShapeLayer.ts"
 import { requestErrorsLayer } from "./RequestErrorsLayer.ts"
-import { type ApiServerOptions, DEFAULT_MAX_BODY_BYTES } from "./ServerOptions.ts"
+import {
+  ApiLimits,
+  type ApiServerOptions,
+  DEFAULT_API_HOST,
+  DEFAULT_LIST_CONTEXT_BUDGET_BYTES,
+  DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_MAX_CONTEXT_BYTES
+} from "./ServerOptions.ts"
 import { SystemHandlers } from "./SystemHandlers.ts"
 import { TasksHandlers } from "./TasksHandlers.ts"
 import { TemplatesHandlers } from "./TemplatesHandlers.ts"
 
-/** The routes, with authentication when `token` is set and request bodies limited to `maxBodyBytes`. */
-export const apiRoutesLayer = (options: Pick<ApiServerOptions, "token" | "maxBodyBytes"> = {}) => {
+/**
+ * Responses of 1 KiB or more compressed when the client accepts it (gzip; brotli for a client that takes only that):
+ * the 3 MB `/docs` page, large task lists and `/metrics`. Needs the platform's `HttpPlatform` (provided by
+ * `NodeHttpServer.layer`).
+ */
+const compressionLayer = HttpRouter.middleware(HttpMiddleware.compression({ algorithms: ["gzip", "br"] }), {
+  global: true
+})
+
+/**
+ * The routes, with authentication when `token` is set, request bodies limited to `maxBodyBytes`, contexts to
+ * `maxContextBytes`, list pages to `listContextBudgetBytes` of contexts, the `Host` header checked
+ * (`AllowedHostsLayer.ts`: loopback names when `host` is a loopback address, else `allowedHosts`) and responses
+ * compressed.
+ */
+export const apiRoutesLayer = (
+  options: Pick<
+    ApiServerOptions,
+    "host" | "token" | "maxBodyBytes" | "maxContextBytes" | "listContextBudgetBytes" | "allowedHosts"
+  > = {}
+) => {
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
+  const limits = Layer.succeed(ApiLimits, {
+    maxContextBytes: options.maxContextBytes ?? DEFAULT_MAX_CONTEXT_BYTES,
+    listContextBudgetBytes: options.listContextBudgetBytes ?? DEFAULT_LIST_CONTEXT_BUDGET_BYTES
+  })
   const handlers = Layer.mergeAll(TasksHandlers, TemplatesHandlers, SystemHandlers).pipe(
-    Layer.provideMerge(Layer.mergeAll(authorizationLayer(options.token), requestErrorsLayer(maxBodyBytes)))
+    Layer.provideMerge(Layer.mergeAll(authorizationLayer(options.token), requestErrorsLayer(maxBodyBytes))),
+    Layer.provide(limits)
   )
   return Layer.mergeAll(
     HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }).pipe(Layer.provide(handlers)),
     HttpApiScalar.layer(Api, { path: "/docs" }),
     // Prometheus text format of every metric (open, like the health probes)
     PrometheusMetrics.layerHttp({ path: "/metrics" }),
-    errorShapeLayer(maxBodyBytes)
+    errorShapeLayer(maxBodyBytes),
+    allowedHostsLayer(options.host ?? DEFAULT_API_HOST, options.allowedHosts),
+    compressionLayer
   )
 }

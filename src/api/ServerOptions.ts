@@ -2,7 +2,7 @@
  * Where and how the API server listens: host, port, token, body limit, request logging — in code
  * (`ApiServerOptions`) or from the environment (`apiServerOptionsFromEnv`).
  */
-import { Config, Effect, Option, Redacted, Schema } from "effect"
+import { Config, Context, Effect, Option, Redacted, Schema } from "effect"
 
 export interface ApiServerOptions {
   /** interface to listen on (default 127.0.0.1) */
@@ -15,11 +15,23 @@ export interface ApiServerOptions {
   readonly maxBodyBytes?: number | undefined
   /** log one line per request (default true) */
   readonly logRequests?: boolean | undefined
+  /** the largest task context accepted, as JSON text (default 256 KiB); larger is a 413 naming the field */
+  readonly maxContextBytes?: number | undefined
+  /** the most context bytes one `GET /v1/tasks?include=context` page carries (default 4 MiB) */
+  readonly listContextBudgetBytes?: number | undefined
+  /**
+   * Host header values accepted (names or addresses, without port). Default: when the server listens on a
+   * loopback address, loopback names only (`localhost`, `*.localhost`, `127.x.x.x`, `::1`), which keeps a
+   * DNS-rebinding web page away from a developer's local API; on another address, any Host. `["*"]`: any Host.
+   */
+  readonly allowedHosts?: ReadonlyArray<string> | undefined
 }
 
 export const DEFAULT_API_HOST = "127.0.0.1"
 export const DEFAULT_API_PORT = 8080
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+export const DEFAULT_MAX_CONTEXT_BYTES = 256 * 1024
+export const DEFAULT_LIST_CONTEXT_BUDGET_BYTES = 4 * 1024 * 1024
 
 /**
  * Query parameters whose values the server's request spans and logs show as `<redacted>`: all of them. A query
@@ -27,6 +39,17 @@ export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024
  * and `url.query` keep the names only.
  */
 export const REDACTED_QUERY_NAMES: ReadonlyArray<RegExp> = [/^/]
+
+/** The per-request limits the handlers apply (`apiRoutesLayer` provides them from `ApiServerOptions`). */
+export const ApiLimits = Context.Reference<{
+  readonly maxContextBytes: number
+  readonly listContextBudgetBytes: number
+}>("tasker/api/ApiLimits", {
+  defaultValue: () => ({
+    maxContextBytes: DEFAULT_MAX_CONTEXT_BYTES,
+    listContextBudgetBytes: DEFAULT_LIST_CONTEXT_BUDGET_BYTES
+  })
+})
 
 /** The shortest `TASKER_API_TOKEN` accepted: a guessable token is no protection. */
 export const MIN_API_TOKEN_LENGTH = 16
@@ -66,15 +89,36 @@ export const apiTokenFromEnv = Effect.gen(function*() {
 /** A port to listen on: 0 to 65535, where 0 lets the system pick a free one. */
 export const ListenPort = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 }))
 
+/** Positive byte counts (`TASKER_API_MAX_CONTEXT_BYTES`, …). */
+const byteCount = (name: string, fallback: number) =>
+  Config.schema(Schema.Int.check(Schema.isGreaterThan(0)), name).pipe(Config.withDefault(fallback))
+
 /**
- * Options from the environment: `TASKER_API_HOST` (default 127.0.0.1), `TASKER_API_PORT` (default 8080; 0 picks a free port),
- * `TASKER_API_TOKEN` (optional: turns authentication on; `apiTokenFromEnv`), `TASKER_API_MAX_BODY_BYTES` (default
- * 1048576).
+ * Options from the environment: `TASKER_API_HOST` (default 127.0.0.1), `TASKER_API_PORT` (default 8080; 0 picks a
+ * free port), `TASKER_API_TOKEN` (optional: turns authentication on; `apiTokenFromEnv`),
+ * `TASKER_API_MAX_BODY_BYTES` (default 1048576), `TASKER_API_MAX_CONTEXT_BYTES` (default 262144),
+ * `TASKER_API_LIST_CONTEXT_BUDGET_BYTES` (default 4194304), `TASKER_API_ALLOWED_HOSTS` (comma-separated; `*` for
+ * any; default: see `ApiServerOptions.allowedHosts`).
  */
 export const apiServerOptionsFromEnv = Effect.gen(function*() {
   const host = yield* Config.String("TASKER_API_HOST").pipe(Config.withDefault(DEFAULT_API_HOST))
   const port = yield* Config.schema(ListenPort, "TASKER_API_PORT").pipe(Config.withDefault(DEFAULT_API_PORT))
   const token = yield* apiTokenFromEnv
-  const maxBodyBytes = yield* Config.Int("TASKER_API_MAX_BODY_BYTES").pipe(Config.withDefault(DEFAULT_MAX_BODY_BYTES))
-  return { host, port, token, maxBodyBytes } satisfies ApiServerOptions
+  const maxBodyBytes = yield* byteCount("TASKER_API_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)
+  const maxContextBytes = yield* byteCount("TASKER_API_MAX_CONTEXT_BYTES", DEFAULT_MAX_CONTEXT_BYTES)
+  const listContextBudgetBytes = yield* byteCount("TASKER_API_LIST_CONTEXT_BUDGET_BYTES", DEFAULT_LIST_CONTEXT_BUDGET_BYTES)
+  const allowedHosts = yield* Config.String("TASKER_API_ALLOWED_HOSTS").pipe(
+    Config.map((text) => text.split(",").map((h) => h.trim()).filter((h) => h.length > 0)),
+    Config.option,
+    Effect.map(Option.getOrUndefined)
+  )
+  return {
+    host,
+    port,
+    token,
+    maxBodyBytes,
+    maxContextBytes,
+    listContextBudgetBytes,
+    allowedHosts
+  } satisfies ApiServerOptions
 })

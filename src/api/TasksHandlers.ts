@@ -24,8 +24,9 @@ import {
   sqlFailure,
   templateNotFound
 } from "./ErrorMapping.ts"
-import { ApiConflict, ApiNotFound } from "./Errors.ts"
+import { ApiConflict, ApiNotFound, ApiPayloadTooLarge } from "./Errors.ts"
 import { type CreateTaskRequest, DEFAULT_PER_PAGE, DEFAULT_WAIT_MS, finishedTaskStates, type StepAction } from "./Models.ts"
+import { ApiLimits } from "./ServerOptions.ts"
 import { executionView, stepView } from "./Views.ts"
 
 /** A create request as the engine takes it; `correlationId` is the request's (or its header's), if any. */
@@ -82,6 +83,18 @@ export const TasksHandlers = HttpApiBuilder.group(
     const readiness = yield* ReadinessFunctions
     const listing = yield* TaskListing
     const hosting = yield* TemplateHosting
+    const limits = yield* ApiLimits
+
+    /** A 413 naming `field` when a context is larger, as JSON text, than `maxContextBytes`. */
+    const checkContextSize = (context: CreateTaskRequest["context"], field: string) => {
+      if (context === undefined) return Effect.void
+      const bytes = Buffer.byteLength(JSON.stringify(context))
+      return bytes <= limits.maxContextBytes ? Effect.void : Effect.fail(ApiPayloadTooLarge.of(
+        `${field} is ${bytes} bytes as JSON; the largest context accepted is ${limits.maxContextBytes} bytes ` +
+          "(TASKER_API_MAX_CONTEXT_BYTES)",
+        field
+      ))
+    }
 
     const getTask = (taskUuid: TaskUuid) =>
       queries.getTask(taskUuid).pipe(Effect.catchTags({ NotFound: (e) => Effect.fail(notFound(e)), SqlError: sqlFailure }))
@@ -129,12 +142,16 @@ export const TasksHandlers = HttpApiBuilder.group(
 
     return handlers.handleAll({
       create: Effect.fn("Api.tasks.create")(function*({ headers, payload }) {
+        yield* checkContextSize(payload.context, "context")
         const request = taskRequest(payload, payload.correlation_id ?? headers[CORRELATION_HEADER])
         const created = yield* init.createTask(request).pipe(creationFailures())
         return createdView(created)
       }),
 
       createBatch: Effect.fn("Api.tasks.createBatch")(function*({ payload }) {
+        yield* Effect.forEach(payload.tasks, (task, i) => checkContextSize(task.context, `tasks.${i}.context`), {
+          discard: true
+        })
         const requests = payload.tasks.map((task) => taskRequest(task, task.correlation_id))
         const created = yield* init.createTasks(requests).pipe(creationFailures(requests))
         return { tasks: created.map(createdView) }
@@ -149,7 +166,9 @@ export const TasksHandlers = HttpApiBuilder.group(
           status: query.status,
           correlationId: query.correlation_id,
           parentCorrelationId: query.parent_correlation_id
-        }, { page, perPage }).pipe(Effect.catchTag("SqlError", sqlFailure))
+        }, { page, perPage }, { include: query.include === "context", budgetBytes: limits.listContextBudgetBytes }).pipe(
+          Effect.catchTag("SqlError", sqlFailure)
+        )
         const totalPages = Math.ceil(result.totalCount / perPage)
         return {
           tasks: result.tasks,

@@ -15,13 +15,7 @@ import { PrometheusMetrics } from "effect/observability"
 import { SqlClient } from "effect/sql"
 import { type EngineOptions, engineLayer } from "../../layers/engine.ts"
 import { apiServerLayer } from "../../layers/api.ts"
-import {
-  type ApiServerOptions,
-  apiTokenFromEnv,
-  DEFAULT_API_HOST,
-  DEFAULT_API_PORT,
-  DEFAULT_MAX_BODY_BYTES
-} from "../api/ServerOptions.ts"
+import { type ApiServerOptions, apiServerOptionsFromEnv, DEFAULT_API_PORT } from "../api/ServerOptions.ts"
 import { CurrentProcessor } from "../db/Processors.ts"
 import { exampleTemplates } from "../examples/index.ts"
 import { engineConfigFromEnv } from "../config/EngineConfig.ts"
@@ -57,17 +51,15 @@ const portConfig = Effect.fnUntraced(function*(name: string, fallback: number) {
 })
 
 /**
- * The API server's options from `TASKER_API_HOST`, `TASKER_API_PORT`, `TASKER_API_TOKEN` and
- * `TASKER_API_MAX_BODY_BYTES`: `apiServerOptionsFromEnv`, except that port 0 is allowed.
+ * The API server's options from the environment (`apiServerOptionsFromEnv`: `TASKER_API_HOST`, `TASKER_API_PORT`,
+ * `TASKER_API_TOKEN`, `TASKER_API_MAX_BODY_BYTES`, …), with a bad port or token reported as a usage error.
  */
 const apiOptionsConfig = Effect.gen(function*() {
-  const host = yield* Config.String("TASKER_API_HOST").pipe(Config.withDefault(DEFAULT_API_HOST))
   const port = yield* portConfig("TASKER_API_PORT", DEFAULT_API_PORT)
-  const token = yield* apiTokenFromEnv.pipe(
+  const options = yield* apiServerOptionsFromEnv.pipe(
     Effect.catchTag("InvalidApiToken", (e) => Effect.fail(new UsageError({ field: e.variable, message: e.message })))
   )
-  const maxBodyBytes = yield* Config.Int("TASKER_API_MAX_BODY_BYTES").pipe(Config.withDefault(DEFAULT_MAX_BODY_BYTES))
-  return { host, port, token, maxBodyBytes } satisfies ApiServerOptions
+  return { ...options, port } satisfies ApiServerOptions
 })
 
 const commaList = (text: string): ReadonlyArray<string> => text.split(",").map((n) => n.trim()).filter((n) => n.length > 0)

@@ -29,6 +29,22 @@ export const TaskRecord = Schema.Struct({
 })
 export type TaskRecord = typeof TaskRecord.Type
 
+const { context: _context, ...fieldsWithoutContext } = TaskRecord.fields
+
+/**
+ * A task in a listing: its fields without the context, which a list carries only when asked for
+ * (`include=context`) and only while the response's context budget lasts. A context that was asked for but did
+ * not fit is absent and `context_omitted` is true: read it with the task itself (`GET /v1/tasks/:task_uuid`).
+ */
+export const TaskSummary = Schema.Struct({
+  ...fieldsWithoutContext,
+  /** present with `include=context`, unless it did not fit the response's context budget */
+  context: Schema.optionalKey(Schema.Json),
+  /** true when the context was asked for but did not fit the response's context budget */
+  context_omitted: Schema.optionalKey(Schema.Literal(true))
+})
+export type TaskSummary = typeof TaskSummary.Type
+
 /** The most task requests one batch creation takes (`TaskInitializer.createTasks`, `POST /v1/tasks/batch`). */
 export const MAX_BATCH_SIZE = 1000
 

@@ -1,12 +1,15 @@
 /**
  * Paginated task listing: a page of tasks, newest first (task uuids are UUIDv7, so uuid order is creation
  * order), filtered by namespace, template name, state and correlation ids, with the total count of matches.
- * Depends on `SqlClient` only; both queries are typed with `SqlSchema`.
+ * Contexts are left out unless asked for, and then carried only up to a byte budget per page (a page of large
+ * contexts would otherwise cost the database, the process and the client its full size). Depends on `SqlClient`
+ * only; both queries are typed with `SqlSchema`.
  */
 import { Context, Effect, Layer, Schema } from "effect"
 import { SqlClient, type SqlError, SqlSchema } from "effect/sql"
 import { TaskState } from "../domain/TaskStateMachine.ts"
-import { selectTaskRows, TaskRow } from "./TaskQueries.ts"
+import { TaskSummary } from "../domain/TaskRecord.ts"
+import { fromTasks, taskColumnsAfterContext } from "./TaskQueries.ts"
 
 /** Filters of a listing; an absent filter matches everything. */
 export interface TaskListFilter {
@@ -17,8 +20,16 @@ export interface TaskListFilter {
   readonly parentCorrelationId?: string | undefined
 }
 
+/** Whether a page carries the tasks' contexts, and how many bytes of context (as JSON text) at most. */
+export interface ContextInclusion {
+  /** the page's contexts in list order, until their total size would exceed `budgetBytes` */
+  readonly include: boolean
+  readonly budgetBytes: number
+}
+
 export interface TaskPage {
-  readonly tasks: ReadonlyArray<TaskRow>
+  /** without `context` unless it was asked for; `context_omitted` on those that did not fit the budget */
+  readonly tasks: ReadonlyArray<TaskSummary>
   /** matching tasks on all pages */
   readonly totalCount: number
 }
@@ -33,12 +44,29 @@ const Filter = Schema.Struct({
 type Filter = typeof Filter.Type
 
 const PageRequest = Schema.Struct({ filter: Filter, limit: Schema.Int, offset: Schema.Int })
+const ContextPageRequest = Schema.Struct({ ...PageRequest.fields, budget: Schema.Number })
+
+/** A listed row with its context, or null and `context_omitted` once the budget is spent. */
+const { context: _context, context_omitted: _omitted, ...summaryFields } = TaskSummary.fields
+const SummaryRow = Schema.Struct(summaryFields)
+const SummaryWithContextRow = Schema.Struct({
+  ...summaryFields,
+  context: Schema.NullOr(Schema.Json),
+  context_omitted: Schema.Boolean
+})
+
+/** A listed row as the listing answers it: its context, or `context_omitted` (no context key) past the budget. */
+const withContextOrMark = (row: typeof SummaryWithContextRow.Type): TaskSummary => {
+  const { context, context_omitted, ...fields } = row
+  return context_omitted ? { ...fields, context_omitted: true } : { ...fields, context }
+}
 
 export class TaskListing extends Context.Service<TaskListing, {
   /** Tasks on page `page` (from 1) of `perPage`, newest first, and the total count of matching tasks. */
   readonly list: (
     filter: TaskListFilter,
-    pagination: { readonly page: number; readonly perPage: number }
+    pagination: { readonly page: number; readonly perPage: number },
+    contexts?: ContextInclusion
   ) => Effect.Effect<TaskPage, SqlError.SqlError>
 }>()("tasker/tasks/TaskListing") {
   static readonly layer = Layer.effect(
@@ -56,29 +84,45 @@ export class TaskListing extends Context.Service<TaskListing, {
           ...(f.parentCorrelationId === null ? [] : [sql`t.parent_correlation_id = ${f.parentCorrelationId}::uuid`])
         ])
 
+      const pageWhere = (filter: Filter, limit: number, offset: number) =>
+        sql`${fromTasks(sql)}
+            WHERE ${where(filter)}
+            ORDER BY t.task_uuid DESC
+            LIMIT ${limit} OFFSET ${offset}`
+      const summaryColumns = sql`t.task_uuid, ns.name AS namespace, nt.name, nt.version,
+                                 t.current_state AS status, t.complete, ${taskColumnsAfterContext(sql)}`
+
       const page = SqlSchema.findAll({
         Request: PageRequest,
-        Result: TaskRow,
-        execute: ({ filter, limit, offset }) =>
-          sql`${selectTaskRows(sql)}
-              WHERE ${where(filter)}
-              ORDER BY t.task_uuid DESC
-              LIMIT ${limit} OFFSET ${offset}`
+        Result: SummaryRow,
+        execute: ({ filter, limit, offset }) => sql`SELECT ${summaryColumns} ${pageWhere(filter, limit, offset)}`
+      })
+      // The page first (LIMIT), then the running total of its contexts' sizes in list order: a context is
+      // fetched only while the total stays within the budget, so an over-budget context never leaves the server.
+      const pageWithContexts = SqlSchema.findAll({
+        Request: ContextPageRequest,
+        Result: SummaryWithContextRow,
+        execute: ({ budget, filter, limit, offset }) =>
+          sql`SELECT p.*,
+                     CASE WHEN p.context_running_bytes <= ${budget} THEN c.context END AS context,
+                     p.context_running_bytes > ${budget} AS context_omitted
+              FROM (SELECT q.*, sum(q.context_bytes) OVER (ORDER BY q.task_uuid DESC) AS context_running_bytes
+                    FROM (SELECT ${summaryColumns}, octet_length(t.context::text) AS context_bytes
+                          ${pageWhere(filter, limit, offset)}) q) p
+              JOIN tasker_tasks c ON c.task_uuid = p.task_uuid
+              ORDER BY p.task_uuid DESC`
       })
       const count = SqlSchema.findOne({
         Request: Filter,
         Result: Schema.Struct({ total: Schema.Int }),
         execute: (filter) =>
-          sql`SELECT count(*)::int AS total
-              FROM tasker_tasks t
-              JOIN tasker_named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
-              JOIN tasker_task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid
-              WHERE ${where(filter)}`
+          sql`SELECT count(*)::int AS total ${fromTasks(sql)} WHERE ${where(filter)}`
       })
 
       const list = Effect.fn("TaskListing.list")(function*(
         filter: TaskListFilter,
-        pagination: { readonly page: number; readonly perPage: number }
+        pagination: { readonly page: number; readonly perPage: number },
+        contexts: ContextInclusion = { include: false, budgetBytes: 0 }
       ) {
         const f: Filter = {
           namespace: filter.namespace ?? null,
@@ -89,10 +133,13 @@ export class TaskListing extends Context.Service<TaskListing, {
         }
         const perPage = Math.max(1, Math.trunc(pagination.perPage))
         const offset = (Math.max(1, Math.trunc(pagination.page)) - 1) * perPage
-        const [tasks, total] = yield* Effect.all([
-          page({ filter: f, limit: perPage, offset }),
-          count(f)
-        ], { concurrency: 2 })
+        const rows: Effect.Effect<ReadonlyArray<TaskSummary>, SqlError.SqlError | Schema.SchemaError> = contexts.include
+          ? Effect.map(
+            pageWithContexts({ filter: f, limit: perPage, offset, budget: contexts.budgetBytes }),
+            (rows) => rows.map(withContextOrMark)
+          )
+          : page({ filter: f, limit: perPage, offset })
+        const [tasks, total] = yield* Effect.all([rows, count(f)], { concurrency: 2 })
         return { tasks, totalCount: total.total } satisfies TaskPage
       }, (effect) =>
         // a row that does not decode is a bug here or in a migration, not an error of the caller

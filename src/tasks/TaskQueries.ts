@@ -21,9 +21,17 @@ export type TaskRow = typeof TaskRow.Type
  */
 export const selectTaskRows = (sql: SqlClient.SqlClient) =>
   sql`SELECT t.task_uuid, ns.name AS namespace, nt.name, nt.version, t.current_state AS status, t.complete,
-             t.context, t.tags, t.initiator, t.source_system, t.reason, t.priority, t.correlation_id,
-             t.parent_correlation_id, t.requested_at, t.completed_at, t.created_at, t.updated_at
-      FROM tasker_tasks t
+             t.context, ${taskColumnsAfterContext(sql)}
+      ${fromTasks(sql)}`
+
+/** The task columns after `context`, as `selectTaskRows` and the listing (`TaskListing`) select them. */
+export const taskColumnsAfterContext = (sql: SqlClient.SqlClient) =>
+  sql`t.tags, t.initiator, t.source_system, t.reason, t.priority, t.correlation_id,
+      t.parent_correlation_id, t.requested_at, t.completed_at, t.created_at, t.updated_at`
+
+/** Tasks (`t`) with their template (`nt`) and namespace (`ns`). */
+export const fromTasks = (sql: SqlClient.SqlClient) =>
+  sql`FROM tasker_tasks t
       JOIN tasker_named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
       JOIN tasker_task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid`
 
