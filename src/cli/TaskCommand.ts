@@ -3,19 +3,20 @@
  * (`TaskerClient`). Each prints the API's answer as JSON on stdout.
  *
  * `--url` (env `TASKER_URL`; default: where `tasker serve` listens with the same environment, from `TASKER_API_HOST`
- * and `TASKER_API_PORT`, http://127.0.0.1:8080 without them) and `--token` (env `TASKER_API_TOKEN`) select the
- * server. Bad input is caught before any request where it can be (invalid JSON in `--context`, a malformed UUID,
+ * and `TASKER_API_PORT`, http://127.0.0.1:8080 without them) and `--token-file` (env `TASKER_API_TOKEN`) select
+ * the server. Bad input is caught before any request where it can be (invalid JSON in `--context`, a malformed UUID,
  * an unknown `--status`); what only the server can judge (an unknown template, a context the template's schema
  * rejects) comes back as the API's 4xx, printed with the field it names. Both exit 2, as does a server that cannot
  * be reached.
  *
  * Definitions only: the handlers load `Tasks.ts` (the client) when they run.
  */
-import { Config, Effect, type Option, type Redacted, Schema } from "effect"
+import { Config, Effect, Option, Redacted, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { JsonObject, Uuid } from "../api/Models.ts"
 import { DEFAULT_API_HOST, DEFAULT_API_PORT, ListenPort } from "../api/ServerOptions.ts"
 import { type TaskState, TaskStates } from "../domain/TaskStateMachine.ts"
+import { registerSecret } from "./Failure.ts"
 
 export const DEFAULT_URL = `http://${DEFAULT_API_HOST}:${DEFAULT_API_PORT}`
 
@@ -53,13 +54,38 @@ const url = Flag.String("url").pipe(
   }, (text) => `Expected an http:// or https:// URL, got "${text}"`)
 )
 
-const token = Flag.Redacted("token").pipe(
-  Flag.withDescription("API token, when the server has one (env TASKER_API_TOKEN)"),
+/**
+ * The API token, when the server has one: the contents of `--token-file` (a mounted secret, a file only you can
+ * read) or `TASKER_API_TOKEN`. Never a value on the command line, where every user of the machine can read it
+ * (`ps`, `/proc/<pid>/cmdline`) and shell history keeps it.
+ */
+const token = Flag.FileText("token-file").pipe(
+  Flag.map((text) => Redacted.make(text.trim())),
+  Flag.withDescription(
+    "A file holding the API token, when the server has one (trailing whitespace ignored; env TASKER_API_TOKEN " +
+      "holds the token itself)"
+  ),
   Flag.withFallbackConfig(Config.Redacted("TASKER_API_TOKEN")),
   Flag.optional
 )
 
-const clientFlags = { url, token } as const
+/** `--token <value>` is refused with directions: the value would be in the process list. */
+const tokenInArgv = Flag.String("token").pipe(
+  Flag.filter(
+    (value) => {
+      // the value is a secret: kept out of the refusal (and any other line) like TASKER_API_TOKEN's
+      registerSecret(value)
+      return false
+    },
+    () =>
+      "--token would put the secret in the process list and shell history: set TASKER_API_TOKEN or pass " +
+      "--token-file <file>"
+  ),
+  Flag.withHidden,
+  Flag.optional
+)
+
+const clientFlags = { url, token, tokenInArgv } as const
 
 export interface ClientFlags {
   readonly url: string

@@ -50,9 +50,9 @@ describe("tasker task: bad input against a running server", () => {
   let url = ""
   let runtime: ManagedRuntime.ManagedRuntime<SqlClient.SqlClient, never>
   const sql = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) => runtime.runPromise(effect)
-  /** `tasker task …` against the server, with `--token token` (none when null) */
+  /** `tasker task …` against the server, with `TASKER_API_TOKEN=token` (none when null) */
   const task = (args: ReadonlyArray<string>, token: string | null = TOKEN) =>
-    run(["task", ...args, "--url", url, ...(token === null ? [] : ["--token", token])])
+    run(["task", ...args, "--url", url], token === null ? {} : { env: { TASKER_API_TOKEN: token } })
 
   beforeAll(async () => {
     const databaseUrl = await db.create()

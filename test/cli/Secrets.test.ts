@@ -9,6 +9,9 @@
  * processes print (stdout and stderr) and every response body is searched for the secrets, raw and URL-encoded.
  */
 import { randomBytes } from "node:crypto"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { PgClient } from "@effect/sql-pg"
 import { Effect, Redacted } from "effect"
 import { Reactivity } from "effect/reactivity"
@@ -148,14 +151,22 @@ describe("secrets in a running server's output", () => {
     const afterUuid = JSON.parse(after.text).task_uuid as string
     expect((await call("GET", `/v1/tasks/${afterUuid}/wait?timeout_ms=30000`, auth)).text).toContain("\"complete\"")
 
-    // the CLI against it, with the right and wrong tokens, from the flag and the variable
+    // the CLI against it, with the right and wrong tokens, from --token-file and the variable
+    const tokenDir = mkdtempSync(join(tmpdir(), "tasker-token-"))
+    const wrongFile = join(tokenDir, "wrong")
+    const rightFile = join(tokenDir, "right")
+    writeFileSync(wrongFile, `${TOKEN}-wrong\n`, { mode: 0o600 })
+    writeFileSync(rightFile, `${TOKEN}\n`, { mode: 0o600 })
     const cli: ReadonlyArray<Finished> = await Promise.all([
-      run(["task", "list", "--url", url, "--token", `${TOKEN}-wrong`]),
-      run(["task", "create", "--namespace", "nope", "--name", "x", "--version", "1", "--url", url, "--token", TOKEN]),
+      run(["task", "list", "--url", url, "--token-file", wrongFile]),
+      run(["task", "create", "--namespace", "nope", "--name", "x", "--version", "1", "--url", url, "--token-file", rightFile]),
       run(["task", "get", someUuid, "--url", url], { env: { TASKER_API_TOKEN: TOKEN } })
     ])
     expect(cli.map((f) => f.code)).toEqual([2, 2, 2])
     expect(cli[0]!.stderr).toContain("401 UNAUTHORIZED")
+    // the right token from the file authenticated: the answer is the unknown template's 404, not a 401
+    expect(cli[1]!.stderr).toContain("404 NOT_FOUND")
+    rmSync(tokenDir, { recursive: true, force: true })
     cli.forEach((f, i) => expectNoSecret(f.stdout + f.stderr, [TOKEN, PASSWORD], `tasker task run ${i}`))
 
     const finished = await server.stop("SIGTERM")

@@ -111,6 +111,9 @@ describe("bad input", () => {
     ])
     expect(api.code).toBe(2)
     expect(api.stdout + api.stderr).not.toContain("s3cret-token")
+    // a token on the command line is refused, with directions (the process list would show it)
+    expect(api.stderr).toContain("TASKER_API_TOKEN")
+    expect(api.stderr).toContain("--token-file")
     // a database that cannot be reached is not bad input: exit 1, the cause named, the password not
     expect(db.code).toBe(1)
     expect(db.stderr).toMatch(/^tasker: .*ECONNREFUSED/m)
