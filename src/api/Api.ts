@@ -130,7 +130,7 @@ export class TasksGroup extends HttpApiGroup.make("tasks").add(
     "List tasks",
     "Newest first, paginated, filtered by namespace, name, status and correlation ids. Contexts are left out " +
       "unless `include=context`; then each page carries contexts in list order up to the server's context budget " +
-      "(TASKER_API_LIST_CONTEXT_BUDGET_BYTES, default 4 MiB), and a task whose context did not fit has " +
+      "(TASKER_API_LIST_CONTEXT_BUDGET_BYTES, default 1 MiB), and a task whose context did not fit has " +
       "`context_omitted: true` (read it with `GET /v1/tasks/:task_uuid`)."
   )),
   HttpApiEndpoint.get("get", "/v1/tasks/:task_uuid", {

@@ -17,7 +17,7 @@ export interface ApiServerOptions {
   readonly logRequests?: boolean | undefined
   /** the largest task context accepted, as JSON text (default 256 KiB); larger is a 413 naming the field */
   readonly maxContextBytes?: number | undefined
-  /** the most context bytes one `GET /v1/tasks?include=context` page carries (default 4 MiB) */
+  /** the most context bytes one `GET /v1/tasks?include=context` page carries (default 1 MiB) */
   readonly listContextBudgetBytes?: number | undefined
   /**
    * Host header values accepted (names or addresses, without port). Default: when the server listens on a
@@ -31,7 +31,7 @@ export const DEFAULT_API_HOST = "127.0.0.1"
 export const DEFAULT_API_PORT = 8080
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 export const DEFAULT_MAX_CONTEXT_BYTES = 256 * 1024
-export const DEFAULT_LIST_CONTEXT_BUDGET_BYTES = 4 * 1024 * 1024
+export const DEFAULT_LIST_CONTEXT_BUDGET_BYTES = 1024 * 1024
 
 /**
  * Query parameters whose values the server's request spans and logs show as `<redacted>`: all of them. A query
@@ -97,7 +97,7 @@ const byteCount = (name: string, fallback: number) =>
  * Options from the environment: `TASKER_API_HOST` (default 127.0.0.1), `TASKER_API_PORT` (default 8080; 0 picks a
  * free port), `TASKER_API_TOKEN` (optional: turns authentication on; `apiTokenFromEnv`),
  * `TASKER_API_MAX_BODY_BYTES` (default 1048576), `TASKER_API_MAX_CONTEXT_BYTES` (default 262144),
- * `TASKER_API_LIST_CONTEXT_BUDGET_BYTES` (default 4194304), `TASKER_API_ALLOWED_HOSTS` (comma-separated; `*` for
+ * `TASKER_API_LIST_CONTEXT_BUDGET_BYTES` (default 1048576), `TASKER_API_ALLOWED_HOSTS` (comma-separated; `*` for
  * any; default: see `ApiServerOptions.allowedHosts`).
  */
 export const apiServerOptionsFromEnv = Effect.gen(function*() {

@@ -2,7 +2,7 @@
  * Handlers of the `tasks` group: create, list, read, cancel and wait for tasks; read, resolve and retry steps.
  * Every engine error is mapped by `ErrorMapping.ts`.
  */
-import { Duration, Effect } from "effect"
+import { Duration, Effect, Semaphore } from "effect"
 import type { SqlError } from "effect/sql"
 import { TemplateHosting } from "../db/Processors.ts"
 import { ReadinessFunctions } from "../db/SqlFunctions.ts"
@@ -84,6 +84,10 @@ export const TasksHandlers = HttpApiBuilder.group(
     const listing = yield* TaskListing
     const hosting = yield* TemplateHosting
     const limits = yield* ApiLimits
+    // Lists that carry contexts run one at a time per process: each moves up to the context budget through the
+    // database and the process, so concurrent ones would only share the same CPU while crowding out every other
+    // request (`/health` included). The others wait their turn without using anything.
+    const contextLists = yield* Semaphore.make(1)
 
     /** A 413 naming `field` when a context is larger, as JSON text, than `maxContextBytes`. */
     const checkContextSize = (context: CreateTaskRequest["context"], field: string) => {
@@ -167,6 +171,7 @@ export const TasksHandlers = HttpApiBuilder.group(
           correlationId: query.correlation_id,
           parentCorrelationId: query.parent_correlation_id
         }, { page, perPage }, { include: query.include === "context", budgetBytes: limits.listContextBudgetBytes }).pipe(
+          query.include === "context" ? contextLists.withPermit : (effect) => effect,
           Effect.catchTag("SqlError", sqlFailure)
         )
         const totalPages = Math.ceil(result.totalCount / perPage)

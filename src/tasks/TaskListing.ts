@@ -107,7 +107,7 @@ export class TaskListing extends Context.Service<TaskListing, {
                      CASE WHEN p.context_running_bytes <= ${budget} THEN c.context END AS context,
                      p.context_running_bytes > ${budget} AS context_omitted
               FROM (SELECT q.*, sum(q.context_bytes) OVER (ORDER BY q.task_uuid DESC) AS context_running_bytes
-                    FROM (SELECT ${summaryColumns}, octet_length(t.context::text) AS context_bytes
+                    FROM (SELECT ${summaryColumns}, t.context_bytes
                           ${pageWhere(filter, limit, offset)}) q) p
               JOIN tasker_tasks c ON c.task_uuid = p.task_uuid
               ORDER BY p.task_uuid DESC`

@@ -35,7 +35,8 @@ layer(TestDatabaseLayer, { excludeTestServices: true })("migrations", (it) => {
         [4, "readiness"],
         [5, "discovery"],
         [6, "queue"],
-        [7, "engine"]
+        [7, "engine"],
+        [9, "task_context_size"]
       ])
       const again = yield* runMigrations()
       assert.deepStrictEqual(again, [])
