@@ -8,7 +8,7 @@
  */
 import { spawn } from "node:child_process"
 import { afterAll, describe, expect, it } from "vitest"
-import { databases, type Running, start } from "./Support.ts"
+import { databases, type Running, start } from "../cli/Support.ts"
 
 const SUCCESS = { namespace: "test_errors", name: "success_only", version: "1.0.0" } as const
 const TASKS = 100
