@@ -22,7 +22,7 @@ import { engineConfigFromEnv } from "../config/EngineConfig.ts"
 import { templateKey, type WorkflowDefinition } from "../workflow/Workflow.ts"
 import { UsageError } from "./Failure.ts"
 import { type EngineFlags, engineOverrides, override } from "./Flags.ts"
-import { DEFAULT_WORKER_HEALTH_PORT, parseRoles, type Role, ROLES } from "./ServeCommand.ts"
+import { DEFAULT_ORCHESTRATOR_HEALTH_PORT, DEFAULT_WORKER_HEALTH_PORT, parseRoles, type Role, ROLES } from "./ServeCommand.ts"
 import { type DataLayer, databaseLayer } from "../../layers/database.ts"
 import { databaseChoice, type DatabaseChoice, withSettings } from "./Settings.ts"
 import { type LoadedTemplates, loadTemplates } from "./Templates.ts"
@@ -197,19 +197,20 @@ const embeddedWarning = (choice: DatabaseChoice, command: string) =>
     : Effect.void
 
 /**
- * The worker's health server: `GET /health` (the process answers), `GET /ready` (the database answers) and
- * `GET /metrics` (Prometheus text of every metric).
+ * The health server of a process without the API (`tasker worker`, `tasker orchestrator`): `GET /health` (the
+ * process answers), `GET /ready` (the database answers) and `GET /metrics` (Prometheus text of every metric in this
+ * process's registry). `details` are added to the answers of `/health` and `/ready` (with the processor's UUID).
  */
 export const healthServerLayer = (options: {
   readonly host: string
   readonly port: number
-  readonly namespaces: ReadonlyArray<string>
+  readonly details: Readonly<Record<string, unknown>>
 }) => {
   const routes = HttpRouter.use((router) =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       const processor = yield* CurrentProcessor
-      const info = { processor_uuid: processor.processorUuid, namespaces: options.namespaces }
+      const info = { processor_uuid: processor.processorUuid, ...options.details }
       yield* router.add(
         "GET",
         "/health",
@@ -238,12 +239,29 @@ export const healthServerLayer = (options: {
   }).pipe(Layer.provideMerge(NodeHttpServer.layer(createServer, { host: options.host, port: options.port })))
 }
 
-const healthBanner = Layer.effectDiscard(Effect.gen(function*() {
-  const url = displayUrl(yield* HttpServer.HttpServer)
-  yield* Effect.logInfo(`worker health server on ${url}`)
-  yield* Console.log(`tasker worker health: ${url}/health  ready: ${url}/ready  metrics: ${url}/metrics`)
-  yield* Effect.addFinalizer(() => Effect.logInfo("shutting down"))
-}))
+/** Prints where the health server of a `worker` or `orchestrator` process is, once bound; logs the shutdown. */
+const healthBanner = (command: "worker" | "orchestrator") =>
+  Layer.effectDiscard(Effect.gen(function*() {
+    const url = displayUrl(yield* HttpServer.HttpServer)
+    yield* Effect.logInfo(`${command} health server on ${url}`)
+    yield* Console.log(`tasker ${command} health: ${url}/health  ready: ${url}/ready  metrics: ${url}/metrics`)
+    yield* Effect.addFinalizer(() => Effect.logInfo("shutting down"))
+  }))
+
+/**
+ * `healthServerLayer` with its banner, configured by `TASKER_<COMMAND>_HEALTH_HOST` (default 127.0.0.1) and
+ * `TASKER_<COMMAND>_HEALTH_PORT` (default `defaultPort`; 0 picks a free port).
+ */
+const healthLayer = Effect.fnUntraced(function*(
+  command: "worker" | "orchestrator",
+  defaultPort: number,
+  details: Readonly<Record<string, unknown>>
+) {
+  const prefix = `TASKER_${command.toUpperCase()}_HEALTH`
+  const host = yield* Config.String(`${prefix}_HOST`).pipe(Config.withDefault("127.0.0.1"))
+  const port = yield* portConfig(`${prefix}_PORT`, defaultPort)
+  return healthBanner(command).pipe(Layer.provideMerge(healthServerLayer({ host, port, details })))
+})
 
 // ---------------------------------------------------------------------------------------------------------------
 // Commands
@@ -294,17 +312,27 @@ export const serve = (flags: ServeFlags) => {
   }).pipe(withSettings(overrides))
 }
 
+export interface OrchestratorFlags extends EngineFlags {
+  readonly healthHost: Option.Option<string>
+  readonly healthPort: Option.Option<number>
+}
+
 /** `tasker orchestrator`. */
-export const orchestrator = (flags: EngineFlags) =>
-  Effect.gen(function*() {
+export const orchestrator = (flags: OrchestratorFlags) => {
+  let overrides = engineOverrides(flags)
+  overrides = override(overrides, "TASKER_ORCHESTRATOR_HEALTH_HOST", flags.healthHost)
+  overrides = override(overrides, "TASKER_ORCHESTRATOR_HEALTH_PORT", flags.healthPort)
+  return Effect.gen(function*() {
     const choice = yield* databaseChoice
     yield* Effect.logInfo(choice.description)
     yield* embeddedWarning(choice, "orchestrator")
     const settings = yield* engineConfigFromEnv
+    const health = yield* healthLayer("orchestrator", DEFAULT_ORCHESTRATOR_HEALTH_PORT, { role: "orchestrator" })
     const engine = engineLayer({ orchestrator: true, settings })
     yield* Effect.logInfo("orchestrator starting (results, readiness and give-up loops)")
-    return yield* Layer.launch(Layer.merge(shutdownNotice, engine).pipe(Layer.provide(databaseLayer(choice))))
-  }).pipe(withSettings(engineOverrides(flags)))
+    return yield* Layer.launch(health.pipe(Layer.provideMerge(engine), Layer.provide(databaseLayer(choice))))
+  }).pipe(withSettings(overrides))
+}
 
 export interface WorkerFlags extends EngineFlags {
   readonly namespace: ReadonlyArray<string>
@@ -329,8 +357,7 @@ export const worker = (flags: WorkerFlags) => {
       namespacesOf(loaded.templates),
       flags.namespace.length > 0 ? "--namespace" : "TASKER_WORKER_NAMESPACES"
     )
-    const host = yield* Config.String("TASKER_WORKER_HEALTH_HOST").pipe(Config.withDefault("127.0.0.1"))
-    const port = yield* portConfig("TASKER_WORKER_HEALTH_PORT", DEFAULT_WORKER_HEALTH_PORT)
+    const health = yield* healthLayer("worker", DEFAULT_WORKER_HEALTH_PORT, { role: "worker", namespaces })
     const settings = yield* engineConfigFromEnv
     const database = databaseLayer(choice)
     const engine = hostingEngine(
@@ -338,7 +365,6 @@ export const worker = (flags: WorkerFlags) => {
       database,
       { orchestrator: false, settings }
     )
-    const health = healthBanner.pipe(Layer.provideMerge(healthServerLayer({ host, port, namespaces })))
     return yield* Layer.launch(health.pipe(Layer.provideMerge(engine), Layer.provide(database)))
   }).pipe(withSettings(overrides))
 }

@@ -1,7 +1,7 @@
 /**
  * The long-running commands: `tasker serve` (API + orchestration + a worker for the example templates, or those
- * of `--templates`, in one process), `tasker orchestrator` (the orchestration loops only) and `tasker worker` (a
- * worker for the templates of some namespaces, with a small health server).
+ * of `--templates`, in one process), `tasker orchestrator` (the orchestration loops only, with a small health
+ * server) and `tasker worker` (a worker for the templates of some namespaces, with a small health server).
  *
  * Definitions only: the handlers load `Serve.ts` (the engine, the API, the database layers) when they run, so
  * `--help` and the other commands start fast.
@@ -25,6 +25,7 @@ export const parseRoles = (text: string): ReadonlySet<Role> => {
 }
 
 export const DEFAULT_WORKER_HEALTH_PORT = 8081
+export const DEFAULT_ORCHESTRATOR_HEALTH_PORT = 8082
 
 const portFlag = (name: string, description: string) =>
   Flag.Int(name).pipe(
@@ -77,16 +78,40 @@ export const ServeCommand = Command.make(
   ])
 )
 
+const healthHostFlag = (command: "worker" | "orchestrator") =>
+  Flag.String("health-host").pipe(
+    Flag.withDescription(
+      `Interface of the health server (env TASKER_${command.toUpperCase()}_HEALTH_HOST; default 127.0.0.1)`
+    ),
+    Flag.optional
+  )
+
+const healthPortFlag = (command: "worker" | "orchestrator", defaultPort: number) =>
+  portFlag(
+    "health-port",
+    `Port of the health server: /health, /ready, /metrics (env TASKER_${command.toUpperCase()}_HEALTH_PORT; ` +
+      `default ${defaultPort}; 0 picks a free port)`
+  )
+
 export const OrchestratorCommand = Command.make(
   "orchestrator",
-  engineFlags,
+  {
+    healthHost: healthHostFlag("orchestrator"),
+    healthPort: healthPortFlag("orchestrator", DEFAULT_ORCHESTRATOR_HEALTH_PORT),
+    ...engineFlags
+  },
   (flags) => Effect.flatMap(loadServe, (m) => m.orchestrator(flags))
 ).pipe(
   Command.withDescription(
-    "Run the orchestration loops only (no API, no worker) against DATABASE_URL. Stops on SIGINT/SIGTERM"
+    "Run the orchestration loops only (no API, no worker) against DATABASE_URL, with a health server " +
+      "(/health, /ready, /metrics). Stops on SIGINT/SIGTERM"
   ),
   Command.withExamples([
-    { command: "DATABASE_URL=postgres://localhost/tasker tasker orchestrator", description: "One orchestrator" }
+    { command: "DATABASE_URL=postgres://localhost/tasker tasker orchestrator", description: "One orchestrator" },
+    {
+      command: "DATABASE_URL=postgres://localhost/tasker tasker orchestrator --health-port 9082",
+      description: "With its health server on another port (a second orchestrator on the same host)"
+    }
   ])
 )
 
@@ -103,15 +128,8 @@ export const WorkerCommand = Command.make(
     ),
     templates: templatesFlag,
     handlers: handlersFlag,
-    healthHost: Flag.String("health-host").pipe(
-      Flag.withDescription("Interface of the health server (env TASKER_WORKER_HEALTH_HOST; default 127.0.0.1)"),
-      Flag.optional
-    ),
-    healthPort: portFlag(
-      "health-port",
-      `Port of the health server: /health, /ready, /metrics (env TASKER_WORKER_HEALTH_PORT; default ` +
-        `${DEFAULT_WORKER_HEALTH_PORT}; 0 picks a free port)`
-    ),
+    healthHost: healthHostFlag("worker"),
+    healthPort: healthPortFlag("worker", DEFAULT_WORKER_HEALTH_PORT),
     ...engineFlags
   },
   (flags) => Effect.flatMap(loadServe, (m) => m.worker(flags))

@@ -101,6 +101,19 @@ describe("tasker serve", () => {
     expect(cancelled.stderr).toMatch(/^tasker: the API answered 409 CONFLICT/m)
   }, 60_000)
 
+  it("serves on the API's /metrics what every role of the process recorded", async () => {
+    await task("create", "--namespace", "rust_e2e_linear", "--name", "mathematical_sequence", "--version", "1.0.0",
+      "--context", `{"even_number": 8}`, "--wait")
+    const response = await fetch(`${url}/metrics`)
+    expect(response.status).toBe(200)
+    const text = await response.text()
+    const positive = (name: string) => new RegExp(`^${name}\\{[^}]*\\} [1-9]`, "m")
+    expect(text).toMatch(positive("tasker_tasks_requests_total")) // the API created the task
+    expect(text).toMatch(positive("tasker_steps_executions_total")) // the worker ran its steps
+    expect(text).toMatch(positive("tasker_tasks_completions_total")) // a result completed it
+    expect(text).toMatch(/^tasker_tasks_active\{state="pending"\} \d+$/m) // the orchestrator's sampled gauges
+  }, 60_000)
+
   it("create --wait exits 1 for a task that ends blocked, cancel cancels it, create without --wait prints the task", async () => {
     const created = await task(
       "create",

@@ -31,6 +31,7 @@ describe("tasker --help", () => {
     })
     expect(results[0]!.stdout).toMatch(/serve[\s\S]*orchestrator[\s\S]*worker[\s\S]*migrate[\s\S]*demo[\s\S]*task/)
     expect(results[1]!.stdout).toContain("--roles")
+    expect(results[2]!.stdout).toContain("--health-port")
     expect(results[3]!.stdout).toContain("--health-port")
     expect(results[7]!.stdout).toContain("--context")
   }, 90_000)

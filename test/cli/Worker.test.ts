@@ -32,7 +32,7 @@ const launch = (args: ReadonlyArray<string>) => {
 describe("tasker worker and tasker orchestrator", () => {
   it("run a task created through an API-only server, serve health and metrics, and stop on SIGTERM", async () => {
     const worker = launch(["worker", "--namespace", "rust_e2e_linear", "--health-port", "0"])
-    const orchestrator = launch(["orchestrator"])
+    const orchestrator = launch(["orchestrator", "--health-port", "0"])
     const api = launch(["serve", "--roles", "api", "--port", "0"])
     const [health, apiUrl] = await Promise.all([
       worker.waitForStdout(/tasker worker health: (http:\/\/127\.0\.0\.1:\d+)\/health/, 60_000).then((m) => m[1]!),

@@ -55,8 +55,8 @@ const ENV = {
 }
 
 const SLOTS: ReadonlyArray<Slot> = [
-  { name: "orchestrator-1", role: "orchestrator", args: ["orchestrator"], env: ENV },
-  { name: "orchestrator-2", role: "orchestrator", args: ["orchestrator"], env: ENV },
+  { name: "orchestrator-1", role: "orchestrator", args: ["orchestrator", "--health-port", "0"], env: ENV },
+  { name: "orchestrator-2", role: "orchestrator", args: ["orchestrator", "--health-port", "0"], env: ENV },
   { name: "worker-1", role: "worker", args: ["worker", ...TEMPLATES, "--health-port", "0"], env: ENV },
   { name: "worker-2", role: "worker", args: ["worker", ...TEMPLATES, "--health-port", "0"], env: ENV },
   // results through the results queue, so killed orchestrators also interrupt result processing

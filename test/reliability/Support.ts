@@ -96,7 +96,7 @@ export const cluster = async (options: ClusterOptions = {}): Promise<Cluster> =>
       return p
     },
     orchestrator: async (env = {}) => {
-      const p = launch(["orchestrator"], env)
+      const p = launch(["orchestrator", "--health-port", "0"], env)
       await Promise.race([
         registered(p),
         p.exited.then((f) => Promise.reject(new Error(`orchestrator exited ${f.code}: ${f.stderr}`)))
