@@ -5,8 +5,9 @@
  *   local signal) and by the polling fallback; each result completes, retries or fails its step and evaluates the
  *   task in the same transaction.
  * - **readiness**: claims tasks that need an orchestrator (`get_next_ready_tasks`: new tasks, waiting tasks whose
- *   retry time came or whose dependencies are met, tasks left by a processor that is gone) and evaluates them. It
- *   sleeps until the next retry is due (`tasker_next_retry_at`), a readiness signal, or the poll interval.
+ *   retry time came or whose dependencies are met, tasks left by a processor that is gone) and evaluates each in
+ *   its task's region (correlation and trace, `inTaskRegion`). It sleeps until the next retry is due
+ *   (`tasker_next_retry_at`), a readiness signal, or the poll interval.
  * - **give-up** (when `giveUpBlockedAfterSeconds` is set): ends tasks blocked longer than that in `error`.
  *
  * Any number of orchestrator processes may run against one database: result messages are read with
@@ -23,7 +24,7 @@ import { READINESS_SIGNAL, RESULTS_QUEUE, workerQueueName } from "../messaging/C
 import { Wakeups } from "../messaging/Wakeups.ts"
 import { recordEnqueued, recordTaskOutcome } from "../telemetry/EngineMetrics.ts"
 import { ResultProcessor } from "./ResultProcessor.ts"
-import { TaskEvaluator } from "./TaskEvaluator.ts"
+import { inTaskRegion, TaskEvaluator } from "./TaskEvaluator.ts"
 
 /**
  * **Test-only fault injection, off by default.** When `TASKER_FAULT_PAUSE_AFTER_READY_CLAIM_MS` is set to a positive
@@ -68,8 +69,10 @@ export const OrchestrationLoopLayer = Layer.effectDiscard(
         })
         yield* Effect.sleep(Duration.millis(faultPauseMs))
       }
-      yield* Effect.forEach(claimed, (task) =>
-        Effect.gen(function*() {
+      // each task is evaluated in its own region: its correlation and its trace
+      const regions = yield* evaluator.regions(claimed.map((t) => t.task_uuid))
+      yield* Effect.forEach(claimed, (task) => {
+        const evaluation = Effect.gen(function*() {
           const row = yield* evaluator.evaluate(task.task_uuid)
           if (row === undefined) return
           yield* recordEnqueued(task.namespace_name, workerQueueName(task.namespace_name), row.enqueued_step_uuids.length)
@@ -78,7 +81,12 @@ export const OrchestrationLoopLayer = Layer.effectDiscard(
           // NOTIFY, marked as ours, is skipped when it comes back)
           if (row.enqueued_step_uuids.length > 0) yield* wakeups.signal(workerQueueName(task.namespace_name))
           yield* wakeups.publishTaskEvent({ taskUuid: task.task_uuid, state: row.task_state })
-        }).pipe(Effect.annotateLogs({ task_uuid: task.task_uuid })), { discard: true })
+        })
+        const region = regions.get(task.task_uuid)
+        return region === undefined
+          ? evaluation.pipe(Effect.annotateLogs({ task_uuid: task.task_uuid }))
+          : evaluation.pipe(inTaskRegion(region))
+      }, { discard: true })
       if (claimed.length >= config.readyTaskBatchSize) return
       const nextRetry = yield* engine.nextRetryAt
       // a retry that is due but could not be claimed (its task is busy) is looked at again shortly
