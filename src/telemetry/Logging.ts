@@ -249,18 +249,27 @@ export const withLevelFilter = (filter: LevelFilter | undefined) =>
   })
 }
 
+/** Whether the stream the console loggers write to (stderr under `Logger.LogToStderr`, else stdout) is a terminal. */
+const logStreamIsTTY = (toStderr: boolean): boolean => (toStderr ? process.stderr : process.stdout).isTTY === true
+
 /**
  * The console logger of a format: JSON lines, or Effect's pretty logger. Both write to stdout, or to stderr when
- * `Logger.LogToStderr` is true (the `tasker` CLI sets it, so stdout stays for command output).
+ * `Logger.LogToStderr` is true (the `tasker` CLI sets it, so stdout stays for command output). The pretty logger
+ * colors its lines only when the stream it writes to is a terminal (`tasker serve 2> file` on a terminal gets no
+ * escape codes in the file).
  */
-export const consoleLogger = (format: LogFormat): Logger.Logger<unknown, void> =>
-  format === "json"
-    ? Logger.make((o) => {
+export const consoleLogger = (format: LogFormat): Logger.Logger<unknown, void> => {
+  if (format === "json") {
+    return Logger.make((o) => {
       const line = jsonLine(o)
       if (o.fiber.getRef(Logger.LogToStderr)) globalThis.console.error(line)
       else globalThis.console.log(line)
     })
-    : Logger.consolePretty()
+  }
+  const toStdout = Logger.consolePretty({ colors: logStreamIsTTY(false) })
+  const toStderr = Logger.consolePretty({ colors: logStreamIsTTY(true) })
+  return Logger.make((o) => (o.fiber.getRef(Logger.LogToStderr) ? toStderr : toStdout).log(o))
+}
 
 /**
  * The console logger (filtered by module levels) and the minimum level for the options; replaces every logger
@@ -277,13 +286,15 @@ export const loggingLayer = (options: LoggingOptions) => {
 }
 
 /**
- * The logging options from the environment: `LOG_FORMAT` (json | pretty; default json, pretty on a terminal),
- * `LOG_LEVEL` (default Info, any case), `TASKER_LOG_LEVELS` (module overrides). A value that is not valid fails
- * with a `ConfigError` naming the variable.
+ * The logging options from the environment: `LOG_FORMAT` (json | pretty; default json, pretty when the stream the
+ * logs go to is a terminal: stderr under `Logger.LogToStderr`, as in the `tasker` CLI, else stdout), `LOG_LEVEL`
+ * (default Info, any case), `TASKER_LOG_LEVELS` (module overrides). A value that is not valid fails with a
+ * `ConfigError` naming the variable.
  */
 export const loggingOptionsFromEnv: Effect.Effect<LoggingOptions, Config.ConfigError> = Effect.gen(function*() {
+  const onTerminal = logStreamIsTTY(yield* Logger.LogToStderr)
   const format = yield* Config.Literals(["json", "pretty"], "LOG_FORMAT").pipe(
-    Config.withDefault(process.stdout.isTTY === true ? "pretty" as const : "json" as const)
+    Config.withDefault(onTerminal ? "pretty" as const : "json" as const)
   )
   const level = yield* Config.schema(LogLevelFromString, "LOG_LEVEL").pipe(Config.withDefault("Info" as const))
   const moduleLevels = yield* Config.schema(ModuleLevelsFromString, "TASKER_LOG_LEVELS").pipe(Config.withDefault({}))

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Layer } from "effect"
+import { ConfigProvider, Effect, Layer, Logger } from "effect"
 import { LoggingLayer, loggingLayer, type LoggingOptions, loggingOptionsFromEnv } from "../../src/telemetry/Logging.ts"
 import { captureConsole } from "./Console.ts"
 
@@ -71,6 +71,30 @@ describe("logging configuration", () => {
       }
       assert.strictEqual((yield* fromEnv({ LOG_LEVEL: "debug" })).level, "Debug")
       assert.strictEqual((yield* fromEnv({})).level, "Info")
+    }))
+
+  it.effect("the default LOG_FORMAT follows the stream the logs go to: pretty on a terminal, else json", () =>
+    Effect.gen(function*() {
+      // as `tasker serve 2> tasker.log` (stdout a terminal, stderr a file) and `tasker serve > out` (the reverse)
+      const formatWhen = (terminal: "stdout" | "stderr", toStderr: boolean) =>
+        Effect.acquireUseRelease(
+          Effect.sync(() => {
+            const saved = [process.stdout.isTTY, process.stderr.isTTY] as const
+            Object.defineProperty(process.stdout, "isTTY", { value: terminal === "stdout", configurable: true, writable: true })
+            Object.defineProperty(process.stderr, "isTTY", { value: terminal === "stderr", configurable: true, writable: true })
+            return saved
+          }),
+          () => fromEnv({}).pipe(Effect.map((o) => o.format), Effect.provideService(Logger.LogToStderr, toStderr)),
+          ([stdout, stderr]) =>
+            Effect.sync(() => {
+              Object.defineProperty(process.stdout, "isTTY", { value: stdout, configurable: true, writable: true })
+              Object.defineProperty(process.stderr, "isTTY", { value: stderr, configurable: true, writable: true })
+            })
+        )
+      assert.strictEqual(yield* formatWhen("stdout", true), "json", "logs to stderr, a file: json")
+      assert.strictEqual(yield* formatWhen("stderr", true), "pretty", "logs to stderr, a terminal: pretty")
+      assert.strictEqual(yield* formatWhen("stdout", false), "pretty", "logs to stdout, a terminal: pretty")
+      assert.strictEqual(yield* formatWhen("stderr", false), "json", "logs to stdout, a file: json")
     }))
 
   it.effect("an unknown LOG_LEVEL fails with an error naming the variable", () =>
