@@ -38,13 +38,17 @@ layer(Orchestrator, { timeout: 60_000, excludeTestServices: true })("readiness-l
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       // a pending task whose steps are all complete: the readiness loop claims it and its evaluation completes it
-      const { taskUuid, steps } = yield* createTask({ steps: graphs.linear, namespace: "spans", name: "evaluated" })
+      // (written in one transaction, so that the loop never sees it half set up)
       const correlationId = "01a21c46-87b4-7459-b268-825705999c77"
       const parentCorrelationId = "01a21c46-87b4-7459-b268-825705999c00"
-      yield* sql`UPDATE tasker_tasks SET correlation_id = ${correlationId}, parent_correlation_id = ${parentCorrelationId},
-                   trace_headers = ${JSON.stringify({ traceparent: `00-${TRACE_ID}-${SPAN_ID}-01` })}::jsonb
-                 WHERE task_uuid = ${taskUuid}`
-      for (const step of Object.values(steps)) yield* forceStepState(step, "complete")
+      const taskUuid = yield* sql.withTransaction(Effect.gen(function*() {
+        const { taskUuid, steps } = yield* createTask({ steps: graphs.linear, namespace: "spans", name: "evaluated" })
+        yield* sql`UPDATE tasker_tasks SET correlation_id = ${correlationId}, parent_correlation_id = ${parentCorrelationId},
+                     trace_headers = ${JSON.stringify({ traceparent: `00-${TRACE_ID}-${SPAN_ID}-01` })}::jsonb
+                   WHERE task_uuid = ${taskUuid}`
+        for (const step of Object.values(steps)) yield* forceStepState(step, "complete")
+        return taskUuid
+      }))
 
       yield* sql<{ current_state: string }>`SELECT current_state FROM tasker_tasks WHERE task_uuid = ${taskUuid}`.pipe(
         Effect.flatMap(([row]) => row?.current_state === "complete" ? Effect.void : Effect.fail("not complete yet")),
