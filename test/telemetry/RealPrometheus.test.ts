@@ -160,6 +160,30 @@ const ratio = (v: number) => {
   expect(v).toBeGreaterThanOrEqual(0)
   expect(v).toBeLessThanOrEqual(1)
 }
+/** the label values of the samples that are not 0 (series created at 0, before their first event, left out) */
+const nonZeroLabelSet = (r: QueryResult, label: string) =>
+  r.samples.filter((s) => s.value !== 0).map((s) => s.metric[label] ?? "").sort()
+/** the samples without a 0 value, by label: exact counts that series created at 0 must not disturb */
+const nonZeroByLabel = (r: QueryResult, label: string) =>
+  Object.fromEntries(Object.entries(byLabel(r, label)).filter(([, v]) => v !== 0))
+/**
+ * `expected` label values are all there and pass `check`; any other one (a series that exists before its first
+ * event, e.g. a counter created at 0) is 0, or NaN for a ratio or quantile of nothing (0/0)
+ */
+const perLabel = (r: QueryResult, label: string, expected: ReadonlyArray<string>, check: (v: number) => void) => {
+  const got = byLabel(r, label)
+  for (const l of expected) {
+    expect(got[l], `${label}="${l}"`).toBeDefined()
+    check(got[l]!)
+  }
+  for (const [l, v] of Object.entries(got)) {
+    if (!expected.includes(l)) expect(v === 0 || Number.isNaN(v), `${label}="${l}": ${v} is 0 or NaN`).toBe(true)
+  }
+}
+const finite = (v: number) => {
+  expect(Number.isFinite(v), `${v} is finite`).toBe(true)
+  expect(v).toBeGreaterThanOrEqual(0)
+}
 /** nothing happened: no series, or series that are all 0 (counters that start at 0) */
 const emptyOrZero = (r: QueryResult) => {
   for (const v of values(r)) expect(v).toBe(0)
@@ -182,17 +206,11 @@ const DOC_RULES: ReadonlyArray<Rule> = [
   { match: /^sum\(rate\(tasker_tasks_requests_total\[5m\]\)\) \* 60$/, check: (r) => positive(single(r)) },
   {
     match: /rate\(tasker_tasks_completions_total\[5m\]\)\) \* 60$/,
-    check: (r) => {
-      expect(labelSet(r, "namespace")).toEqual(EXPECTED.namespaces)
-      values(r).forEach(positive)
-    }
+    check: (r) => perLabel(r, "namespace", EXPECTED.namespaces, positive)
   },
   {
     match: /^sum by \(namespace\) \(rate\(tasker_steps_executions_total\[5m\]\)\)$/,
-    check: (r) => {
-      expect(labelSet(r, "namespace")).toEqual(EXPECTED.namespaces)
-      values(r).forEach(positive)
-    }
+    check: (r) => perLabel(r, "namespace", EXPECTED.namespaces, positive)
   },
   {
     // the task success ratio: some tasks of each wave fail, most complete
@@ -207,33 +225,23 @@ const DOC_RULES: ReadonlyArray<Rule> = [
   {
     // the step failure ratio: test_errors fails; the other namespaces do not (absent today, 0 once ratios return 0)
     match: /rate\(tasker_steps_failures_total\[5m\]\).*\/.*tasker_steps_executions_total/,
-    check: (r) => {
-      const ratios = byLabel(r, "namespace")
-      expect(ratios["test_errors"]).toBeGreaterThan(0)
-      expect(ratios["test_errors"]).toBeLessThan(1)
-      for (const [namespace, v] of Object.entries(ratios)) if (namespace !== "test_errors") expect(v, namespace).toBe(0)
-    }
+    check: (r) =>
+      perLabel(r, "namespace", ["test_errors"], (v) => {
+        expect(v).toBeGreaterThan(0)
+        expect(v).toBeLessThan(1)
+      })
   },
   {
     match: /^topk\(5, sum by \(error_type\) \(increase\(tasker_steps_failures_total\[1h\]\)\)\)$/,
-    check: (r) => {
-      expect(labelSet(r, "error_type")).toEqual(Object.keys(EXPECTED.failuresByType).sort())
-      values(r).forEach(positive)
-    }
+    check: (r) => perLabel(r, "error_type", Object.keys(EXPECTED.failuresByType), positive)
   },
   {
     match: /^sum by \(retryable\) \(rate\(tasker_steps_failures_total/,
-    check: (r) => {
-      expect(labelSet(r, "retryable")).toEqual(["false", "true"])
-      values(r).forEach(positive)
-    }
+    check: (r) => perLabel(r, "retryable", ["false", "true"], positive)
   },
   {
     match: /histogram_quantile\(0\.95, sum by \(le, namespace\) \(rate\(tasker_step_execution_duration_bucket/,
-    check: (r) => {
-      expect(labelSet(r, "namespace")).toEqual(EXPECTED.namespaces)
-      finiteNonNegative(r)
-    }
+    check: (r) => perLabel(r, "namespace", EXPECTED.namespaces, finite)
   },
   {
     match: /histogram_quantile\(0\.95, sum by \(le, result_type\) \(rate\(tasker_step_result_submission_duration_bucket/,
@@ -293,10 +301,7 @@ const DOC_RULES: ReadonlyArray<Rule> = [
   {
     // every step has finished: nothing runs
     match: /^sum by \(namespace\) \(tasker_steps_active_executions\)$/,
-    check: (r) => {
-      expect(labelSet(r, "namespace")).toEqual(EXPECTED.namespaces)
-      emptyOrZero(r)
-    }
+    check: (r) => perLabel(r, "namespace", EXPECTED.namespaces, (v) => expect(v).toBe(0))
   },
   { match: /reason="dead_lettered"/, mayBeEmpty: true, check: emptyOrZero },
   { match: /tasker_messages_receive_failures_total/, mayBeEmpty: true, check: emptyOrZero },
@@ -367,8 +372,7 @@ const DOC_RULES: ReadonlyArray<Rule> = [
   {
     match: /^histogram_quantile\(0\.95, sum by \(le, namespace\) \(tasker_step_execution_duration_bucket\)\)$/,
     check: (r) => {
-      expect(labelSet(r, "namespace")).toEqual([...new Set(SINGLE_KINDS.map((k) => k.namespace))].sort())
-      finiteNonNegative(r)
+      perLabel(r, "namespace", [...new Set(SINGLE_KINDS.map((k) => k.namespace))], finite)
     }
   },
   {
@@ -455,23 +459,21 @@ const PANEL_RULES: Readonly<Record<string, Omit<Rule, "match">>> = {
   },
   "Tasks requested (1 h)": { check: (r) => positive(single(r)) },
   "Top error types (1 h)": {
-    check: (r) => expect(labelSet(r, "error_type")).toEqual(Object.keys(EXPECTED.failuresByType).sort())
+    check: (r) => expect(nonZeroLabelSet(r, "error_type")).toEqual(Object.keys(EXPECTED.failuresByType).sort())
   },
   "Step failure ratio by namespace": {
-    check: (r) => {
-      const ratios = byLabel(r, "namespace")
-      expect(ratios["test_errors"]).toBeGreaterThan(0)
-      for (const [namespace, v] of Object.entries(ratios)) if (namespace !== "test_errors") expect(v, namespace).toBe(0)
-    }
+    check: (r) => perLabel(r, "namespace", ["test_errors"], (v) => expect(v).toBeGreaterThan(0))
   },
   "Step failures by error type and retryability": {
     check: (r) => {
-      expect(r.samples.map((s) => `${s.metric.error_type}/${s.metric.retryable}`).sort()).toEqual(
+      expect(r.samples.filter((s) => s.value !== 0).map((s) => `${s.metric.error_type}/${s.metric.retryable}`).sort()).toEqual(
         ["PermanentError/false", "RetryableError/true"]
       )
     }
   },
-  "Task failures by final state": { check: (r) => expect(labelSet(r, "error_type")).toEqual(["blocked_by_failures"]) },
+  "Task failures by final state": {
+    check: (r) => expect(nonZeroLabelSet(r, "error_type")).toEqual(["blocked_by_failures"])
+  },
   "Blocked tasks": { check: (r) => expect(single(r)).toBe(EXPECTED.blocked) },
   "Tasks by state": { check: (r) => expect(byLabel(r, "state")["blocked_by_failures"]).toBe(EXPECTED.blocked) },
   "Live processes by role": {
@@ -600,16 +602,16 @@ describe("a real Prometheus scraping every role", () => {
   it("counts the workload exactly: requests, completions, failures, step runs and failures by error type", async () => {
     expect(single(await fleetPrometheus.query("sum(tasker_tasks_requests_total)"))).toBe(EXPECTED.requests)
     expect(single(await fleetPrometheus.query("sum(tasker_tasks_completions_total)"))).toBe(EXPECTED.completed)
-    expect(byLabel(await fleetPrometheus.query("sum by (error_type) (tasker_tasks_failures_total)"), "error_type"))
+    expect(nonZeroByLabel(await fleetPrometheus.query("sum by (error_type) (tasker_tasks_failures_total)"), "error_type"))
       .toEqual({ blocked_by_failures: EXPECTED.blocked })
     expect(single(await fleetPrometheus.query("sum(tasker_steps_executions_total)"))).toBe(EXPECTED.executions)
-    expect(byLabel(await fleetPrometheus.query("sum by (error_type) (tasker_steps_failures_total)"), "error_type"))
+    expect(nonZeroByLabel(await fleetPrometheus.query("sum by (error_type) (tasker_steps_failures_total)"), "error_type"))
       .toEqual(EXPECTED.failuresByType)
     // every step ran on a worker (the job of the workers' scrape config), each on the one hosting its namespace
-    expect(byLabel(await fleetPrometheus.query("sum by (job) (tasker_steps_executions_total)"), "job"))
+    expect(nonZeroByLabel(await fleetPrometheus.query("sum by (job) (tasker_steps_executions_total)"), "job"))
       .toEqual({ "tasker-worker": EXPECTED.executions })
     const perWorker = await fleetPrometheus.query(
-      'count by (instance) (count by (instance, namespace) (tasker_steps_executions_total{job="tasker-worker"}))'
+      'count by (instance) (count by (instance, namespace) (tasker_steps_executions_total{job="tasker-worker"} > 0))'
     )
     expect(values(perWorker).sort()).toEqual([1, 2])
   })
