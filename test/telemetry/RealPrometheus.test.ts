@@ -37,11 +37,8 @@ import {
 // ---------------------------------------------------------------------------------------------------------------
 // THE PROCESSES OF THE FLEET — the one place to change when the roles change.
 //
-// `tasker orchestrator` has no /metrics endpoint yet, so the orchestration loops run in an API process
-// (`tasker serve --roles api,orchestrator`), whose API server serves /metrics. Once `tasker orchestrator
-// --health-port N` (TASKER_ORCHESTRATOR_HEALTH_PORT) exists, replace that entry by
-//   { job: "tasker-orchestrator", args: ["orchestrator", "--health-port", "0"] },
-// `BANNER` already matches a banner like the worker's ("tasker orchestrator health: http://127.0.0.1:N/health").
+// The orchestration loops run in `tasker orchestrator --health-port 0`, whose health server serves /metrics;
+// `BANNER` matches its banner ("tasker orchestrator health: http://127.0.0.1:N/health").
 // The job names are those of ops/prometheus/prometheus.yml (alerts.yml's TaskerNoLiveOrchestrator needs
 // "tasker-orchestrator").
 //
@@ -51,7 +48,7 @@ import {
 // task type in each wave is chance, and a rate can come out 0).
 // ---------------------------------------------------------------------------------------------------------------
 const FLEET: ReadonlyArray<{ readonly job: string; readonly args: ReadonlyArray<string> }> = [
-  { job: "tasker-orchestrator", args: ["serve", "--roles", "api,orchestrator", "--port", "0"] },
+  { job: "tasker-orchestrator", args: ["orchestrator", "--health-port", "0"] },
   {
     job: "tasker-worker",
     args: ["worker", "--namespace", "rust_e2e_linear", "--namespace", "rust_e2e_diamond", "--health-port", "0"]
@@ -362,11 +359,11 @@ const DOC_RULES: ReadonlyArray<Rule> = [
 
   // --- single process, correlation on (SINGLE_KINDS: 3 tasks, 1 of them failing) ---
   {
-    match: /^count\(count_over_time\(tasker_tasks_requests_total\[5m\]\) unless tasker_tasks_requests_total offset 5m\)$/,
+    match: /^count\(count_over_time\(tasker_tasks_requests_total\[5m\]\) unless tasker_tasks_requests_total offset 5m\) or vector\(0\)$/,
     check: (r) => expect(single(r)).toBe(SINGLE_KINDS.length)
   },
   {
-    match: /^count\(count_over_time\(tasker_tasks_failures_total\[5m\]\) unless tasker_tasks_failures_total offset 5m\)$/,
+    match: /^count\(count_over_time\(tasker_tasks_failures_total\[5m\]\) unless tasker_tasks_failures_total offset 5m\) or vector\(0\)$/,
     check: (r) => expect(single(r)).toBe(SINGLE_KINDS.filter((k) => k.status !== "complete").length)
   },
   {
