@@ -10,7 +10,7 @@
 import { Layer } from "effect"
 import { HttpMiddleware, HttpRouter } from "effect/http"
 import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
-import { PrometheusMetrics } from "effect/observability"
+import { metricsEndpointLayer } from "../telemetry/MetricsEndpoint.ts"
 import { allowedHostsLayer } from "./AllowedHostsLayer.ts"
 import { Api } from "./Api.ts"
 import { authorizationLayer } from "./AuthorizationLayer.ts"
@@ -61,8 +61,8 @@ export const apiRoutesLayer = (
   return Layer.mergeAll(
     HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }).pipe(Layer.provide(handlers)),
     HttpApiScalar.layer(Api, { path: "/docs" }),
-    // Prometheus text format of every metric (open, like the health probes)
-    PrometheusMetrics.layerHttp({ path: "/metrics" }),
+    // Prometheus text or OpenMetrics with exemplars of every metric (open, like the health probes)
+    metricsEndpointLayer("/metrics"),
     errorShapeLayer(maxBodyBytes),
     allowedHostsLayer(options.host ?? DEFAULT_API_HOST, options.allowedHosts),
     compressionLayer

@@ -11,12 +11,12 @@ import { createServer } from "node:http"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Config, Console, Effect, Layer, Option } from "effect"
 import { HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
-import { PrometheusMetrics } from "effect/observability"
 import { SqlClient } from "effect/sql"
 import { type EngineOptions, engineLayer } from "../../layers/engine.ts"
 import { apiServerLayer } from "../../layers/api.ts"
 import { type ApiServerOptions, apiServerOptionsFromEnv, DEFAULT_API_PORT } from "../api/ServerOptions.ts"
 import { CurrentProcessor } from "../db/Processors.ts"
+import { metricsEndpointLayer } from "../telemetry/MetricsEndpoint.ts"
 import { exampleTemplates } from "../examples/index.ts"
 import { engineConfigFromEnv } from "../config/EngineConfig.ts"
 import { templateKey, type WorkflowDefinition } from "../workflow/Workflow.ts"
@@ -198,8 +198,8 @@ const embeddedWarning = (choice: DatabaseChoice, command: string) =>
 
 /**
  * The health server of a process without the API (`tasker worker`, `tasker orchestrator`): `GET /health` (the
- * process answers), `GET /ready` (the database answers) and `GET /metrics` (Prometheus text of every metric in this
- * process's registry). `details` are added to the answers of `/health` and `/ready` (with the processor's UUID).
+ * process answers), `GET /ready` (the database answers) and `GET /metrics` (Prometheus text, or OpenMetrics with exemplars
+ * when asked, of every metric in this process's registry: `MetricsEndpoint.ts`). `details` are added to the answers of `/health` and `/ready` (with the processor's UUID).
  */
 export const healthServerLayer = (options: {
   readonly host: string
@@ -234,7 +234,7 @@ export const healthServerLayer = (options: {
       )
     })
   )
-  return HttpRouter.serve(Layer.mergeAll(routes, PrometheusMetrics.layerHttp({ path: "/metrics" })), {
+  return HttpRouter.serve(Layer.mergeAll(routes, metricsEndpointLayer("/metrics")), {
     disableLogger: true
   }).pipe(Layer.provideMerge(NodeHttpServer.layer(createServer, { host: options.host, port: options.port })))
 }

@@ -8,11 +8,19 @@
  * suffix. The attribute itself is not a dimension: Prometheus text (`PrometheusMetrics`) leaves it out, and the
  * OTLP exporter of `layers/telemetry.ts` removes it from the data points (`withoutUnitAttribute`).
  *
- * Metric updates inside a `withCorrelation` region carry `correlation_id` automatically; the other attributes are
- * given where the metric is recorded (`record` helpers below take them explicitly). docs/observability/metrics.md
- * lists each metric with the point it is recorded at.
+ * Correlation: only the task- and step-level counters (`perTask` below: requests, completions, failures, steps
+ * enqueued, results processed, executions, successes, failures, claims, results submitted, tasks without a live
+ * worker) carry `correlation_id` as an attribute, and only when `increment` is called inside a `withCorrelation`
+ * region with `CorrelationOnMetrics` on: that is where one task's counts are wanted, at a bounded cost of a few
+ * series per task. Histograms never carry it; `observeMs` records the correlation and trace IDs of the observation
+ * as an exemplar instead (`Exemplars.ts`), and gauges and the SQL/messaging counters are per process.
+ *
+ * The other attributes are given where the metric is recorded (`increment`/`observeMs` take them explicitly).
+ * docs/observability/metrics.md lists each metric with the point it is recorded at.
  */
-import { Metric } from "effect"
+import { Effect, Metric } from "effect"
+import { CorrelationOnMetrics, CurrentCorrelation } from "./Correlation.ts"
+import { recordExemplar, registerHistogram } from "./Exemplars.ts"
 
 /** Histogram boundaries in milliseconds: sub-millisecond SQL calls to multi-second handlers. */
 export const latencyBoundariesMs: ReadonlyArray<number> = [
@@ -22,25 +30,34 @@ export const latencyBoundariesMs: ReadonlyArray<number> = [
 /** The attribute that carries a metric's unit (read by `@effect/opentelemetry`, skipped by `PrometheusMetrics`). */
 export const UNIT_ATTRIBUTE = "unit"
 
+const perTaskIds = new Set<string>()
+
 const counter = (name: string, description: string, unit: string) =>
   Metric.counter(name, { description, incremental: true, attributes: { [UNIT_ATTRIBUTE]: unit } })
-const histogramMs = (name: string, description: string) =>
-  Metric.histogram(name, { description, boundaries: latencyBoundariesMs, attributes: { [UNIT_ATTRIBUTE]: "ms" } })
+/** A task- or step-level counter: `increment` adds the region's `correlation_id` (see the module docs). */
+const perTask = (name: string, description: string, unit: string) => {
+  perTaskIds.add(name)
+  return counter(name, description, unit)
+}
+const histogramMs = (name: string, description: string) => {
+  registerHistogram(name, latencyBoundariesMs)
+  return Metric.histogram(name, { description, boundaries: latencyBoundariesMs, attributes: { [UNIT_ATTRIBUTE]: "ms" } })
+}
 const gauge = (name: string, description: string, unit: string) =>
   Metric.gauge(name, { description, attributes: { [UNIT_ATTRIBUTE]: unit } })
 
 // --- orchestration -------------------------------------------------------------------------------------------
 
 /** O1: task creation requests (attempts, before the transaction); attrs task_type, namespace */
-export const taskRequests = counter("tasker.tasks.requests.total", "Task creation requests", "{request}")
+export const taskRequests = perTask("tasker.tasks.requests.total", "Task creation requests", "{request}")
 /** O2: tasks that reached `complete`; attrs task_type, namespace */
-export const taskCompletions = counter("tasker.tasks.completions.total", "Tasks completed", "{task}")
+export const taskCompletions = perTask("tasker.tasks.completions.total", "Tasks completed", "{task}")
 /** O3: tasks that failed (blocked_by_failures or error); attrs task_type, namespace, error_type (final state) */
-export const taskFailures = counter("tasker.tasks.failures.total", "Tasks failed", "{task}")
+export const taskFailures = perTask("tasker.tasks.failures.total", "Tasks failed", "{task}")
 /** O4: steps enqueued for workers; attrs namespace */
-export const stepsEnqueued = counter("tasker.steps.enqueued.total", "Steps enqueued for workers", "{step}")
+export const stepsEnqueued = perTask("tasker.steps.enqueued.total", "Steps enqueued for workers", "{step}")
 /** O5: step results applied; attrs result_type (success, retry, error, ignored), namespace */
-export const stepResultsProcessed = counter("tasker.steps.results_processed.total", "Step results processed", "{result}")
+export const stepResultsProcessed = perTask("tasker.steps.results_processed.total", "Step results processed", "{result}")
 /** O6: task creation, request to commit; attrs task_type */
 export const taskInitializationDuration = histogramMs("tasker.task.initialization.duration", "Task initialization duration")
 /** O7: evaluation and finalization of a task after a result; attrs final_state */
@@ -55,7 +72,7 @@ export const tasksActive = gauge("tasker.tasks.active", "Tasks by state", "{task
 /** O10: steps enqueued and not yet claimed (sampled); attrs namespace */
 export const stepsReady = gauge("tasker.steps.ready", "Steps enqueued and waiting for a worker", "{step}")
 /** O11: tasks created while no live worker hosts their template (they wait for one); attrs task_type, namespace */
-export const tasksWithoutLiveWorker = counter(
+export const tasksWithoutLiveWorker = perTask(
   "tasker.tasks.no_live_worker.total",
   "Tasks created while no live worker hosts their template",
   "{task}"
@@ -64,15 +81,15 @@ export const tasksWithoutLiveWorker = counter(
 // --- worker ----------------------------------------------------------------------------------------------------
 
 /** W1: step executions started (a handler invoked); attrs namespace, step_name, handler_type */
-export const stepExecutions = counter("tasker.steps.executions.total", "Step executions", "{execution}")
+export const stepExecutions = perTask("tasker.steps.executions.total", "Step executions", "{execution}")
 /** W2: handlers that succeeded; attrs namespace, step_name */
-export const stepSuccesses = counter("tasker.steps.successes.total", "Step handler successes", "{execution}")
+export const stepSuccesses = perTask("tasker.steps.successes.total", "Step handler successes", "{execution}")
 /** W3: handlers that failed; attrs namespace, step_name, error_type, retryable */
-export const stepFailures = counter("tasker.steps.failures.total", "Step handler failures", "{execution}")
+export const stepFailures = perTask("tasker.steps.failures.total", "Step handler failures", "{execution}")
 /** W4: steps claimed; attrs namespace, claim_method (event, poll) */
-export const stepsClaimed = counter("tasker.steps.claimed.total", "Steps claimed", "{step}")
+export const stepsClaimed = perTask("tasker.steps.claimed.total", "Steps claimed", "{step}")
 /** W5: results recorded by workers; attrs result_type (processed, submitted, superseded, discarded) */
-export const resultsSubmitted = counter("tasker.steps.results_submitted.total", "Step results submitted", "{result}")
+export const resultsSubmitted = perTask("tasker.steps.results_submitted.total", "Step results submitted", "{result}")
 /** W6: handler execution, start to result; attrs namespace, result (success, failure) */
 export const stepExecutionDuration = histogramMs("tasker.step.execution.duration", "Step handler execution duration")
 /** W7: the claim round trip; attrs namespace, claim_method */
@@ -139,11 +156,30 @@ export const queueOldestMessageAge = gauge("tasker.queue.oldest_message.age", "A
 
 // --- helpers ---------------------------------------------------------------------------------------------------
 
-/** Adds 1 to `metric` with `attributes` (and the region's correlation). */
-export const increment = (metric: Metric.Metric<number, unknown>, attributes: Record<string, string>, by = 1) =>
-  Metric.update(Metric.withAttributes(metric, attributes), by)
+/** Whether `metric` is a task- or step-level counter (the only metrics that carry `correlation_id`). */
+export const isPerTask = (metric: Metric.Metric<number, unknown>): boolean => perTaskIds.has(metric.id)
 
-/** Records a duration in ms. */
+/** The ids of the task- and step-level counters. */
+export const perTaskMetricIds: ReadonlySet<string> = perTaskIds
+
+/** `{ correlation_id }` of the current region when correlation on metrics is on, else `{}`. */
+const correlationAttribute = Effect.gen(function*() {
+  if (!(yield* CorrelationOnMetrics)) return {}
+  const current = yield* CurrentCorrelation
+  return current === undefined ? {} : { correlation_id: current.correlationId }
+})
+
+/** Adds `by` (default 1) to `metric` with `attributes`, and the region's correlation when it is a per-task counter. */
+export const increment = (metric: Metric.Metric<number, unknown>, attributes: Record<string, string>, by = 1) =>
+  perTaskIds.has(metric.id)
+    ? Effect.flatMap(correlationAttribute, (correlation) =>
+      Metric.update(Metric.withAttributes(metric, { ...attributes, ...correlation }), by))
+    : Metric.update(Metric.withAttributes(metric, attributes), by)
+
+/**
+ * Records a duration in ms in a histogram, and the observation as its bucket's exemplar (with the current span's
+ * trace ID and the region's correlation ID, when there are any).
+ */
 export const observeMs = (metric: Metric.Metric<number, unknown>, attributes: Record<string, string>, ms: number) =>
-  Metric.update(Metric.withAttributes(metric, attributes), ms)
+  Effect.andThen(Metric.update(Metric.withAttributes(metric, attributes), ms), recordExemplar(metric, attributes, ms))
 

@@ -148,10 +148,7 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
         const count = (active.get(namespace) ?? 0) + delta
         active.set(namespace, count)
         return Metric.update(Metric.withAttributes(Metrics.stepsActiveExecutions, { namespace }), count)
-      }).pipe(
-        // a per-worker gauge: it must not be split by the running step's correlation
-        Effect.updateService(Metric.CurrentMetricAttributes, ({ correlation_id: _, ...rest }) => rest)
-      )
+      })
 
     /** Every ancestor's result of a claimed step, by step name (a handler asked for one that is not a parent). */
     const ancestorsOf = (claimed: ClaimedStep) =>

@@ -79,6 +79,8 @@ const parseValue = (v: string): number => (v === "NaN" ? NaN : v === "+Inf" ? In
 export const startPrometheus = async (options: {
   readonly jobs: Readonly<Record<string, ReadonlyArray<string>>>
   readonly ruleFiles?: ReadonlyArray<string>
+  /** more command-line flags, e.g. `--enable-feature=exemplar-storage` */
+  readonly flags?: ReadonlyArray<string>
 }): Promise<PrometheusServer> => {
   const binary = requireOnPath("prometheus")
   const dir = mkdtempSync(join(tmpdir(), "tasker-prometheus-"))
@@ -100,7 +102,8 @@ export const startPrometheus = async (options: {
       `--config.file=${join(dir, "prometheus.yml")}`,
       `--storage.tsdb.path=${join(dir, "data")}`,
       `--web.listen-address=127.0.0.1:${port}`,
-      "--log.level=warn"
+      "--log.level=warn",
+      ...(options.flags ?? [])
     ], { stdio: ["ignore", "ignore", "pipe"] })
     let stderr = ""
     child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
