@@ -31,7 +31,7 @@ import { TaskQueries } from "../src/tasks/TaskQueries.ts"
 import { MetricsSamplerLayer } from "../src/telemetry/Sampler.ts"
 import { SeriesJanitorLayer } from "../src/telemetry/SeriesJanitor.ts"
 import { WorkerLayer } from "../src/worker/Worker.ts"
-import { TemplateRegistry } from "../src/workflow/TemplateRegistry.ts"
+import { createStoredTemplateSeries, TemplateRegistry } from "../src/workflow/TemplateRegistry.ts"
 import type { WorkflowDefinition } from "../src/workflow/Workflow.ts"
 
 export interface EngineOptions<R> {
@@ -88,6 +88,8 @@ export const engineLayer = <R = never>(options: EngineOptions<R> = {}) => {
     runOrchestrator ? OrchestrationLoopLayer : Layer.empty,
     runOrchestrator ? MetricsSamplerLayer(settings.metricsSampleIntervalMs) : Layer.empty,
     SeriesJanitorLayer(settings.metricsSweepIntervalMs),
+    // counters of the stored templates at 0 from the start (InitialSeries.ts); registered ones get theirs on register
+    Layer.effectDiscard(createStoredTemplateSeries),
     // a worker registers the templates it hosts; without one, they are still registered so tasks can be created
     runWorker ? WorkerLayer<R>({ templates }) : registerTemplates(templates)
   )

@@ -10,6 +10,7 @@ import { SqlClient, type SqlError } from "effect/sql"
 import type { NamedStepUuid, NamedTaskUuid } from "../domain/Ids.ts"
 import type { StepSpec } from "../db/EngineFunctions.ts"
 import { workerQueueName } from "../messaging/Channels.ts"
+import { createTemplateSeries, type TemplateSeries } from "../telemetry/InitialSeries.ts"
 import {
   fromConfiguration,
   InvalidTemplate,
@@ -155,6 +156,7 @@ export class TemplateRegistry extends Context.Service<TemplateRegistry, {
           } satisfies RegisteredTemplate
         }))
         cache.set(registered.key, registered)
+        yield* createTemplateSeries(templateSeries(definition))
         return registered
       })
 
@@ -204,6 +206,7 @@ export class TemplateRegistry extends Context.Service<TemplateRegistry, {
           stepSpecs: stepSpecs(definition, namedSteps)
         }
         cache.set(key, registered)
+        yield* createTemplateSeries(templateSeries(definition))
         return registered
       })
 
@@ -217,6 +220,40 @@ export class TemplateRegistry extends Context.Service<TemplateRegistry, {
     })
   )
 }
+
+/**
+ * The metric labels of a template (`InitialSeries.ts`): its counters are created at 0 when it is registered or
+ * resolved, so that Prometheus sees their first increment.
+ */
+export const templateSeries = (definition: WorkflowDefinition<unknown>): TemplateSeries => ({
+  namespace: definition.namespace,
+  taskType: definition.name,
+  queue: workerQueueName(definition.namespace),
+  steps: definition.steps.map((step) => ({ name: step.name, handlerType: step.handler?.kind }))
+})
+
+/**
+ * Creates the counter series of every template stored in the database at 0 (`InitialSeries.ts`), for the processes
+ * that record a template's counters without registering or resolving it (an orchestrator applying results).
+ * A stored configuration that does not decode is skipped; a database error is logged and ignored.
+ */
+export const createStoredTemplateSeries: Effect.Effect<void, never, TemplateRegistry> = Effect.gen(function*() {
+  const registry = yield* TemplateRegistry
+  const stored = yield* registry.listStored
+  const decode = Schema.decodeUnknownOption(TemplateConfiguration)
+  for (const row of stored) {
+    const configuration = decode(row.configuration)
+    if (configuration._tag === "None") continue
+    yield* createTemplateSeries({
+      namespace: row.namespace,
+      taskType: row.name,
+      queue: workerQueueName(row.namespace),
+      steps: configuration.value.steps.map((step) => ({ name: step.name }))
+    })
+  }
+}).pipe(
+  Effect.catch((error) => Effect.logWarning("could not create the stored templates' metric series", { error: String(error) }))
+)
 
 export interface StoredTemplate {
   readonly namespace: string
