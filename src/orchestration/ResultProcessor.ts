@@ -6,7 +6,7 @@
  * (With `inlineResultProcessing`, workers apply their results themselves through the same function; only results
  * that could not be applied inline, and lost-worker reports, come through here.)
  */
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Metric } from "effect"
 import type { SqlError } from "effect/sql"
 import { EngineConfig } from "../config/EngineConfig.ts"
 import { EngineFunctions, type ProcessedResult } from "../db/EngineFunctions.ts"
@@ -28,6 +28,8 @@ export class ResultProcessor extends Context.Service<ResultProcessor, {
       const engine = yield* EngineFunctions
       const processor = yield* CurrentProcessor
       const wakeups = yield* Wakeups
+      // the dead-letter counter at 0 from the start, so that increase() sees the first one (InitialSeries.ts)
+      yield* Metric.update(Metric.withAttributes(Metrics.messagesArchived, { queue: RESULTS_QUEUE, reason: "dead_lettered" }), 0)
 
       /** Logs, spans and metrics of one processed message, in the task's correlation and trace. */
       const report = (row: ProcessedResult, batchMs: number, batchSize: number) => {

@@ -66,6 +66,7 @@ export const createTemplateSeries = (template: TemplateSeries): Effect.Effect<vo
     zero(Metrics.stepsEnqueued, { namespace }),
     zero(Metrics.messagesSent, { queue: template.queue, message_type: "SimpleStepMessage" }),
     zero(Metrics.messagesReceived, { queue: template.queue, message_type: "SimpleStepMessage" }),
+    zero(Metrics.messagesArchived, { queue: template.queue, reason: "dead_lettered" }),
     ...RESULT_TYPES.map((type) => zero(Metrics.stepResultsProcessed, { result_type: type, namespace })),
     ...CLAIM_METHODS.map((method) => zero(Metrics.stepsClaimed, { namespace, claim_method: method })),
     ...SUBMITTED_RESULT_TYPES.map((type) => zero(Metrics.resultsSubmitted, { result_type: type }))
