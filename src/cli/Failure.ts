@@ -75,10 +75,12 @@ const oneLine = (text: string): string => redactSecrets(text.split("\n")[0]!.tri
 const apiStatus: Record<string, number> = {
   ApiBadRequest: 400,
   ApiUnauthorized: 401,
+  ApiForbidden: 403,
   ApiNotFound: 404,
   ApiConflict: 409,
   ApiPayloadTooLarge: 413,
   ApiValidationError: 422,
+  ApiTooManyRequests: 429,
   ApiInternalError: 500,
   ApiServiceUnavailable: 503
 }
