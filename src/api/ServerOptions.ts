@@ -100,6 +100,16 @@ export const apiTokenFromEnv = Effect.gen(function*() {
 const positiveNumber = (name: string, fallback: number) =>
   Config.schema(Schema.Number.check(Schema.isGreaterThan(0)), name).pipe(Config.withDefault(fallback))
 
+/**
+ * The API would listen on a non-loopback address with no credential at all (no `TASKER_API_TOKEN`, no API key):
+ * anyone who can reach the address could read and operate every task. Refused unless
+ * `allowUnauthenticated` (`--allow-unauthenticated`, `TASKER_API_ALLOW_UNAUTHENTICATED=true`).
+ */
+export class UnsafeBind extends Schema.TaggedError<UnsafeBind>()("UnsafeBind", {
+  host: Schema.String,
+  message: Schema.String
+}) {}
+
 /** A port to listen on: 0 to 65535, where 0 lets the system pick a free one. */
 export const ListenPort = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 }))
 

@@ -115,6 +115,8 @@ export const outcomeOf = (cause: Cause.Cause<unknown>): Outcome => {
     return error._tag === "ShowHelp" ? { code: EXIT_USAGE, line: undefined } : usage(error.message)
   }
   if (error instanceof UsageError) return usage(error.message)
+  // the API refused to listen on a non-loopback host without credentials: a configuration to change (exit 2)
+  if (tagOf(error) === "UnsafeBind" && error instanceof Error) return usage(error.message)
   if (error instanceof CommandFailed) return failure(error.message)
   if (isApiError(error)) {
     const status = apiStatus[error._tag]!
