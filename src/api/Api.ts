@@ -6,11 +6,12 @@
  * |---|---|
  * | `tasks` | `POST /v1/tasks`, `POST /v1/tasks/batch`, `GET /v1/tasks`, `GET/DELETE /v1/tasks/:task_uuid`, `GET /v1/tasks/:task_uuid/wait`, `GET /v1/tasks/:task_uuid/workflow_steps[/:step_uuid]`, `PATCH /v1/tasks/:task_uuid/workflow_steps/:step_uuid` |
  * | `templates` | `GET /v1/templates[/:namespace[/:name]]` |
+ * | `audit` | `GET /v1/audit` |
  * | `system` (top level) | `GET /health`, `/live`, `/ready` |
  *
- * Two middlewares: `Authorization` (tasks and templates; a bearer token or `X-API-Key`, checked only when a
- * token is configured) and `RequestErrors` (every endpoint; turns request decoding failures, oversize bodies and
- * defects into the API's error shape).
+ * Two middlewares: `Authorization` (tasks, templates, audit and `/ready`: the caller's scopes against the
+ * endpoint's, `src/api/Access.ts`) and `RequestErrors` (every endpoint; turns request decoding failures, oversize
+ * bodies and defects into the API's error shape).
  */
 import { Schema } from "effect"
 import {
@@ -26,14 +27,18 @@ import { StepUuid, TaskUuid } from "../domain/Ids.ts"
 import {
   ApiBadRequest,
   ApiConflict,
+  ApiForbidden,
   ApiInternalError,
   ApiNotFound,
   ApiPayloadTooLarge,
   ApiServiceUnavailable,
+  ApiTooManyRequests,
   ApiUnauthorized,
   ApiValidationError
 } from "./Errors.ts"
 import {
+  AuditPage,
+  AuditQuery,
   BoundedString,
   CreateTaskRequest,
   CreateTasksRequest,
@@ -63,12 +68,13 @@ export const CORRELATION_HEADER = "x-correlation-id"
 export const API_KEY_HEADER = "X-API-Key"
 
 /**
- * Authentication: `Authorization: Bearer <token>` or `X-API-Key: <token>`. Off unless the server is given a
- * token (`TASKER_API_TOKEN`); then a request without a valid token is a 401. Not required by the client: it
- * sends a token when it is configured with one.
+ * Authentication and authorization: `Authorization: Bearer <key>` or `X-API-Key: <key>` — the bootstrap token
+ * (`TASKER_API_TOKEN`) or an API key (`tasker keys create`). With authentication on, a request without a valid key
+ * is a 401, one whose key lacks the endpoint's scope a 403 naming it, one over its rate limit a 429 with
+ * `Retry-After`. Not required by the client: it sends a key when it is configured with one.
  */
 export class Authorization extends HttpApiMiddleware.Service<Authorization>()("tasker/api/Authorization", {
-  error: ApiUnauthorized,
+  error: [ApiUnauthorized, ApiForbidden, ApiTooManyRequests],
   security: {
     bearer: HttpApiSecurity.bearer,
     apiKey: HttpApiSecurity.apiKey({ key: API_KEY_HEADER, in: "header" })
@@ -170,8 +176,10 @@ export class TasksGroup extends HttpApiGroup.make("tasks").add(
     error: [ApiNotFound, ApiConflict]
   }).annotateMerge(doc(
     "Resolve or retry a step",
-    "`{action: \"resolve\", result_data, resolved_by, reason}` resolves the step by hand (its dependents receive " +
-      "`result_data`); `{action: \"retry\"}` retries a failed step. 409 when the step's state does not allow it. " +
+    "`{action: \"resolve\", result_data, reason}` resolves a failed step (`error` or `waiting_for_retry`) by hand " +
+      "(its dependents receive `result_data`; `resolved_by` is the caller's key id, a `resolved_by` in the body is " +
+      "ignored); `force: true` (admin scope) resolves a step in any unfinished state. `{action: \"retry\"}` retries " +
+      "a failed step. 409 when the step's state does not allow it. Both are recorded in the audit trail. " +
       "A 400 names every missing or invalid field of the action at once."
   ))
     // an operator fixing a request should see every missing field at once, not one per attempt
@@ -199,22 +207,37 @@ export class TemplatesGroup extends HttpApiGroup.make("templates").add(
   description: "The registered workflow templates: namespaces, names, versions and their stored configuration."
 })) {}
 
-/** Health probes: never behind authentication. */
+export class AuditGroup extends HttpApiGroup.make("audit").add(
+  HttpApiEndpoint.get("list", "/v1/audit", { query: AuditQuery, success: AuditPage, error: ApiBadRequest })
+    .annotateMerge(doc(
+      "The operator audit trail",
+      "Every operator action (task.cancel, step.retry, step.resolve, key.create, key.revoke), newest first: the " +
+        "acting key's id, the client address, the request's correlation id, the task and step. Filters: task_uuid, " +
+        "key_id, action, since (ISO 8601). Needs the admin scope."
+    ))
+).middleware(Authorization).annotateMerge(OpenApi.annotations({
+  title: "Audit",
+  description: "The operator audit trail (admin scope)."
+})) {}
+
+/** Health probes: `/health` and `/live` never behind authentication; `/ready` needs the `metrics` scope. */
 export class SystemGroup extends HttpApiGroup.make("system", { topLevel: true }).add(
   HttpApiEndpoint.get("health", "/health", { success: HealthStatus }).annotateMerge(doc("Health")),
   HttpApiEndpoint.get("live", "/live", { success: LiveStatus }).annotateMerge(doc("Liveness probe")),
   HttpApiEndpoint.get("ready", "/ready", { success: ReadyStatus, error: ApiServiceUnavailable }).annotateMerge(doc(
     "Readiness probe",
-    "200 when the database answers and this process's engine services are registered and heartbeating; 503 otherwise."
-  ))
+    "200 when the database answers and this process's engine services are registered and heartbeating; 503 " +
+      "otherwise. With authentication on, needs a key with the metrics scope (its checks name the process)."
+  )).middleware(Authorization)
 ).annotateMerge(OpenApi.annotations({
   title: "System",
-  description: "Health, liveness and readiness probes; never behind authentication."
+  description: "Health, liveness and readiness probes; /health and /live are never behind authentication."
 })) {}
 
 export class Api extends HttpApi.make("tasker")
   .add(TasksGroup)
   .add(TemplatesGroup)
+  .add(AuditGroup)
   .add(SystemGroup)
   .middleware(RequestErrors)
   .annotateMerge(OpenApi.annotations({

@@ -26,6 +26,8 @@ const codeOfStatus = (status: number): ErrorCode => {
       return "UNSUPPORTED_MEDIA_TYPE"
     case 422:
       return "VALIDATION_ERROR"
+    case 429:
+      return "TOO_MANY_REQUESTS"
     case 503:
       return "SERVICE_UNAVAILABLE"
     default:

@@ -4,8 +4,9 @@
  * return. The encoded body carries no `_tag`; the classes add one on the type side, so client code can use
  * `Effect.catchTag("ApiNotFound", …)`.
  *
- * Codes (`error.code`): `BAD_REQUEST`, `INVALID_JSON`, `INVALID_UUID` (400), `UNAUTHORIZED` (401), `NOT_FOUND` (404),
+ * Codes (`error.code`): `BAD_REQUEST`, `INVALID_JSON`, `INVALID_UUID` (400), `UNAUTHORIZED` (401), `FORBIDDEN` (403), `NOT_FOUND` (404),
  * `CONFLICT` (409), `PAYLOAD_TOO_LARGE` (413), `UNSUPPORTED_MEDIA_TYPE` (415), `VALIDATION_ERROR` (422),
+ * `TOO_MANY_REQUESTS` (429, with `Retry-After`),
  * `INTERNAL_ERROR` (500), `SERVICE_UNAVAILABLE` (503). `field` names the offending input (`context.even_number`,
  * `task_uuid`, `status`, `x-correlation-id`, `body`, …) when there is one.
  *
@@ -23,6 +24,7 @@ export const ErrorCode = Schema.Literals([
   "METHOD_NOT_ALLOWED",
   "CONFLICT",
   "PAYLOAD_TOO_LARGE",
+  "TOO_MANY_REQUESTS",
   "UNSUPPORTED_MEDIA_TYPE",
   "VALIDATION_ERROR",
   "INTERNAL_ERROR",
@@ -67,6 +69,33 @@ export class ApiUnauthorized extends Schema.Error<ApiUnauthorized>("tasker/api/A
   }
   static of(message: string) {
     return new ApiUnauthorized({ error: body("UNAUTHORIZED", message, undefined) })
+  }
+}
+
+/** 403: the caller's key lacks the scope the request needs, or may not use the namespace it names. */
+export class ApiForbidden extends Schema.Error<ApiForbidden>("tasker/api/ApiForbidden")({ error: ErrorBody }, {
+  httpApiStatus: 403,
+  description: "The API key lacks the scope or namespace the request needs"
+}) {
+  readonly _tag = "ApiForbidden" as const
+  override get message(): string {
+    return this.error.message
+  }
+  static of(message: string, field?: string) {
+    return new ApiForbidden({ error: body("FORBIDDEN", message, field) })
+  }
+}
+
+/** 429: the caller's rate limit is exhausted; the response's `Retry-After` says when to try again. */
+export class ApiTooManyRequests extends Schema.Error<ApiTooManyRequests>("tasker/api/ApiTooManyRequests")({
+  error: ErrorBody
+}, {
+  httpApiStatus: 429,
+  description: "Rate limit exceeded (see the Retry-After header)"
+}) {
+  readonly _tag = "ApiTooManyRequests" as const
+  override get message(): string {
+    return this.error.message
   }
 }
 
@@ -175,6 +204,8 @@ export class ApiServiceUnavailable extends Schema.Error<ApiServiceUnavailable>("
 export type ApiError =
   | ApiBadRequest
   | ApiUnauthorized
+  | ApiForbidden
+  | ApiTooManyRequests
   | ApiNotFound
   | ApiConflict
   | ApiPayloadTooLarge

@@ -273,8 +273,11 @@ export { finishedTaskStates } from "../domain/TaskStateMachine.ts"
 export const ResolveStepAction = Schema.Struct({
   action: Schema.Literal("resolve"),
   result_data: StorableJson,
-  resolved_by: Identifier(128),
-  reason: Identifier(255)
+  /** ignored: the step records the caller's key id as `resolved_by` (accepted for older clients) */
+  resolved_by: Schema.optionalKey(Identifier(128)),
+  reason: Identifier(255),
+  /** resolve a step that has not failed (pending, in progress, …): needs the `admin` scope */
+  force: Schema.optionalKey(Schema.Boolean)
 })
 
 /** Retry a failed step: `error` → `pending` with a fresh attempt budget. */
@@ -338,3 +341,37 @@ export const ReadyStatus = Schema.Struct({
   timestamp: Schema.Date,
   checks: Schema.Record(Schema.String, ReadinessCheck)
 })
+
+// ---------------------------------------------------------------------------------------------------------------
+// Audit
+// ---------------------------------------------------------------------------------------------------------------
+
+/** The operator actions the audit trail records. */
+export const AuditAction = Schema.Literals(["task.cancel", "step.retry", "step.resolve", "key.create", "key.revoke"])
+
+/** `GET /v1/audit` query: filters and pagination (page from 1; per_page 1–100, default 25). */
+export const AuditQuery = Schema.Struct({
+  task_uuid: Schema.optionalKey(Uuid),
+  key_id: Schema.optionalKey(BoundedString(64)),
+  action: Schema.optionalKey(AuditAction),
+  /** only actions at or after this time (ISO 8601) */
+  since: Schema.optionalKey(Schema.DateFromString),
+  page: Schema.optionalKey(Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 1, maximum: 1_000_000 })))),
+  per_page: Schema.optionalKey(Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 1, maximum: MAX_PER_PAGE }))))
+})
+export type AuditQuery = typeof AuditQuery.Type
+
+/** One operator action: who (the key id, never the secret), from where, under which correlation, on what. */
+export const AuditEntry = Schema.Struct({
+  audit_id: Schema.Number,
+  occurred_at: Schema.Date,
+  action: Schema.String,
+  key_id: Schema.String,
+  client_address: Schema.NullOr(Schema.String),
+  correlation_id: Schema.NullOr(Schema.String),
+  task_uuid: Schema.NullOr(Schema.String),
+  step_uuid: Schema.NullOr(Schema.String),
+  details: Schema.Json
+})
+
+export const AuditPage = Schema.Struct({ entries: Schema.Array(AuditEntry), pagination: Pagination })

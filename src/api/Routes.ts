@@ -10,9 +10,13 @@
 import { Layer } from "effect"
 import { HttpMiddleware, HttpRouter } from "effect/http"
 import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
+import { ApiKeys } from "../db/ApiKeys.ts"
+import { AuditTrail } from "../db/AuditTrail.ts"
 import { metricsEndpointLayer } from "../telemetry/MetricsEndpoint.ts"
+import { accessLayer } from "./AccessLayer.ts"
 import { allowedHostsLayer } from "./AllowedHostsLayer.ts"
 import { Api } from "./Api.ts"
+import { AuditHandlers } from "./AuditHandlers.ts"
 import { authorizationLayer } from "./AuthorizationLayer.ts"
 import { errorShapeLayer } from "./ErrorShapeLayer.ts"
 import { requestErrorsLayer } from "./RequestErrorsLayer.ts"
@@ -24,6 +28,7 @@ import {
   DEFAULT_MAX_BODY_BYTES,
   DEFAULT_MAX_CONTEXT_BYTES
 } from "./ServerOptions.ts"
+import { DEFAULT_RATE_BURST, DEFAULT_RATE_LIMIT } from "./RateLimit.ts"
 import { SystemHandlers } from "./SystemHandlers.ts"
 import { TasksHandlers } from "./TasksHandlers.ts"
 import { TemplatesHandlers } from "./TemplatesHandlers.ts"
@@ -38,7 +43,8 @@ const compressionLayer = HttpRouter.middleware(HttpMiddleware.compression({ algo
 })
 
 /**
- * The routes, with authentication when `token` is set, request bodies limited to `maxBodyBytes`, contexts to
+ * The routes, with authentication when `token` is set or an API key exists (`AccessLayer.ts`), each endpoint's
+ * scope checked (`AuthorizationLayer.ts`), a rate limit per caller, request bodies limited to `maxBodyBytes`, contexts to
  * `maxContextBytes`, list pages to `listContextBudgetBytes` of contexts, the `Host` header checked
  * (`AllowedHostsLayer.ts`: loopback names when `host` is a loopback address, else `allowedHosts`) and responses
  * compressed.
@@ -46,7 +52,14 @@ const compressionLayer = HttpRouter.middleware(HttpMiddleware.compression({ algo
 export const apiRoutesLayer = (
   options: Pick<
     ApiServerOptions,
-    "host" | "token" | "maxBodyBytes" | "maxContextBytes" | "listContextBudgetBytes" | "allowedHosts"
+    | "host"
+    | "token"
+    | "maxBodyBytes"
+    | "maxContextBytes"
+    | "listContextBudgetBytes"
+    | "allowedHosts"
+    | "rateLimit"
+    | "rateBurst"
   > = {}
 ) => {
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
@@ -54,15 +67,22 @@ export const apiRoutesLayer = (
     maxContextBytes: options.maxContextBytes ?? DEFAULT_MAX_CONTEXT_BYTES,
     listContextBudgetBytes: options.listContextBudgetBytes ?? DEFAULT_LIST_CONTEXT_BUDGET_BYTES
   })
-  const handlers = Layer.mergeAll(TasksHandlers, TemplatesHandlers, SystemHandlers).pipe(
-    Layer.provideMerge(Layer.mergeAll(authorizationLayer(options.token), requestErrorsLayer(maxBodyBytes))),
-    Layer.provide(limits)
+  const handlers = Layer.mergeAll(TasksHandlers, TemplatesHandlers, AuditHandlers, SystemHandlers).pipe(
+    Layer.provideMerge(Layer.mergeAll(authorizationLayer, requestErrorsLayer(maxBodyBytes))),
+    Layer.provide(limits),
+    Layer.provide(AuditTrail.layer)
   )
   return Layer.mergeAll(
     HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }).pipe(Layer.provide(handlers)),
     HttpApiScalar.layer(Api, { path: "/docs" }),
-    // Prometheus text or OpenMetrics with exemplars of every metric (open, like the health probes)
+    // Prometheus text or OpenMetrics with exemplars of every metric (the metrics scope when authentication is on:
+    // AccessLayer.ts)
     metricsEndpointLayer("/metrics"),
+    accessLayer({
+      token: options.token,
+      rateLimit: options.rateLimit ?? DEFAULT_RATE_LIMIT,
+      rateBurst: options.rateBurst ?? DEFAULT_RATE_BURST
+    }).pipe(Layer.provide(ApiKeys.layer)),
     errorShapeLayer(maxBodyBytes),
     allowedHostsLayer(options.host ?? DEFAULT_API_HOST, options.allowedHosts),
     compressionLayer

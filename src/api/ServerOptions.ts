@@ -3,6 +3,7 @@
  * (`ApiServerOptions`) or from the environment (`apiServerOptionsFromEnv`).
  */
 import { Config, Context, Effect, Option, Redacted, Schema } from "effect"
+import { DEFAULT_RATE_BURST, DEFAULT_RATE_LIMIT } from "./RateLimit.ts"
 
 export interface ApiServerOptions {
   /** interface to listen on (default 127.0.0.1) */
@@ -25,6 +26,15 @@ export interface ApiServerOptions {
    * DNS-rebinding web page away from a developer's local API; on another address, any Host. `["*"]`: any Host.
    */
   readonly allowedHosts?: ReadonlyArray<string> | undefined
+  /** requests per second per caller (a key id, or the client address without authentication); default 50 */
+  readonly rateLimit?: number | undefined
+  /** requests a caller may make at once before the rate applies; default 100 */
+  readonly rateBurst?: number | undefined
+  /**
+   * Serve a non-loopback host without any credential (no token, no API key). Off by default: `apiServerLayer`
+   * refuses to start that way (`UnsafeBind`).
+   */
+  readonly allowUnauthenticated?: boolean | undefined
 }
 
 export const DEFAULT_API_HOST = "127.0.0.1"
@@ -86,6 +96,20 @@ export const apiTokenFromEnv = Effect.gen(function*() {
   return token.value
 })
 
+/** Positive numbers of requests (`TASKER_API_RATE_LIMIT`, `TASKER_API_RATE_BURST`). */
+const positiveNumber = (name: string, fallback: number) =>
+  Config.schema(Schema.Number.check(Schema.isGreaterThan(0)), name).pipe(Config.withDefault(fallback))
+
+/**
+ * The API would listen on a non-loopback address with no credential at all (no `TASKER_API_TOKEN`, no API key):
+ * anyone who can reach the address could read and operate every task. Refused unless
+ * `allowUnauthenticated` (`--allow-unauthenticated`, `TASKER_API_ALLOW_UNAUTHENTICATED=true`).
+ */
+export class UnsafeBind extends Schema.TaggedError<UnsafeBind>()("UnsafeBind", {
+  host: Schema.String,
+  message: Schema.String
+}) {}
+
 /** A port to listen on: 0 to 65535, where 0 lets the system pick a free one. */
 export const ListenPort = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 }))
 
@@ -98,7 +122,8 @@ const byteCount = (name: string, fallback: number) =>
  * free port), `TASKER_API_TOKEN` (optional: turns authentication on; `apiTokenFromEnv`),
  * `TASKER_API_MAX_BODY_BYTES` (default 1048576), `TASKER_API_MAX_CONTEXT_BYTES` (default 262144),
  * `TASKER_API_LIST_CONTEXT_BUDGET_BYTES` (default 1048576), `TASKER_API_ALLOWED_HOSTS` (comma-separated; `*` for
- * any; default: see `ApiServerOptions.allowedHosts`).
+ * any; default: see `ApiServerOptions.allowedHosts`), `TASKER_API_RATE_LIMIT` (requests/s per caller, default 50),
+ * `TASKER_API_RATE_BURST` (default 100), `TASKER_API_ALLOW_UNAUTHENTICATED` (default false).
  */
 export const apiServerOptionsFromEnv = Effect.gen(function*() {
   const host = yield* Config.String("TASKER_API_HOST").pipe(Config.withDefault(DEFAULT_API_HOST))
@@ -112,10 +137,16 @@ export const apiServerOptionsFromEnv = Effect.gen(function*() {
     Config.option,
     Effect.map(Option.getOrUndefined)
   )
+  const rateLimit = yield* positiveNumber("TASKER_API_RATE_LIMIT", DEFAULT_RATE_LIMIT)
+  const rateBurst = yield* positiveNumber("TASKER_API_RATE_BURST", DEFAULT_RATE_BURST)
+  const allowUnauthenticated = yield* Config.Boolean("TASKER_API_ALLOW_UNAUTHENTICATED").pipe(Config.withDefault(false))
   return {
     host,
     port,
     token,
+    rateLimit,
+    rateBurst,
+    allowUnauthenticated,
     maxBodyBytes,
     maxContextBytes,
     listContextBudgetBytes,

@@ -10,11 +10,15 @@ import { noLiveWorker } from "../domain/TaskRecord.ts"
 import type { StepUuid, TaskUuid } from "../domain/Ids.ts"
 import { type InvalidTaskRequest, type TaskCreated, TaskInitializer, type TaskRequest } from "../tasks/TaskInitializer.ts"
 import { TaskListing } from "../tasks/TaskListing.ts"
-import { TaskOperations } from "../tasks/TaskOperations.ts"
+import { RESOLVABLE_STEP_STATES, TaskOperations } from "../tasks/TaskOperations.ts"
 import { TaskQueries } from "../tasks/TaskQueries.ts"
 import { type InvalidStoredTemplate, type TemplateNotFound, TemplateRegistry } from "../workflow/TemplateRegistry.ts"
 import { templateKey } from "../workflow/Workflow.ts"
 import { HttpApiBuilder } from "effect/http-api"
+import { HttpServerRequest } from "effect/http"
+import { v7 as uuidv7 } from "uuid"
+import type { Actor } from "../db/AuditTrail.ts"
+import { CurrentPrincipal, MAX_PRIORITY_WITHOUT_ADMIN, mayUseNamespace, type Principal, principalHasScope } from "./Access.ts"
 import { Api, CORRELATION_HEADER } from "./Api.ts"
 import {
   conflict,
@@ -24,7 +28,7 @@ import {
   sqlFailure,
   templateNotFound
 } from "./ErrorMapping.ts"
-import { ApiConflict, ApiNotFound, ApiPayloadTooLarge } from "./Errors.ts"
+import { ApiConflict, ApiForbidden, ApiNotFound, ApiPayloadTooLarge } from "./Errors.ts"
 import { type CreateTaskRequest, DEFAULT_PER_PAGE, DEFAULT_WAIT_MS, finishedTaskStates, type StepAction } from "./Models.ts"
 import { ApiLimits } from "./ServerOptions.ts"
 import { executionView, stepView } from "./Views.ts"
@@ -65,6 +69,48 @@ const createdView = (created: TaskCreated) => {
 /** What a step became after an operator action, for the 409 when its state does not allow the action. */
 const pastTense: Record<StepAction["action"], string> = { resolve: "resolved", retry: "retried" }
 
+/** The caller (set by `AccessLayer.ts`; its absence is a wiring bug). */
+const currentPrincipal = Effect.flatMap(
+  Effect.service(CurrentPrincipal),
+  (p) => (p === undefined ? Effect.die(new Error("no CurrentPrincipal: AccessLayer is not installed")) : Effect.succeed(p))
+)
+
+/** The operator of an action: the caller's key id and address, and the request's correlation (header or new). */
+const currentActor = Effect.gen(function*() {
+  const principal = yield* currentPrincipal
+  const request = yield* HttpServerRequest.HttpServerRequest
+  const header = request.headers[CORRELATION_HEADER]
+  return {
+    keyId: principal.keyId,
+    clientAddress: principal.clientAddress,
+    correlationId: header !== undefined && header.length > 0 && header.length <= 128 ? header : uuidv7()
+  } satisfies Actor
+})
+
+/**
+ * A create request the caller may make: its namespace among the key's (else 403 naming `field`.namespace) and its
+ * priority within 0..MAX_PRIORITY_WITHOUT_ADMIN unless the key is admin (else 403 naming the priority).
+ */
+const checkCreate = (principal: Principal, payload: CreateTaskRequest, prefix: string) => {
+  if (!mayUseNamespace(principal, payload.namespace)) {
+    return Effect.fail(ApiForbidden.of(
+      `key ${principal.keyId} may not create tasks in namespace ${payload.namespace}`,
+      `${prefix}namespace`
+    ))
+  }
+  const priority = payload.priority
+  if (
+    priority !== undefined && !principalHasScope(principal, "admin") &&
+    (priority < 0 || priority > MAX_PRIORITY_WITHOUT_ADMIN)
+  ) {
+    return Effect.fail(ApiForbidden.of(
+      `priority ${priority} is outside 0..${MAX_PRIORITY_WITHOUT_ADMIN}: other priorities need the admin scope`,
+      `${prefix}priority`
+    ))
+  }
+  return Effect.void
+}
+
 const inBatchField = (error: ApiNotFound, index: number) =>
   ApiNotFound.of(`tasks[${index}]: ${error.error.message}`, `tasks.${index}.${error.error.field ?? "name"}`)
 
@@ -102,6 +148,20 @@ export const TasksHandlers = HttpApiBuilder.group(
 
     const getTask = (taskUuid: TaskUuid) =>
       queries.getTask(taskUuid).pipe(Effect.catchTags({ NotFound: (e) => Effect.fail(notFound(e)), SqlError: sqlFailure }))
+
+    /**
+     * A key limited to namespaces sees tasks of other namespaces as missing: a 404 like an unknown task, so it
+     * cannot learn which task ids exist elsewhere.
+     */
+    const visibleTask = (taskUuid: TaskUuid) =>
+      Effect.gen(function*() {
+        const principal = yield* currentPrincipal
+        if (principal.namespaces === undefined) return
+        const task = yield* getTask(taskUuid)
+        if (!mayUseNamespace(principal, task.namespace)) {
+          return yield* ApiNotFound.of(`task not found: ${taskUuid}`, "task_uuid")
+        }
+      })
 
     /** The task's steps with readiness (two queries); 404 for an unknown task. */
     const stepViews = (taskUuid: TaskUuid) =>
@@ -146,6 +206,7 @@ export const TasksHandlers = HttpApiBuilder.group(
 
     return handlers.handleAll({
       create: Effect.fn("Api.tasks.create")(function*({ headers, payload }) {
+        yield* checkCreate(yield* currentPrincipal, payload, "")
         yield* checkContextSize(payload.context, "context")
         const request = taskRequest(payload, payload.correlation_id ?? headers[CORRELATION_HEADER])
         const created = yield* init.createTask(request).pipe(creationFailures())
@@ -153,6 +214,8 @@ export const TasksHandlers = HttpApiBuilder.group(
       }),
 
       createBatch: Effect.fn("Api.tasks.createBatch")(function*({ payload }) {
+        const principal = yield* currentPrincipal
+        yield* Effect.forEach(payload.tasks, (task, i) => checkCreate(principal, task, `tasks.${i}.`), { discard: true })
         yield* Effect.forEach(payload.tasks, (task, i) => checkContextSize(task.context, `tasks.${i}.context`), {
           discard: true
         })
@@ -162,10 +225,15 @@ export const TasksHandlers = HttpApiBuilder.group(
       }),
 
       list: Effect.fn("Api.tasks.list")(function*({ query }) {
+        const principal = yield* currentPrincipal
+        if (query.namespace !== undefined && !mayUseNamespace(principal, query.namespace)) {
+          return yield* ApiForbidden.of(`key ${principal.keyId} may not read namespace ${query.namespace}`, "namespace")
+        }
         const page = query.page ?? 1
         const perPage = query.per_page ?? DEFAULT_PER_PAGE
         const result = yield* listing.list({
           namespace: query.namespace,
+          namespaces: principal.namespaces,
           name: query.name,
           status: query.status,
           correlationId: query.correlation_id,
@@ -189,6 +257,7 @@ export const TasksHandlers = HttpApiBuilder.group(
       }),
 
       get: Effect.fn("Api.tasks.get")(function*({ params }) {
+        yield* visibleTask(params.task_uuid)
         const { execution, task } = yield* queries.getTaskWithContext(params.task_uuid).pipe(
           Effect.catchTags({ NotFound: (e) => Effect.fail(notFound(e)), SqlError: sqlFailure })
         )
@@ -201,7 +270,9 @@ export const TasksHandlers = HttpApiBuilder.group(
       }),
 
       cancel: Effect.fn("Api.tasks.cancel")(function*({ params }) {
-        yield* ops.cancelTask(params.task_uuid, "cancelled through the API").pipe(Effect.catchTags({
+        yield* visibleTask(params.task_uuid)
+        const actor = yield* currentActor
+        yield* ops.cancelTask(params.task_uuid, "cancelled through the API", actor).pipe(Effect.catchTags({
           NotFound: (e) => Effect.fail(notFound(e)),
           InvalidTransition: (e) => Effect.fail(ApiConflict.of(`task ${params.task_uuid} is already ${e.from}`)),
           SqlError: sqlFailure
@@ -210,6 +281,7 @@ export const TasksHandlers = HttpApiBuilder.group(
       }),
 
       wait: Effect.fn("Api.tasks.wait")(function*({ params, query }) {
+        yield* visibleTask(params.task_uuid)
         const timeout = Duration.millis(query.timeout_ms ?? DEFAULT_WAIT_MS)
         return yield* queries.waitForCompletion(params.task_uuid, { timeout }).pipe(
           Effect.map((task) => ({ finished: true, task })),
@@ -222,23 +294,38 @@ export const TasksHandlers = HttpApiBuilder.group(
         )
       }),
 
-      listSteps: ({ params }) => stepViews(params.task_uuid),
+      listSteps: ({ params }) => Effect.andThen(visibleTask(params.task_uuid), stepViews(params.task_uuid)),
 
-      getStep: ({ params }) => stepOf(params.task_uuid, params.step_uuid),
+      getStep: ({ params }) => Effect.andThen(visibleTask(params.task_uuid), stepOf(params.task_uuid, params.step_uuid)),
 
       updateStep: Effect.fn("Api.tasks.updateStep")(function*({ params, payload }) {
         const { step_uuid, task_uuid } = params
+        yield* visibleTask(task_uuid)
+        const principal = yield* currentPrincipal
+        const actor = yield* currentActor
+        const force = payload.action === "resolve" && payload.force === true
+        if (force && !principalHasScope(principal, "admin")) {
+          return yield* ApiForbidden.of(`key ${principal.keyId} lacks the scope admin (needed by force: true)`, "force")
+        }
         const action = payload.action === "resolve"
           ? ops.resolveStep(task_uuid, step_uuid, {
             resultData: payload.result_data,
-            resolvedBy: payload.resolved_by,
-            reason: payload.reason
-          })
-          : ops.retryStep(task_uuid, step_uuid)
+            // who resolved it is the caller's key, whatever the body says
+            resolvedBy: principal.keyId,
+            reason: payload.reason,
+            allowedFrom: force ? undefined : RESOLVABLE_STEP_STATES
+          }, actor)
+          : ops.retryStep(task_uuid, step_uuid, actor)
         yield* action.pipe(Effect.catchTags({
           NotFound: (e) => Effect.fail(notFound(e)),
           InvalidTransition: (e) =>
-            Effect.fail(ApiConflict.of(`step ${step_uuid} cannot be ${pastTense[payload.action]} in state ${e.from}`, "action")),
+            Effect.fail(ApiConflict.of(
+              `step ${step_uuid} cannot be ${pastTense[payload.action]} in state ${e.from}` +
+                (payload.action === "resolve" && !force && e.machine === "step"
+                  ? ` (resolve needs ${RESOLVABLE_STEP_STATES.join(" or ")}; force: true with the admin scope resolves any unfinished step)`
+                  : ""),
+              "action"
+            )),
           StaleState: (e) => Effect.fail(conflict(e)),
           OwnershipConflict: (e) => Effect.fail(conflict(e)),
           SqlError: sqlFailure

@@ -75,10 +75,12 @@ const oneLine = (text: string): string => redactSecrets(text.split("\n")[0]!.tri
 const apiStatus: Record<string, number> = {
   ApiBadRequest: 400,
   ApiUnauthorized: 401,
+  ApiForbidden: 403,
   ApiNotFound: 404,
   ApiConflict: 409,
   ApiPayloadTooLarge: 413,
   ApiValidationError: 422,
+  ApiTooManyRequests: 429,
   ApiInternalError: 500,
   ApiServiceUnavailable: 503
 }
@@ -113,6 +115,8 @@ export const outcomeOf = (cause: Cause.Cause<unknown>): Outcome => {
     return error._tag === "ShowHelp" ? { code: EXIT_USAGE, line: undefined } : usage(error.message)
   }
   if (error instanceof UsageError) return usage(error.message)
+  // the API refused to listen on a non-loopback host without credentials: a configuration to change (exit 2)
+  if (tagOf(error) === "UnsafeBind" && error instanceof Error) return usage(error.message)
   if (error instanceof CommandFailed) return failure(error.message)
   if (isApiError(error)) {
     const status = apiStatus[error._tag]!

@@ -15,6 +15,7 @@ import { SqlClient } from "effect/sql"
 import { type EngineOptions, engineLayer } from "../../layers/engine.ts"
 import { apiServerLayer } from "../../layers/api.ts"
 import { type ApiServerOptions, apiServerOptionsFromEnv, DEFAULT_API_PORT } from "../api/ServerOptions.ts"
+import { ApiKeys } from "../db/ApiKeys.ts"
 import { CurrentProcessor } from "../db/Processors.ts"
 import { metricsEndpointLayer } from "../telemetry/MetricsEndpoint.ts"
 import { exampleTemplates } from "../examples/index.ts"
@@ -166,8 +167,15 @@ const apiBanner = (withToken: boolean, roles: ReadonlySet<Role>, templates: Read
   Layer.effectDiscard(Effect.gen(function*() {
     const url = displayUrl(yield* HttpServer.HttpServer)
     const auth = withToken ? AUTH_HEADER : ""
-    yield* Effect.logInfo(`API listening on ${url}`, { roles: [...roles].join(",") })
+    const keys = yield* (yield* ApiKeys).anyActive.pipe(Effect.orElseSucceed(() => false))
+    const authentication = withToken
+      ? "on (TASKER_API_TOKEN" + (keys ? " and API keys)" : ")")
+      : keys
+      ? "on (API keys)"
+      : "off (no TASKER_API_TOKEN and no API key: anyone who reaches this address can use the API)"
+    yield* Effect.logInfo(`API listening on ${url}`, { roles: [...roles].join(","), authentication })
     yield* Console.log(`tasker API: ${url}  (roles: ${[...roles].join(", ")}; API docs: ${url}/docs)`)
+    yield* Console.log(`Authentication: ${authentication}`)
     const linear = templates.some((t) =>
       t.namespace === LINEAR_EXAMPLE.namespace && t.name === LINEAR_EXAMPLE.name && t.version === LINEAR_EXAMPLE.version
     )
@@ -183,7 +191,7 @@ const apiBanner = (withToken: boolean, roles: ReadonlySet<Role>, templates: Read
     yield* Console.log(`Then read it:`)
     yield* Console.log(`  curl -sS ${url}/v1/tasks/<task_uuid>${auth}`)
     yield* Effect.addFinalizer(() => Effect.logInfo("shutting down"))
-  }))
+  })).pipe(Layer.provide(ApiKeys.layer))
 
 /** Logs the start of the shutdown of a process without an API. */
 const shutdownNotice = Layer.effectDiscard(Effect.addFinalizer(() => Effect.logInfo("shutting down")))
@@ -271,6 +279,7 @@ export interface ServeFlags extends EngineFlags {
   readonly host: Option.Option<string>
   readonly port: Option.Option<number>
   readonly roles: Option.Option<string>
+  readonly allowUnauthenticated: boolean
   readonly templates: ReadonlyArray<string>
   readonly handlers: ReadonlyArray<string>
 }
@@ -291,6 +300,7 @@ export const serve = (flags: ServeFlags) => {
   overrides = override(overrides, "TASKER_API_HOST", flags.host)
   overrides = override(overrides, "TASKER_API_PORT", flags.port)
   overrides = override(overrides, "TASKER_ROLES", flags.roles)
+  if (flags.allowUnauthenticated) overrides = { ...overrides, TASKER_API_ALLOW_UNAUTHENTICATED: "true" }
   return Effect.gen(function*() {
     const choice = yield* databaseChoice
     yield* Effect.logInfo(choice.description)
@@ -308,7 +318,9 @@ export const serve = (flags: ServeFlags) => {
     const api = apiBanner(apiOptions.token !== undefined, roles, loaded.templates).pipe(
       Layer.provideMerge(apiServerLayer(apiOptions))
     )
-    return yield* Layer.launch(api.pipe(Layer.provide(engine), Layer.provide(database)))
+    const launched: Effect.Effect<never, Layer.Error<typeof api> | Layer.Error<typeof engine> | Layer.Error<typeof database>> =
+      Layer.launch(api.pipe(Layer.provide(engine), Layer.provide(database)))
+    return yield* launched
   }).pipe(withSettings(overrides))
 }
 

@@ -51,6 +51,13 @@ export const ServeCommand = Command.make(
       Flag.mapTryCatch((text) => [...parseRoles(text)].join(","), (e) => (e instanceof Error ? e.message : String(e))),
       Flag.optional
     ),
+    allowUnauthenticated: Flag.Boolean("allow-unauthenticated").pipe(
+      Flag.withDescription(
+        "Serve a non-loopback --host without TASKER_API_TOKEN or any API key (env TASKER_API_ALLOW_UNAUTHENTICATED; " +
+          "default: refused at start-up)"
+      ),
+      Flag.withDefault(false)
+    ),
     templates: templatesFlag,
     handlers: handlersFlag,
     ...engineFlags

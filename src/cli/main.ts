@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * The `tasker` command: `serve`, `orchestrator`, `worker`, `migrate`, `demo` and `task create|get|list|cancel`.
+ * The `tasker` command: `serve`, `orchestrator`, `worker`, `migrate`, `keys create|list|revoke`, `demo` and
+ * `task create|get|list|cancel`.
  *
  *   node src/cli/main.ts --help
  *   node src/cli/main.ts serve                 # API + orchestrator + worker, embedded database unless DATABASE_URL
@@ -13,6 +14,7 @@ import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Effect, Logger } from "effect"
 import { Command } from "effect/cli"
 import { DemoCommand } from "./DemoCommand.ts"
+import { KeysCommand } from "./KeysCommand.ts"
 import { outcomeOf } from "./Failure.ts"
 import { MigrateCommand } from "./MigrateCommand.ts"
 import { PresenterLayer, printError } from "./Output.ts"
@@ -24,10 +26,10 @@ const VERSION = "0.1.0"
 const TaskerCommand = Command.make("tasker").pipe(
   Command.withDescription(
     "Workflow orchestration on Effect and PostgreSQL: run the engine (serve, orchestrator, worker), migrate the " +
-      "database, run the example workflows (demo) and manage tasks on a running server (task). Settings come from " +
+      "database, manage API keys (keys), run the example workflows (demo) and manage tasks on a running server (task). Settings come from " +
       "flags and environment variables (docs/configuration.md)"
   ),
-  Command.withSubcommands([ServeCommand, OrchestratorCommand, WorkerCommand, MigrateCommand, DemoCommand, TaskCommand])
+  Command.withSubcommands([ServeCommand, OrchestratorCommand, WorkerCommand, MigrateCommand, KeysCommand, DemoCommand, TaskCommand])
 )
 
 /** Exit code of the last failure, set when the failure is reported (the teardown reads it). */

@@ -14,6 +14,8 @@ import { fromTasks, taskColumnsAfterContext } from "./TaskQueries.ts"
 /** Filters of a listing; an absent filter matches everything. */
 export interface TaskListFilter {
   readonly namespace?: string | undefined
+  /** only tasks of these namespaces (an API key limited to namespaces) */
+  readonly namespaces?: ReadonlyArray<string> | undefined
   readonly name?: string | undefined
   readonly status?: TaskState | undefined
   readonly correlationId?: string | undefined
@@ -36,6 +38,7 @@ export interface TaskPage {
 
 const Filter = Schema.Struct({
   namespace: Schema.NullOr(Schema.String),
+  namespaces: Schema.NullOr(Schema.Array(Schema.String)),
   name: Schema.NullOr(Schema.String),
   status: Schema.NullOr(TaskState),
   correlationId: Schema.NullOr(Schema.String),
@@ -78,6 +81,7 @@ export class TaskListing extends Context.Service<TaskListing, {
       const where = (f: Filter) =>
         sql.and([
           ...(f.namespace === null ? [] : [sql`ns.name = ${f.namespace}`]),
+          ...(f.namespaces === null ? [] : [sql`ns.name = ANY(${f.namespaces}::text[])`]),
           ...(f.name === null ? [] : [sql`nt.name = ${f.name}`]),
           ...(f.status === null ? [] : [sql`t.current_state = ${f.status}`]),
           ...(f.correlationId === null ? [] : [sql`t.correlation_id = ${f.correlationId}::uuid`]),
@@ -126,6 +130,7 @@ export class TaskListing extends Context.Service<TaskListing, {
       ) {
         const f: Filter = {
           namespace: filter.namespace ?? null,
+          namespaces: filter.namespaces ?? null,
           name: filter.name ?? null,
           status: filter.status ?? null,
           correlationId: filter.correlationId ?? null,

@@ -82,7 +82,7 @@ layer(apiTestLayer({ token: Redacted.make(TOKEN) }, { token: TOKEN }), {
         "DELETE /v1/tasks/{task_uuid}",
         "PATCH /v1/tasks/{task_uuid}/workflow_steps/{step_uuid}"
       ])
-      assert.isTrue(secured.every((o) => o.path.startsWith("/v1/")))
+      assert.isTrue(secured.every((o) => o.path.startsWith("/v1/") || o.path === "/ready"))
       assert.isAtLeast(secured.length, 10, secured.map((o) => `${o.method} ${o.path}`).join(", "))
 
       const bodyOf = (method: string, path: string) =>
@@ -161,14 +161,21 @@ layer(apiTestLayer({ token: Redacted.make(TOKEN) }, { token: TOKEN }), {
       assert.strictEqual(viaKey.status, "complete")
     }))
 
-  it.effect("probes and documentation stay open", () =>
+  it.effect("health probes and documentation stay open; /ready and /metrics need a key", () =>
     Effect.gen(function*() {
       assert.strictEqual((yield* request("GET", "/health")).json.status, "healthy")
       assert.strictEqual((yield* request("GET", "/live")).json.status, "alive")
-      assert.strictEqual((yield* request("GET", "/ready")).json.status, "ready")
+      // /ready names the process and /metrics the namespaces and templates: not for anonymous callers
+      assertError(yield* request("GET", "/ready"), { status: 401, code: "UNAUTHORIZED" })
+      assertError(yield* request("GET", "/metrics"), { status: 401, code: "UNAUTHORIZED" })
+      const authorized = { authorization: `Bearer ${TOKEN}` }
+      assert.strictEqual((yield* request("GET", "/ready", { headers: authorized })).json.status, "ready")
+      assert.strictEqual((yield* request("GET", "/metrics", { headers: authorized })).status, 200)
       const doc = yield* request("GET", "/openapi.json")
       assert.strictEqual(doc.status, 200)
       assert.deepStrictEqual(doc.json.paths["/health"].get.security ?? [], [])
+      assert.deepStrictEqual(doc.json.paths["/live"].get.security ?? [], [])
+      assert.isNotEmpty(doc.json.paths["/ready"].get.security)
       assert.isNotEmpty(doc.json.paths["/v1/tasks"].post.security)
       assert.strictEqual((yield* request("GET", "/docs")).status, 200)
     }))

@@ -42,7 +42,9 @@ export const apiTestLayer = (
     readonly settings?: Partial<EngineSettings>
   } = {}
 ) => {
-  const server = apiServerLayer({ port: 0, logRequests: false, ...options }).pipe(
+  // tests drive the API far faster than a client should: the rate limit is out of the way unless a test sets it
+  // (test/api/Scopes.test.ts tests it)
+  const server = apiServerLayer({ port: 0, logRequests: false, rateLimit: 1_000_000, rateBurst: 1_000_000, ...options }).pipe(
     Layer.provideMerge(engineLayer({
       templates: [...templates, ...(engine.templates ?? [])],
       settings: { pollIntervalMs: 200, ...engine.settings }

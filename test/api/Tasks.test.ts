@@ -530,7 +530,7 @@ layer(apiTestLayer(), { excludeTestServices: true, timeout: "120 seconds" })("RE
         const path = `/v1/tasks/${task.task_uuid}/workflow_steps/${step.step_uuid}`
         const missing = yield* request("PATCH", path, { body: { action: "resolve" } })
         assertError(missing, { status: 400, code: "BAD_REQUEST", field: "result_data" })
-        assert.strictEqual(missing.json.error.message, "invalid body fields result_data, resolved_by, reason: Missing key")
+        assert.strictEqual(missing.json.error.message, "invalid body fields result_data, reason: Missing key")
         const mixed = yield* request("PATCH", path, { body: { action: "resolve", result_data: 1, resolved_by: "" } })
         assertError(mixed, { status: 400, code: "BAD_REQUEST", field: "resolved_by" })
         assert.match(mixed.json.error.message, /^invalid body fields: resolved_by: .+; reason: Missing key$/)

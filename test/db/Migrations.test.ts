@@ -36,7 +36,8 @@ layer(TestDatabaseLayer, { excludeTestServices: true })("migrations", (it) => {
         [5, "discovery"],
         [6, "queue"],
         [7, "engine"],
-        [9, "task_context_size"]
+        [9, "task_context_size"],
+        [10, "api_keys"]
       ])
       const again = yield* runMigrations()
       assert.deepStrictEqual(again, [])

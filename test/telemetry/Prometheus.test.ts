@@ -38,10 +38,15 @@ layer(apiTestLayer(), { excludeTestServices: true, timeout: "60 seconds" })("Pro
 layer(apiTestLayer({ token: "metrics-test-token" }), { excludeTestServices: true, timeout: "60 seconds" })(
   "Prometheus /metrics with authentication on",
   (it) => {
-    it.effect("stays open, like the health probes, while /v1 routes need the token", () =>
+    it.effect("needs a key with the metrics scope (here the bootstrap token), like /v1 routes", () =>
       Effect.gen(function*() {
         const url = yield* baseUrl
-        const metrics = yield* Effect.promise(() => fetch(`${url}/metrics`))
+        // metric series name namespaces, templates and steps: not for anonymous callers (docs/security.md)
+        const anonymous = yield* Effect.promise(() => fetch(`${url}/metrics`))
+        assert.strictEqual(anonymous.status, 401)
+        const metrics = yield* Effect.promise(() =>
+          fetch(`${url}/metrics`, { headers: { authorization: "Bearer metrics-test-token" } })
+        )
         assert.strictEqual(metrics.status, 200)
         assert.match(metrics.headers.get("content-type") ?? "", /text\/plain/)
         const tasks = yield* Effect.promise(() => fetch(`${url}/v1/tasks`))
