@@ -14,6 +14,7 @@ import { PrometheusMetrics } from "effect/observability"
 import { allowedHostsLayer } from "./AllowedHostsLayer.ts"
 import { Api } from "./Api.ts"
 import { authorizationLayer } from "./AuthorizationLayer.ts"
+import { DashboardHandlers } from "./DashboardHandlers.ts"
 import { errorShapeLayer } from "./ErrorShapeLayer.ts"
 import { requestErrorsLayer } from "./RequestErrorsLayer.ts"
 import {
@@ -54,7 +55,7 @@ export const apiRoutesLayer = (
     maxContextBytes: options.maxContextBytes ?? DEFAULT_MAX_CONTEXT_BYTES,
     listContextBudgetBytes: options.listContextBudgetBytes ?? DEFAULT_LIST_CONTEXT_BUDGET_BYTES
   })
-  const handlers = Layer.mergeAll(TasksHandlers, TemplatesHandlers, SystemHandlers).pipe(
+  const handlers = Layer.mergeAll(TasksHandlers, TemplatesHandlers, DashboardHandlers, SystemHandlers).pipe(
     Layer.provideMerge(Layer.mergeAll(authorizationLayer(options.token), requestErrorsLayer(maxBodyBytes))),
     Layer.provide(limits)
   )

@@ -196,7 +196,7 @@ export const TasksHandlers = HttpApiBuilder.group(
         const unhosted = finishedTaskStates.has(task.status)
           ? false
           : yield* hosting.taskUnhosted(params.task_uuid).pipe(Effect.catchTag("SqlError", sqlFailure))
-        const view = { ...task, execution: executionView(execution), steps }
+        const view = { ...task, execution: executionView(execution), steps, trace_id: null }
         return unhosted ? { ...view, warnings: [noLiveWorker(templateKey(task))] } : view
       }),
 
