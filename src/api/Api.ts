@@ -280,11 +280,11 @@ export class DashboardGroup extends HttpApiGroup.make("dashboard").add(
   HttpApiEndpoint.get("template", "/v1/templates/:namespace/:name/:version", {
     params: TemplateParams,
     success: TemplateView,
-    error: ApiNotFound
+    error: [ApiNotFound, ApiConflict]
   }).annotateMerge(doc(
     "Get one template version",
     "Its steps with dependencies and retry policies, the DAG's edges, the input JSON Schema and how many tasks " +
-      "of it exist."
+      "of it exist. 409 when its stored configuration is not a valid template."
   )),
   HttpApiEndpoint.get("uiConfig", "/v1/ui_config", { success: UiConfig }).annotateMerge(doc(
     "The dashboard's configuration",
@@ -294,12 +294,14 @@ export class DashboardGroup extends HttpApiGroup.make("dashboard").add(
   HttpApiEndpoint.get("events", "/v1/events", {
     query: EventsQuery,
     headers: { [LAST_EVENT_ID_HEADER]: Schema.optionalKey(Schema.String) },
-    success: HttpApiSchema.StreamUint8Array({ contentType: "text/event-stream" })
+    success: HttpApiSchema.StreamUint8Array({ contentType: "text/event-stream" }),
+    error: [ApiBadRequest, ApiNotFound]
   }).annotateMerge(doc(
     "Live task and step events (server-sent events)",
     "`event: task` with data `{task_uuid, state, at}` and `event: step` with `{task_uuid, step_uuid, name, " +
-      "state, at}`, each with an `id:`; a `: heartbeat` comment every 15 s. `task_uuid` filters to one task. A " +
-      "client that reconnects with `Last-Event-ID` receives the events it missed. Needs the same authorization as " +
+      "state, at}`, each with an `id:`; a `: heartbeat` comment every 15 s. `task_uuid` filters to one task (404 " +
+      "when there is none). A client that reconnects with `Last-Event-ID` receives the events it missed (400 " +
+      "naming `last-event-id` when it is not an id of this stream). Needs the same authorization as " +
       "the rest of the API (read it with fetch(), not EventSource, when a token is set)."
   ))
 ).middleware(Authorization).annotateMerge(OpenApi.annotations({
