@@ -252,10 +252,13 @@ export type ListTasksQuery = typeof ListTasksQuery.Type
 export const Pagination = Schema.Struct({
   page: Schema.Int,
   per_page: Schema.Int,
+  /** matching items, counted up to 10 000 for tasks (then `total_count_capped` is true) */
   total_count: Schema.Int,
   total_pages: Schema.Int,
   has_next: Schema.Boolean,
-  has_previous: Schema.Boolean
+  has_previous: Schema.Boolean,
+  /** present (true) when more than 10 000 tasks match: `total_count` and `total_pages` stop there */
+  total_count_capped: Schema.optionalKey(Schema.Boolean)
 })
 export type Pagination = typeof Pagination.Type
 

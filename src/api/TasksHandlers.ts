@@ -189,8 +189,10 @@ export const TasksHandlers = HttpApiBuilder.group(
             per_page: perPage,
             total_count: result.totalCount,
             total_pages: totalPages,
-            has_next: page < totalPages,
-            has_previous: page > 1
+            // past the counted tasks, a full page may have more after it
+            has_next: page < totalPages || (result.countCapped && result.tasks.length === perPage),
+            has_previous: page > 1,
+            ...(result.countCapped ? { total_count_capped: true } : {})
           }
         }
       }),

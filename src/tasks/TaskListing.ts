@@ -1,7 +1,7 @@
 /**
  * Paginated task listing: a page of tasks, newest first (task uuids are UUIDv7, so uuid order is creation
  * order), filtered by namespace, template name, state, correlation ids, creation time, tag or a task/correlation
- * id (`q`), with the total count of matches.
+ * id (`q`), with the count of matches up to `COUNT_CAP` (a larger result says so instead of counting on).
  * Contexts are left out unless asked for, and then carried only up to a byte budget per page (a page of large
  * contexts would otherwise cost the database, the process and the client its full size). Depends on `SqlClient`
  * only; both queries are typed with `SqlSchema`.
@@ -36,11 +36,19 @@ export interface ContextInclusion {
   readonly budgetBytes: number
 }
 
+/**
+ * The most matching tasks a listing counts: beyond it the count stops (`countCapped`). An exact count of a large
+ * result reads every matching row (about 120 ms for 100 000 tasks), the page only its 25.
+ */
+export const COUNT_CAP = 10_000
+
 export interface TaskPage {
   /** without `context` unless it was asked for; `context_omitted` on those that did not fit the budget */
   readonly tasks: ReadonlyArray<TaskSummary>
-  /** matching tasks on all pages */
+  /** matching tasks on all pages, counted up to `COUNT_CAP` */
   readonly totalCount: number
+  /** more than `COUNT_CAP` tasks match: `totalCount` is `COUNT_CAP` */
+  readonly countCapped: boolean
 }
 
 const Filter = Schema.Struct({
@@ -75,7 +83,7 @@ const withContextOrMark = (row: typeof SummaryWithContextRow.Type): TaskSummary 
 }
 
 export class TaskListing extends Context.Service<TaskListing, {
-  /** Tasks on page `page` (from 1) of `perPage`, newest first, and the total count of matching tasks. */
+  /** Tasks on page `page` (from 1) of `perPage`, newest first, and the count of matching tasks (up to `COUNT_CAP`). */
   readonly list: (
     filter: TaskListFilter,
     pagination: { readonly page: number; readonly perPage: number },
@@ -135,7 +143,8 @@ export class TaskListing extends Context.Service<TaskListing, {
         Request: Filter,
         Result: Schema.Struct({ total: Schema.Int }),
         execute: (filter) =>
-          sql`SELECT count(*)::int AS total ${fromTasks(sql)} WHERE ${where(filter)}`
+          sql`SELECT count(*)::int AS total
+              FROM (SELECT 1 ${fromTasks(sql)} WHERE ${where(filter)} LIMIT ${COUNT_CAP + 1}) matching`
       })
 
       const list = Effect.fn("TaskListing.list")(function*(
@@ -163,7 +172,8 @@ export class TaskListing extends Context.Service<TaskListing, {
           )
           : page({ filter: f, limit: perPage, offset })
         const [tasks, total] = yield* Effect.all([rows, count(f)], { concurrency: 2 })
-        return { tasks, totalCount: total.total } satisfies TaskPage
+        const countCapped = total.total > COUNT_CAP
+        return { tasks, totalCount: countCapped ? COUNT_CAP : total.total, countCapped } satisfies TaskPage
       }, (effect) =>
         // a row that does not decode is a bug here or in a migration, not an error of the caller
         Effect.catchTags(effect, {
