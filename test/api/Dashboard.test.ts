@@ -4,10 +4,11 @@
  * trail with its actors, dead letters made the way the engine makes them (list, re-drive, discard), the new task
  * list filters, one template version, the UI configuration, the trace id on task detail, and 404s.
  */
-import { assert, describe, layer } from "@effect/vitest"
-import { Effect, Schema } from "effect"
+import { assert, describe, it, layer } from "@effect/vitest"
+import { ConfigProvider, Effect, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { v7 as uuidv7 } from "uuid"
+import { apiServerOptionsFromEnv } from "../../src/api/ServerOptions.ts"
 import { TaskerClient } from "../../src/client/Client.ts"
 import { TaskStates } from "../../src/domain/TaskStateMachine.ts"
 import { RESULTS_QUEUE } from "../../src/messaging/Channels.ts"
@@ -392,4 +393,19 @@ layer(
         assert.isFalse(decoded.auth_required)
       }))
   })
+})
+
+describe("TASKER_TRACE_URL", () => {
+  const options = (env: Record<string, string>) =>
+    apiServerOptionsFromEnv.pipe(Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env })))
+
+  it.effect("is read into the server options, and a URL without {traceId} is refused naming the variable", () =>
+    Effect.gen(function*() {
+      assert.strictEqual((yield* options({ TASKER_TRACE_URL: TRACE_URL })).traceUrl, TRACE_URL)
+      assert.isUndefined((yield* options({})).traceUrl)
+      for (const bad of ["https://jaeger.example/trace/", "javascript:alert({traceId})"]) {
+        const error = yield* Effect.flip(options({ TASKER_TRACE_URL: bad }))
+        assert.include(String(error), "TASKER_TRACE_URL", bad)
+      }
+    }))
 })
