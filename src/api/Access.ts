@@ -22,6 +22,16 @@ export const ROUTE_SCOPES = {
   "templates.namespace": "tasks:read",
   "templates.versions": "tasks:read",
   "audit.list": "admin",
+  "dashboard.overview": "tasks:read",
+  "dashboard.dag": "tasks:read",
+  "dashboard.timeline": "tasks:read",
+  "dashboard.transitions": "tasks:read",
+  "dashboard.deadLetters": "tasks:operate",
+  "dashboard.redrive": "tasks:operate",
+  "dashboard.discard": "tasks:operate",
+  "dashboard.template": "tasks:read",
+  "dashboard.uiConfig": "tasks:read",
+  "dashboard.events": "tasks:read",
   "ready": "metrics"
 } as const satisfies Record<string, Scope>
 

@@ -4,7 +4,8 @@
  * error shape. `layers/api.ts` serves them over HTTP.
  *
  * The handlers need the engine's services (`TaskInitializer`, `TaskQueries`, `TaskListing`, `TaskOperations`,
- * `TemplateRegistry`, `ReadinessFunctions`, `CurrentProcessor`, `EngineConfig`) and a `SqlClient`: provide
+ * `TemplateRegistry`, `ReadinessFunctions`, `CurrentProcessor`, `EngineConfig`, `NotificationSource` for the event
+ * stream) and a `SqlClient`: provide
  * `engineLayer(...)` over a database layer. The engine's loops need not run in the same process.
  */
 import { Layer } from "effect"
@@ -18,6 +19,9 @@ import { allowedHostsLayer } from "./AllowedHostsLayer.ts"
 import { Api } from "./Api.ts"
 import { AuditHandlers } from "./AuditHandlers.ts"
 import { authorizationLayer } from "./AuthorizationLayer.ts"
+import { DashboardHandlers } from "./DashboardHandlers.ts"
+import { DashboardQueries } from "../tasks/Dashboard.ts"
+import { EventHub } from "./EventHub.ts"
 import { errorShapeLayer } from "./ErrorShapeLayer.ts"
 import { requestErrorsLayer } from "./RequestErrorsLayer.ts"
 import {
@@ -26,7 +30,8 @@ import {
   DEFAULT_API_HOST,
   DEFAULT_LIST_CONTEXT_BUDGET_BYTES,
   DEFAULT_MAX_BODY_BYTES,
-  DEFAULT_MAX_CONTEXT_BYTES
+  DEFAULT_MAX_CONTEXT_BYTES,
+  UiSettings
 } from "./ServerOptions.ts"
 import { DEFAULT_RATE_BURST, DEFAULT_RATE_LIMIT } from "./RateLimit.ts"
 import { SystemHandlers } from "./SystemHandlers.ts"
@@ -60,6 +65,7 @@ export const apiRoutesLayer = (
     | "allowedHosts"
     | "rateLimit"
     | "rateBurst"
+    | "traceUrl"
   > = {}
 ) => {
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
@@ -67,10 +73,15 @@ export const apiRoutesLayer = (
     maxContextBytes: options.maxContextBytes ?? DEFAULT_MAX_CONTEXT_BYTES,
     listContextBudgetBytes: options.listContextBudgetBytes ?? DEFAULT_LIST_CONTEXT_BUDGET_BYTES
   })
-  const handlers = Layer.mergeAll(TasksHandlers, TemplatesHandlers, AuditHandlers, SystemHandlers).pipe(
+  const ui = Layer.succeed(UiSettings, {
+    traceUrlTemplate: options.traceUrl ?? null,
+    authRequired: options.token !== undefined
+  })
+  const handlers = Layer.mergeAll(TasksHandlers, TemplatesHandlers, AuditHandlers, DashboardHandlers, SystemHandlers).pipe(
     Layer.provideMerge(Layer.mergeAll(authorizationLayer, requestErrorsLayer(maxBodyBytes))),
-    Layer.provide(limits),
-    Layer.provide(AuditTrail.layer)
+    Layer.provide([limits, ui, EventHub.layer]),
+    Layer.provide(AuditTrail.layer),
+    Layer.provide(DashboardQueries.layer)
   )
   return Layer.mergeAll(
     HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }).pipe(Layer.provide(handlers)),

@@ -2,14 +2,16 @@
  * Handlers of the `tasks` group: create, list, read, cancel and wait for tasks; read, resolve and retry steps.
  * Every engine error is mapped by `ErrorMapping.ts`.
  */
-import { Duration, Effect, Semaphore } from "effect"
+import { Duration, Effect, Option, Semaphore } from "effect"
 import type { SqlError } from "effect/sql"
 import { TemplateHosting } from "../db/Processors.ts"
 import { ReadinessFunctions } from "../db/SqlFunctions.ts"
 import { noLiveWorker } from "../domain/TaskRecord.ts"
 import type { StepUuid, TaskUuid } from "../domain/Ids.ts"
 import { type InvalidTaskRequest, type TaskCreated, TaskInitializer, type TaskRequest } from "../tasks/TaskInitializer.ts"
+import { DashboardQueries } from "../tasks/Dashboard.ts"
 import { TaskListing } from "../tasks/TaskListing.ts"
+import { remoteParent } from "../telemetry/TraceContext.ts"
 import { RESOLVABLE_STEP_STATES, TaskOperations } from "../tasks/TaskOperations.ts"
 import { TaskQueries } from "../tasks/TaskQueries.ts"
 import { type InvalidStoredTemplate, type TemplateNotFound, TemplateRegistry } from "../workflow/TemplateRegistry.ts"
@@ -76,7 +78,7 @@ const currentPrincipal = Effect.flatMap(
 )
 
 /** The operator of an action: the caller's key id and address, and the request's correlation (header or new). */
-const currentActor = Effect.gen(function*() {
+export const currentActor = Effect.gen(function*() {
   const principal = yield* currentPrincipal
   const request = yield* HttpServerRequest.HttpServerRequest
   const header = request.headers[CORRELATION_HEADER]
@@ -128,6 +130,7 @@ export const TasksHandlers = HttpApiBuilder.group(
     const ops = yield* TaskOperations
     const readiness = yield* ReadinessFunctions
     const listing = yield* TaskListing
+    const dashboard = yield* DashboardQueries
     const hosting = yield* TemplateHosting
     const limits = yield* ApiLimits
     // Lists that carry contexts run one at a time per process: each moves up to the context budget through the
@@ -237,7 +240,11 @@ export const TasksHandlers = HttpApiBuilder.group(
           name: query.name,
           status: query.status,
           correlationId: query.correlation_id,
-          parentCorrelationId: query.parent_correlation_id
+          parentCorrelationId: query.parent_correlation_id,
+          createdAfter: query.created_after,
+          createdBefore: query.created_before,
+          tag: query.tag,
+          q: query.q
         }, { page, perPage }, { include: query.include === "context", budgetBytes: limits.listContextBudgetBytes }).pipe(
           query.include === "context" ? contextLists.withPermit : (effect) => effect,
           Effect.catchTag("SqlError", sqlFailure)
@@ -250,8 +257,10 @@ export const TasksHandlers = HttpApiBuilder.group(
             per_page: perPage,
             total_count: result.totalCount,
             total_pages: totalPages,
-            has_next: page < totalPages,
-            has_previous: page > 1
+            // past the counted tasks, a full page may have more after it
+            has_next: page < totalPages || (result.countCapped && result.tasks.length === perPage),
+            has_previous: page > 1,
+            ...(result.countCapped ? { total_count_capped: true } : {})
           }
         }
       }),
@@ -265,7 +274,9 @@ export const TasksHandlers = HttpApiBuilder.group(
         const unhosted = finishedTaskStates.has(task.status)
           ? false
           : yield* hosting.taskUnhosted(params.task_uuid).pipe(Effect.catchTag("SqlError", sqlFailure))
-        const view = { ...task, execution: executionView(execution), steps }
+        const head = yield* dashboard.task(params.task_uuid).pipe(Effect.catchTag("SqlError", sqlFailure))
+        const traceId = Option.flatMap(head, (h) => Option.map(remoteParent(h.trace_headers), (span) => span.traceId))
+        const view = { ...task, execution: executionView(execution), steps, trace_id: Option.getOrNull(traceId) }
         return unhosted ? { ...view, warnings: [noLiveWorker(templateKey(task))] } : view
       }),
 

@@ -1,6 +1,7 @@
 /**
  * Paginated task listing: a page of tasks, newest first (task uuids are UUIDv7, so uuid order is creation
- * order), filtered by namespace, template name, state and correlation ids, with the total count of matches.
+ * order), filtered by namespace, template name, state, correlation ids, creation time, tag or a task/correlation
+ * id (`q`), with the count of matches up to `COUNT_CAP` (a larger result says so instead of counting on).
  * Contexts are left out unless asked for, and then carried only up to a byte budget per page (a page of large
  * contexts would otherwise cost the database, the process and the client its full size). Depends on `SqlClient`
  * only; both queries are typed with `SqlSchema`.
@@ -20,6 +21,14 @@ export interface TaskListFilter {
   readonly status?: TaskState | undefined
   readonly correlationId?: string | undefined
   readonly parentCorrelationId?: string | undefined
+  /** created at or after (ISO 8601): the creation time in the task's UUIDv7, to the millisecond */
+  readonly createdAfter?: string | undefined
+  /** created before (ISO 8601), likewise */
+  readonly createdBefore?: string | undefined
+  /** tasks whose tags include this one */
+  readonly tag?: string | undefined
+  /** a task uuid or a correlation id: the task with that uuid, or the tasks of that correlation */
+  readonly q?: string | undefined
 }
 
 /** Whether a page carries the tasks' contexts, and how many bytes of context (as JSON text) at most. */
@@ -29,11 +38,19 @@ export interface ContextInclusion {
   readonly budgetBytes: number
 }
 
+/**
+ * The most matching tasks a listing counts: beyond it the count stops (`countCapped`). An exact count of a large
+ * result reads every matching row (about 120 ms for 100 000 tasks), the page only its 25.
+ */
+export const COUNT_CAP = 10_000
+
 export interface TaskPage {
   /** without `context` unless it was asked for; `context_omitted` on those that did not fit the budget */
   readonly tasks: ReadonlyArray<TaskSummary>
-  /** matching tasks on all pages */
+  /** matching tasks on all pages, counted up to `COUNT_CAP` */
   readonly totalCount: number
+  /** more than `COUNT_CAP` tasks match: `totalCount` is `COUNT_CAP` */
+  readonly countCapped: boolean
 }
 
 const Filter = Schema.Struct({
@@ -42,7 +59,11 @@ const Filter = Schema.Struct({
   name: Schema.NullOr(Schema.String),
   status: Schema.NullOr(TaskState),
   correlationId: Schema.NullOr(Schema.String),
-  parentCorrelationId: Schema.NullOr(Schema.String)
+  parentCorrelationId: Schema.NullOr(Schema.String),
+  createdAfter: Schema.NullOr(Schema.String),
+  createdBefore: Schema.NullOr(Schema.String),
+  tag: Schema.NullOr(Schema.String),
+  q: Schema.NullOr(Schema.String)
 })
 type Filter = typeof Filter.Type
 
@@ -65,7 +86,7 @@ const withContextOrMark = (row: typeof SummaryWithContextRow.Type): TaskSummary 
 }
 
 export class TaskListing extends Context.Service<TaskListing, {
-  /** Tasks on page `page` (from 1) of `perPage`, newest first, and the total count of matching tasks. */
+  /** Tasks on page `page` (from 1) of `perPage`, newest first, and the count of matching tasks (up to `COUNT_CAP`). */
   readonly list: (
     filter: TaskListFilter,
     pagination: { readonly page: number; readonly perPage: number },
@@ -85,7 +106,13 @@ export class TaskListing extends Context.Service<TaskListing, {
           ...(f.name === null ? [] : [sql`nt.name = ${f.name}`]),
           ...(f.status === null ? [] : [sql`t.current_state = ${f.status}`]),
           ...(f.correlationId === null ? [] : [sql`t.correlation_id = ${f.correlationId}::uuid`]),
-          ...(f.parentCorrelationId === null ? [] : [sql`t.parent_correlation_id = ${f.parentCorrelationId}::uuid`])
+          ...(f.parentCorrelationId === null ? [] : [sql`t.parent_correlation_id = ${f.parentCorrelationId}::uuid`]),
+          // creation time ranges are primary-key ranges (UUIDv7), migrations/0011_dashboard.sql
+          ...(f.createdAfter === null ? [] : [sql`t.task_uuid >= tasker_uuid_v7_floor(${f.createdAfter}::timestamptz)`]),
+          ...(f.createdBefore === null ? [] : [sql`t.task_uuid < tasker_uuid_v7_floor(${f.createdBefore}::timestamptz)`]),
+          // matches idx_tasker_tasks_tags, which holds only tasks with tags
+          ...(f.tag === null ? [] : [sql`t.tags @> jsonb_build_array(${f.tag}::text) AND t.tags <> '[]'::jsonb`]),
+          ...(f.q === null ? [] : [sql`(t.task_uuid = ${f.q}::uuid OR t.correlation_id = ${f.q}::uuid)`])
         ])
 
       const pageWhere = (filter: Filter, limit: number, offset: number) =>
@@ -120,7 +147,8 @@ export class TaskListing extends Context.Service<TaskListing, {
         Request: Filter,
         Result: Schema.Struct({ total: Schema.Int }),
         execute: (filter) =>
-          sql`SELECT count(*)::int AS total ${fromTasks(sql)} WHERE ${where(filter)}`
+          sql`SELECT count(*)::int AS total
+              FROM (SELECT 1 ${fromTasks(sql)} WHERE ${where(filter)} LIMIT ${COUNT_CAP + 1}) matching`
       })
 
       const list = Effect.fn("TaskListing.list")(function*(
@@ -134,7 +162,11 @@ export class TaskListing extends Context.Service<TaskListing, {
           name: filter.name ?? null,
           status: filter.status ?? null,
           correlationId: filter.correlationId ?? null,
-          parentCorrelationId: filter.parentCorrelationId ?? null
+          parentCorrelationId: filter.parentCorrelationId ?? null,
+          createdAfter: filter.createdAfter ?? null,
+          createdBefore: filter.createdBefore ?? null,
+          tag: filter.tag ?? null,
+          q: filter.q ?? null
         }
         const perPage = Math.max(1, Math.trunc(pagination.perPage))
         const offset = (Math.max(1, Math.trunc(pagination.page)) - 1) * perPage
@@ -145,7 +177,8 @@ export class TaskListing extends Context.Service<TaskListing, {
           )
           : page({ filter: f, limit: perPage, offset })
         const [tasks, total] = yield* Effect.all([rows, count(f)], { concurrency: 2 })
-        return { tasks, totalCount: total.total } satisfies TaskPage
+        const countCapped = total.total > COUNT_CAP
+        return { tasks, totalCount: countCapped ? COUNT_CAP : total.total, countCapped } satisfies TaskPage
       }, (effect) =>
         // a row that does not decode is a bug here or in a migration, not an error of the caller
         Effect.catchTags(effect, {
