@@ -1,6 +1,7 @@
 /**
  * The API's routes on an `HttpRouter`: every endpoint of `Api` with its handlers and middlewares, the OpenAPI
- * document (`/openapi.json`), a Scalar docs page (`/docs`), the Prometheus metrics (`/metrics`) and the router-wide
+ * document (`/openapi.json`), a Scalar docs page (`/docs`), the Prometheus metrics (`/metrics`), the web dashboard
+ * (`/ui`, `DashboardAssets.ts`) and the router-wide
  * error shape. `layers/api.ts` serves them over HTTP.
  *
  * The handlers need the engine's services (`TaskInitializer`, `TaskQueries`, `TaskListing`, `TaskOperations`,
@@ -14,6 +15,7 @@ import { PrometheusMetrics } from "effect/observability"
 import { allowedHostsLayer } from "./AllowedHostsLayer.ts"
 import { Api } from "./Api.ts"
 import { authorizationLayer } from "./AuthorizationLayer.ts"
+import { dashboardAssetsLayer } from "./DashboardAssets.ts"
 import { errorShapeLayer } from "./ErrorShapeLayer.ts"
 import { requestErrorsLayer } from "./RequestErrorsLayer.ts"
 import {
@@ -63,6 +65,8 @@ export const apiRoutesLayer = (
     HttpApiScalar.layer(Api, { path: "/docs" }),
     // Prometheus text format of every metric (open, like the health probes)
     PrometheusMetrics.layerHttp({ path: "/metrics" }),
+    // the web dashboard's files (open: the page holds no data; its data calls carry the credential)
+    dashboardAssetsLayer(),
     errorShapeLayer(maxBodyBytes),
     allowedHostsLayer(options.host ?? DEFAULT_API_HOST, options.allowedHosts),
     compressionLayer

@@ -168,6 +168,7 @@ const apiBanner = (withToken: boolean, roles: ReadonlySet<Role>, templates: Read
     const auth = withToken ? AUTH_HEADER : ""
     yield* Effect.logInfo(`API listening on ${url}`, { roles: [...roles].join(",") })
     yield* Console.log(`tasker API: ${url}  (roles: ${[...roles].join(", ")}; API docs: ${url}/docs)`)
+    yield* Console.log(`Dashboard: ${url}/ui/${withToken ? "  (paste the API token when it asks)" : ""}`)
     const linear = templates.some((t) =>
       t.namespace === LINEAR_EXAMPLE.namespace && t.name === LINEAR_EXAMPLE.name && t.version === LINEAR_EXAMPLE.version
     )
