@@ -5,7 +5,7 @@
 import { Graph, layout } from "@dagrejs/dagre"
 import { Handle, type Node, type NodeProps, Position, ReactFlow, type Edge } from "@xyflow/react"
 import "@xyflow/react/dist/style.css"
-import { useMemo } from "react"
+import { useLayoutEffect, useMemo, useRef, useState } from "react"
 
 export interface DagStep {
   readonly name: string
@@ -57,6 +57,8 @@ const StepNodeView = ({ data }: NodeProps<StepNode>) => {
 }
 
 const nodeTypes = { step: StepNodeView }
+const PADDING = 24
+const MAX_ZOOM = 1.2
 
 export const formatMs = (ms: number) => (ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`)
 
@@ -65,9 +67,9 @@ export const Dag = (props: {
   readonly selected?: string | undefined
   readonly onSelect?: (name: string) => void
 }) => {
-  const { nodes, edges } = useMemo(() => {
+  const { nodes, edges, graphWidth, graphHeight } = useMemo(() => {
     const g = new Graph()
-    g.setGraph({ rankdir: "LR", nodesep: 24, ranksep: 60 })
+    g.setGraph({ rankdir: "LR", nodesep: 24, ranksep: 60, marginx: 0, marginy: 0 })
     g.setDefaultEdgeLabel(() => ({}))
     for (const step of props.steps) g.setNode(step.name, { width: WIDTH, height: HEIGHT })
     const edges: Array<Edge> = []
@@ -79,26 +81,54 @@ export const Dag = (props: {
       }
     }
     layout(g)
+    const graph = g.graph()
     const nodes: Array<StepNode> = props.steps.map((step) => {
       const { x, y } = g.node(step.name)
       return {
         id: step.name,
         type: "step",
         position: { x: x - WIDTH / 2, y: y - HEIGHT / 2 },
+        // known sizes: the first fitView frames the graph before the nodes are measured
+        width: WIDTH,
+        height: HEIGHT,
         data: { step, selected: step.name === props.selected },
         draggable: false,
         connectable: false
       }
     })
-    return { nodes, edges }
+    return { nodes, edges, graphWidth: graph.width ?? 0, graphHeight: graph.height ?? 0 }
   }, [props.steps, props.selected])
+  // the graph framed in the container, computed here from dagre's bounds (React Flow's fitView can run before the
+  // nodes are measured and frame only part of the graph)
+  const container = useRef<HTMLDivElement>(null)
+  const [size, setSize] = useState({ width: 0, height: 0 })
+  useLayoutEffect(() => {
+    const el = container.current
+    if (el === null) return
+    const measure = () => setSize({ width: el.clientWidth, height: el.clientHeight })
+    measure()
+    const observer = new ResizeObserver(measure)
+    observer.observe(el)
+    return () => observer.disconnect()
+  }, [])
+  const zoom = Math.min(
+    MAX_ZOOM,
+    graphWidth > 0 ? (size.width - 2 * PADDING) / graphWidth : MAX_ZOOM,
+    graphHeight > 0 ? (size.height - 2 * PADDING) / graphHeight : MAX_ZOOM
+  )
+  const viewport = {
+    zoom: Math.max(0.1, zoom),
+    x: (size.width - graphWidth * Math.max(0.1, zoom)) / 2,
+    y: (size.height - graphHeight * Math.max(0.1, zoom)) / 2
+  }
   return (
-    <div className="dag" data-testid="dag">
+    <div className="dag" data-testid="dag" ref={container}>
       <ReactFlow
         nodes={nodes}
         edges={edges}
         nodeTypes={nodeTypes}
-        fitView
+        key={`${size.width}x${size.height}:${nodes.length}`}
+        defaultViewport={viewport}
         nodesDraggable={false}
         nodesConnectable={false}
         onNodeClick={(_, node) => props.onSelect?.(node.id)}

@@ -12,7 +12,10 @@ import { Dag, type DagStep, formatMs } from "./Dag.tsx"
 import { fmtDate, useData, useNavigate } from "./hooks.ts"
 import { JsonText } from "./JsonText.tsx"
 
+/** The states `GET …/wait` returns at (a blocked task waits for an operator). */
 const FINISHED = new Set(["complete", "error", "cancelled", "resolved_manually", "blocked_by_failures"])
+/** The states nothing changes any more (no cancel, no resolve). */
+const TERMINAL = new Set(["complete", "error", "cancelled", "resolved_manually"])
 
 interface TemplateStepConfig {
   readonly name: string
@@ -54,7 +57,6 @@ export const TaskDetailView = (props: { readonly taskUuid: string }) => {
   useEffect(() => {
     if (status === undefined || FINISHED.has(status)) return
     let stop = false
-    const controller = new AbortController()
     void call((c) =>
       c.tasks.wait({ params: { task_uuid: taskUuid as never }, query: { timeout_ms: 25_000 } }).pipe(
         Effect.timeout("30 seconds")
@@ -65,7 +67,6 @@ export const TaskDetailView = (props: { readonly taskUuid: string }) => {
     )
     return () => {
       stop = true
-      controller.abort()
     }
   }, [status, taskUuid])
 
@@ -95,7 +96,7 @@ export const TaskDetailView = (props: { readonly taskUuid: string }) => {
   }))
   const step = t.steps.find((s) => s.name === selected)
   const results = step?.results as { success?: boolean; result?: unknown; error?: unknown; metadata?: unknown } | null
-  const finished = FINISHED.has(t.status)
+  const terminal = TERMINAL.has(t.status)
 
   return (
     <section>
@@ -119,7 +120,7 @@ export const TaskDetailView = (props: { readonly taskUuid: string }) => {
       </dl>
       {t.warnings?.map((w) => <p className="warning" key={w.code}>{w.message}</p>)}
       <div className="actions">
-        {!finished && (
+        {!terminal && (
           <ConfirmButton
             label="Cancel task"
             title={`Cancel task ${t.task_uuid}?`}
@@ -164,7 +165,7 @@ export const TaskDetailView = (props: { readonly taskUuid: string }) => {
                 <p>The step goes back to pending with a fresh attempt budget.</p>
               </ConfirmButton>
             )}
-            {!finished && <ResolveButton taskUuid={t.task_uuid} stepUuid={step.step_uuid} name={step.name} onDone={task.reload} />}
+            {!terminal && <ResolveButton taskUuid={t.task_uuid} stepUuid={step.step_uuid} name={step.name} onDone={task.reload} />}
           </div>
           <h4>Inputs</h4>
           <JsonText value={step.inputs} name={`${step.name}-inputs`} />
@@ -175,7 +176,13 @@ export const TaskDetailView = (props: { readonly taskUuid: string }) => {
             </>
           )}
           <h4>Result</h4>
-          <JsonText value={results === null || results === undefined ? null : results.result ?? results} name={`${step.name}-result`} />
+          <JsonText value={results?.result ?? null} name={`${step.name}-result`} />
+          {results?.metadata !== undefined && results.metadata !== null && (
+            <>
+              <h4>Metadata</h4>
+              <JsonText value={results.metadata} name={`${step.name}-metadata`} />
+            </>
+          )}
         </div>
       )}
       <table className="steps">
