@@ -6,6 +6,7 @@
  * |---|---|
  * | `tasks` | `POST /v1/tasks`, `POST /v1/tasks/batch`, `GET /v1/tasks`, `GET/DELETE /v1/tasks/:task_uuid`, `GET /v1/tasks/:task_uuid/wait`, `GET /v1/tasks/:task_uuid/workflow_steps[/:step_uuid]`, `PATCH /v1/tasks/:task_uuid/workflow_steps/:step_uuid` |
  * | `templates` | `GET /v1/templates[/:namespace[/:name]]` |
+ * | `dashboard` | `GET /v1/overview`, `GET /v1/tasks/:task_uuid/{dag,timeline,transitions}`, `GET /v1/dead_letters`, `POST /v1/dead_letters/:queue/:msg_id/redrive`, `DELETE /v1/dead_letters/:queue/:msg_id`, `GET /v1/templates/:namespace/:name/:version`, `GET /v1/ui_config`, `GET /v1/events` (server-sent events) |
  * | `system` (top level) | `GET /health`, `/live`, `/ready` |
  *
  * Two middlewares: `Authorization` (tasks and templates; a bearer token or `X-API-Key`, checked only when a
@@ -23,6 +24,22 @@ import {
   OpenApi
 } from "effect/http-api"
 import { StepUuid, TaskUuid } from "../domain/Ids.ts"
+import {
+  DeadLetterList,
+  DeadLettersQuery,
+  Discarded,
+  EventsQuery,
+  MsgId,
+  Overview,
+  QueueName,
+  Redriven,
+  TaskDag,
+  TaskTimeline,
+  TaskTransitions,
+  TemplateParams,
+  TemplateView,
+  UiConfig
+} from "./DashboardModels.ts"
 import {
   ApiBadRequest,
   ApiConflict,
@@ -199,6 +216,99 @@ export class TemplatesGroup extends HttpApiGroup.make("templates").add(
   description: "The registered workflow templates: namespaces, names, versions and their stored configuration."
 })) {}
 
+/** The header a reconnecting event-stream client sends with the last event id it received. */
+export const LAST_EVENT_ID_HEADER = "last-event-id"
+
+/** What the dashboard reads: overview statistics, a task's DAG, timeline and audit trail, dead letters, events. */
+export class DashboardGroup extends HttpApiGroup.make("dashboard").add(
+  HttpApiEndpoint.get("overview", "/v1/overview", { success: Overview }).annotateMerge(doc(
+    "Overview statistics",
+    "Tasks by state (every state, 0 included); tasks created, completed and failed per minute over the last 60 " +
+      "minutes (oldest first, zeros included); step attempts finished in the last hour with p50/p95 durations; " +
+      "each queue's depth, oldest message age and dead letters; the live engine processes with their heartbeat age " +
+      "and running steps. Computed from the engine's tables on each request."
+  )),
+  HttpApiEndpoint.get("dag", "/v1/tasks/:task_uuid/dag", {
+    params: TaskParams,
+    success: TaskDag,
+    error: ApiNotFound
+  }).annotateMerge(doc(
+    "A task's DAG",
+    "Its steps (state, attempts, first claim, finish, duration) and the dependency edges between them."
+  )),
+  HttpApiEndpoint.get("timeline", "/v1/tasks/:task_uuid/timeline", {
+    params: TaskParams,
+    success: TaskTimeline,
+    error: ApiNotFound
+  }).annotateMerge(doc(
+    "A task's timeline",
+    "Each step's life as segments derived from its transitions: `waiting` (for its dependencies), `queued`, " +
+      "`running` and `backoff` (waiting for a retry), each with its start, end (null while it lasts) and attempt."
+  )),
+  HttpApiEndpoint.get("transitions", "/v1/tasks/:task_uuid/transitions", {
+    params: TaskParams,
+    success: TaskTransitions,
+    error: ApiNotFound
+  }).annotateMerge(doc(
+    "A task's audit trail",
+    "Every task and step transition, oldest first, with its metadata and who made it (`actor`: the operator " +
+      "named by the metadata, else `processor:<uuid>`)."
+  )),
+  HttpApiEndpoint.get("deadLetters", "/v1/dead_letters", {
+    query: DeadLettersQuery,
+    success: DeadLetterList,
+    error: ApiBadRequest
+  }).annotateMerge(doc(
+    "List dead letters",
+    "Messages the engine archived as dead letters (unreadable, read too often, unknown step), newest first, of " +
+      "every queue or of `queue`; paginated like the task list."
+  )),
+  HttpApiEndpoint.post("redrive", "/v1/dead_letters/:queue/:msg_id/redrive", {
+    params: { queue: QueueName, msg_id: MsgId },
+    success: Redriven,
+    error: ApiNotFound
+  }).annotateMerge(doc(
+    "Re-drive a dead letter",
+    "Sends the message again on its queue (a new msg_id, same message and headers) and removes it from the " +
+      "archive, in one transaction. 404 for an unknown dead letter."
+  )),
+  HttpApiEndpoint.delete("discard", "/v1/dead_letters/:queue/:msg_id", {
+    params: { queue: QueueName, msg_id: MsgId },
+    success: Discarded,
+    error: ApiNotFound
+  }).annotateMerge(doc("Discard a dead letter", "Deletes it from the archive. 404 for an unknown dead letter.")),
+  HttpApiEndpoint.get("template", "/v1/templates/:namespace/:name/:version", {
+    params: TemplateParams,
+    success: TemplateView,
+    error: [ApiNotFound, ApiConflict]
+  }).annotateMerge(doc(
+    "Get one template version",
+    "Its steps with dependencies and retry policies, the DAG's edges, the input JSON Schema and how many tasks " +
+      "of it exist. 409 when its stored configuration is not a valid template."
+  )),
+  HttpApiEndpoint.get("uiConfig", "/v1/ui_config", { success: UiConfig }).annotateMerge(doc(
+    "The dashboard's configuration",
+    "`trace_url_template` (TASKER_TRACE_URL, `{traceId}` replaced by a task's trace id) and whether requests " +
+      "need a token."
+  )),
+  HttpApiEndpoint.get("events", "/v1/events", {
+    query: EventsQuery,
+    headers: { [LAST_EVENT_ID_HEADER]: Schema.optionalKey(Schema.String) },
+    success: HttpApiSchema.StreamUint8Array({ contentType: "text/event-stream" }),
+    error: [ApiBadRequest, ApiNotFound]
+  }).annotateMerge(doc(
+    "Live task and step events (server-sent events)",
+    "`event: task` with data `{task_uuid, state, at}` and `event: step` with `{task_uuid, step_uuid, name, " +
+      "state, at}`, each with an `id:`; a `: heartbeat` comment every 15 s. `task_uuid` filters to one task (404 " +
+      "when there is none). A client that reconnects with `Last-Event-ID` receives the events it missed (400 " +
+      "naming `last-event-id` when it is not an id of this stream). Needs the same authorization as " +
+      "the rest of the API (read it with fetch(), not EventSource, when a token is set)."
+  ))
+).middleware(Authorization).annotateMerge(OpenApi.annotations({
+  title: "Dashboard",
+  description: "Overview statistics, task DAGs, timelines and audit trails, dead letters and live events."
+})) {}
+
 /** Health probes: never behind authentication. */
 export class SystemGroup extends HttpApiGroup.make("system", { topLevel: true }).add(
   HttpApiEndpoint.get("health", "/health", { success: HealthStatus }).annotateMerge(doc("Health")),
@@ -215,6 +325,7 @@ export class SystemGroup extends HttpApiGroup.make("system", { topLevel: true })
 export class Api extends HttpApi.make("tasker")
   .add(TasksGroup)
   .add(TemplatesGroup)
+  .add(DashboardGroup)
   .add(SystemGroup)
   .middleware(RequestErrors)
   .annotateMerge(OpenApi.annotations({

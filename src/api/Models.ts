@@ -205,9 +205,20 @@ export const TaskDetail = Schema.Struct({
   ...TaskView.fields,
   execution: ExecutionView,
   steps: Schema.Array(StepView),
+  /**
+   * the trace id of the request that created the task (from its stored W3C trace context), or null when it was
+   * created outside a trace; the dashboard links it with `trace_url_template` (`GET /v1/ui_config`)
+   */
+  trace_id: Schema.NullOr(Schema.String),
   warnings: Schema.optionalKey(Schema.Array(TaskWarning))
 })
 export type TaskDetail = typeof TaskDetail.Type
+
+/** An ISO 8601 date-time with a time zone (`2026-01-31T12:00:00Z`, `…+02:00`), as text. */
+export const IsoDateTime = Schema.String.pipe(Schema.check(Schema.makeFilter<string>(
+  (s) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/.test(s) && !Number.isNaN(Date.parse(s)),
+  { expected: "an ISO 8601 date-time with a time zone, e.g. 2026-01-31T12:00:00Z" }
+)))
 
 export const DEFAULT_PER_PAGE = 25
 export const MAX_PER_PAGE = 100
@@ -226,7 +237,15 @@ export const ListTasksQuery = Schema.Struct({
   /** any of the 12 task states */
   status: Schema.optionalKey(TaskState),
   correlation_id: Schema.optionalKey(Uuid),
-  parent_correlation_id: Schema.optionalKey(Uuid)
+  parent_correlation_id: Schema.optionalKey(Uuid),
+  /** tasks created at or after this ISO 8601 date-time */
+  created_after: Schema.optionalKey(IsoDateTime),
+  /** tasks created before this ISO 8601 date-time */
+  created_before: Schema.optionalKey(IsoDateTime),
+  /** tasks whose tags include this one */
+  tag: Schema.optionalKey(BoundedString(256)),
+  /** a task UUID or a correlation ID: the task, or the tasks of that correlation */
+  q: Schema.optionalKey(Uuid)
 })
 export type ListTasksQuery = typeof ListTasksQuery.Type
 

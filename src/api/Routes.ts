@@ -5,7 +5,8 @@
  * error shape. `layers/api.ts` serves them over HTTP.
  *
  * The handlers need the engine's services (`TaskInitializer`, `TaskQueries`, `TaskListing`, `TaskOperations`,
- * `TemplateRegistry`, `ReadinessFunctions`, `CurrentProcessor`, `EngineConfig`) and a `SqlClient`: provide
+ * `TemplateRegistry`, `ReadinessFunctions`, `CurrentProcessor`, `EngineConfig`, `NotificationSource` for the event
+ * stream) and a `SqlClient`: provide
  * `engineLayer(...)` over a database layer. The engine's loops need not run in the same process.
  */
 import { Layer } from "effect"
@@ -16,6 +17,9 @@ import { allowedHostsLayer } from "./AllowedHostsLayer.ts"
 import { Api } from "./Api.ts"
 import { authorizationLayer } from "./AuthorizationLayer.ts"
 import { dashboardAssetsLayer } from "./DashboardAssets.ts"
+import { DashboardHandlers } from "./DashboardHandlers.ts"
+import { DashboardQueries } from "../tasks/Dashboard.ts"
+import { EventHub } from "./EventHub.ts"
 import { errorShapeLayer } from "./ErrorShapeLayer.ts"
 import { requestErrorsLayer } from "./RequestErrorsLayer.ts"
 import {
@@ -24,7 +28,8 @@ import {
   DEFAULT_API_HOST,
   DEFAULT_LIST_CONTEXT_BUDGET_BYTES,
   DEFAULT_MAX_BODY_BYTES,
-  DEFAULT_MAX_CONTEXT_BYTES
+  DEFAULT_MAX_CONTEXT_BYTES,
+  UiSettings
 } from "./ServerOptions.ts"
 import { SystemHandlers } from "./SystemHandlers.ts"
 import { TasksHandlers } from "./TasksHandlers.ts"
@@ -48,7 +53,7 @@ const compressionLayer = HttpRouter.middleware(HttpMiddleware.compression({ algo
 export const apiRoutesLayer = (
   options: Pick<
     ApiServerOptions,
-    "host" | "token" | "maxBodyBytes" | "maxContextBytes" | "listContextBudgetBytes" | "allowedHosts"
+    "host" | "token" | "maxBodyBytes" | "maxContextBytes" | "listContextBudgetBytes" | "allowedHosts" | "traceUrl"
   > = {}
 ) => {
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
@@ -56,9 +61,14 @@ export const apiRoutesLayer = (
     maxContextBytes: options.maxContextBytes ?? DEFAULT_MAX_CONTEXT_BYTES,
     listContextBudgetBytes: options.listContextBudgetBytes ?? DEFAULT_LIST_CONTEXT_BUDGET_BYTES
   })
-  const handlers = Layer.mergeAll(TasksHandlers, TemplatesHandlers, SystemHandlers).pipe(
+  const ui = Layer.succeed(UiSettings, {
+    traceUrlTemplate: options.traceUrl ?? null,
+    authRequired: options.token !== undefined
+  })
+  const handlers = Layer.mergeAll(TasksHandlers, TemplatesHandlers, DashboardHandlers, SystemHandlers).pipe(
     Layer.provideMerge(Layer.mergeAll(authorizationLayer(options.token), requestErrorsLayer(maxBodyBytes))),
-    Layer.provide(limits)
+    Layer.provide([limits, ui, EventHub.layer]),
+    Layer.provide(DashboardQueries.layer)
   )
   return Layer.mergeAll(
     HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }).pipe(Layer.provide(handlers)),

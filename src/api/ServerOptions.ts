@@ -25,6 +25,11 @@ export interface ApiServerOptions {
    * DNS-rebinding web page away from a developer's local API; on another address, any Host. `["*"]`: any Host.
    */
   readonly allowedHosts?: ReadonlyArray<string> | undefined
+  /**
+   * a trace viewer's URL with `{traceId}` where a task's trace id goes (`https://jaeger.example/trace/{traceId}`):
+   * the dashboard links a task's trace with it (`GET /v1/ui_config`)
+   */
+  readonly traceUrl?: string | undefined
 }
 
 export const DEFAULT_API_HOST = "127.0.0.1"
@@ -50,6 +55,18 @@ export const ApiLimits = Context.Reference<{
     listContextBudgetBytes: DEFAULT_LIST_CONTEXT_BUDGET_BYTES
   })
 })
+
+/** What the dashboard learns from `GET /v1/ui_config` (`apiRoutesLayer` provides it from `ApiServerOptions`). */
+export const UiSettings = Context.Reference<{
+  readonly traceUrlTemplate: string | null
+  readonly authRequired: boolean
+}>("tasker/api/UiSettings", { defaultValue: () => ({ traceUrlTemplate: null, authRequired: false }) })
+
+/** A trace viewer URL template: http(s), with `{traceId}` in it. */
+export const TraceUrlTemplate = Schema.String.check(Schema.makeFilter<string>(
+  (s) => /^https?:\/\/[^\s]+$/.test(s) && s.includes("{traceId}"),
+  { expected: "an http(s) URL containing {traceId}, e.g. https://jaeger.example/trace/{traceId}" }
+))
 
 /** The shortest `TASKER_API_TOKEN` accepted: a guessable token is no protection. */
 export const MIN_API_TOKEN_LENGTH = 16
@@ -98,7 +115,8 @@ const byteCount = (name: string, fallback: number) =>
  * free port), `TASKER_API_TOKEN` (optional: turns authentication on; `apiTokenFromEnv`),
  * `TASKER_API_MAX_BODY_BYTES` (default 1048576), `TASKER_API_MAX_CONTEXT_BYTES` (default 262144),
  * `TASKER_API_LIST_CONTEXT_BUDGET_BYTES` (default 1048576), `TASKER_API_ALLOWED_HOSTS` (comma-separated; `*` for
- * any; default: see `ApiServerOptions.allowedHosts`).
+ * any; default: see `ApiServerOptions.allowedHosts`), `TASKER_TRACE_URL` (optional: a trace viewer URL with
+ * `{traceId}`).
  */
 export const apiServerOptionsFromEnv = Effect.gen(function*() {
   const host = yield* Config.String("TASKER_API_HOST").pipe(Config.withDefault(DEFAULT_API_HOST))
@@ -112,10 +130,15 @@ export const apiServerOptionsFromEnv = Effect.gen(function*() {
     Config.option,
     Effect.map(Option.getOrUndefined)
   )
+  const traceUrl = yield* Config.schema(TraceUrlTemplate, "TASKER_TRACE_URL").pipe(
+    Config.option,
+    Effect.map(Option.getOrUndefined)
+  )
   return {
     host,
     port,
     token,
+    traceUrl,
     maxBodyBytes,
     maxContextBytes,
     listContextBudgetBytes,

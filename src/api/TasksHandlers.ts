@@ -2,14 +2,16 @@
  * Handlers of the `tasks` group: create, list, read, cancel and wait for tasks; read, resolve and retry steps.
  * Every engine error is mapped by `ErrorMapping.ts`.
  */
-import { Duration, Effect, Semaphore } from "effect"
+import { Duration, Effect, Option, Semaphore } from "effect"
 import type { SqlError } from "effect/sql"
 import { TemplateHosting } from "../db/Processors.ts"
 import { ReadinessFunctions } from "../db/SqlFunctions.ts"
 import { noLiveWorker } from "../domain/TaskRecord.ts"
 import type { StepUuid, TaskUuid } from "../domain/Ids.ts"
 import { type InvalidTaskRequest, type TaskCreated, TaskInitializer, type TaskRequest } from "../tasks/TaskInitializer.ts"
+import { DashboardQueries } from "../tasks/Dashboard.ts"
 import { TaskListing } from "../tasks/TaskListing.ts"
+import { remoteParent } from "../telemetry/TraceContext.ts"
 import { TaskOperations } from "../tasks/TaskOperations.ts"
 import { TaskQueries } from "../tasks/TaskQueries.ts"
 import { type InvalidStoredTemplate, type TemplateNotFound, TemplateRegistry } from "../workflow/TemplateRegistry.ts"
@@ -82,6 +84,7 @@ export const TasksHandlers = HttpApiBuilder.group(
     const ops = yield* TaskOperations
     const readiness = yield* ReadinessFunctions
     const listing = yield* TaskListing
+    const dashboard = yield* DashboardQueries
     const hosting = yield* TemplateHosting
     const limits = yield* ApiLimits
     // Lists that carry contexts run one at a time per process: each moves up to the context budget through the
@@ -169,7 +172,11 @@ export const TasksHandlers = HttpApiBuilder.group(
           name: query.name,
           status: query.status,
           correlationId: query.correlation_id,
-          parentCorrelationId: query.parent_correlation_id
+          parentCorrelationId: query.parent_correlation_id,
+          createdAfter: query.created_after,
+          createdBefore: query.created_before,
+          tag: query.tag,
+          q: query.q
         }, { page, perPage }, { include: query.include === "context", budgetBytes: limits.listContextBudgetBytes }).pipe(
           query.include === "context" ? contextLists.withPermit : (effect) => effect,
           Effect.catchTag("SqlError", sqlFailure)
@@ -196,7 +203,9 @@ export const TasksHandlers = HttpApiBuilder.group(
         const unhosted = finishedTaskStates.has(task.status)
           ? false
           : yield* hosting.taskUnhosted(params.task_uuid).pipe(Effect.catchTag("SqlError", sqlFailure))
-        const view = { ...task, execution: executionView(execution), steps }
+        const head = yield* dashboard.task(params.task_uuid).pipe(Effect.catchTag("SqlError", sqlFailure))
+        const traceId = Option.flatMap(head, (h) => Option.map(remoteParent(h.trace_headers), (span) => span.traceId))
+        const view = { ...task, execution: executionView(execution), steps, trace_id: Option.getOrNull(traceId) }
         return unhosted ? { ...view, warnings: [noLiveWorker(templateKey(task))] } : view
       }),
 

@@ -1,6 +1,7 @@
 /**
  * Paginated task listing: a page of tasks, newest first (task uuids are UUIDv7, so uuid order is creation
- * order), filtered by namespace, template name, state and correlation ids, with the total count of matches.
+ * order), filtered by namespace, template name, state, correlation ids, creation time, tag or a task/correlation
+ * id (`q`), with the total count of matches.
  * Contexts are left out unless asked for, and then carried only up to a byte budget per page (a page of large
  * contexts would otherwise cost the database, the process and the client its full size). Depends on `SqlClient`
  * only; both queries are typed with `SqlSchema`.
@@ -18,6 +19,14 @@ export interface TaskListFilter {
   readonly status?: TaskState | undefined
   readonly correlationId?: string | undefined
   readonly parentCorrelationId?: string | undefined
+  /** created at or after (ISO 8601): the creation time in the task's UUIDv7, to the millisecond */
+  readonly createdAfter?: string | undefined
+  /** created before (ISO 8601), likewise */
+  readonly createdBefore?: string | undefined
+  /** tasks whose tags include this one */
+  readonly tag?: string | undefined
+  /** a task uuid or a correlation id: the task with that uuid, or the tasks of that correlation */
+  readonly q?: string | undefined
 }
 
 /** Whether a page carries the tasks' contexts, and how many bytes of context (as JSON text) at most. */
@@ -39,7 +48,11 @@ const Filter = Schema.Struct({
   name: Schema.NullOr(Schema.String),
   status: Schema.NullOr(TaskState),
   correlationId: Schema.NullOr(Schema.String),
-  parentCorrelationId: Schema.NullOr(Schema.String)
+  parentCorrelationId: Schema.NullOr(Schema.String),
+  createdAfter: Schema.NullOr(Schema.String),
+  createdBefore: Schema.NullOr(Schema.String),
+  tag: Schema.NullOr(Schema.String),
+  q: Schema.NullOr(Schema.String)
 })
 type Filter = typeof Filter.Type
 
@@ -81,7 +94,13 @@ export class TaskListing extends Context.Service<TaskListing, {
           ...(f.name === null ? [] : [sql`nt.name = ${f.name}`]),
           ...(f.status === null ? [] : [sql`t.current_state = ${f.status}`]),
           ...(f.correlationId === null ? [] : [sql`t.correlation_id = ${f.correlationId}::uuid`]),
-          ...(f.parentCorrelationId === null ? [] : [sql`t.parent_correlation_id = ${f.parentCorrelationId}::uuid`])
+          ...(f.parentCorrelationId === null ? [] : [sql`t.parent_correlation_id = ${f.parentCorrelationId}::uuid`]),
+          // creation time ranges are primary-key ranges (UUIDv7), migrations/0011_dashboard.sql
+          ...(f.createdAfter === null ? [] : [sql`t.task_uuid >= tasker_uuid_v7_floor(${f.createdAfter}::timestamptz)`]),
+          ...(f.createdBefore === null ? [] : [sql`t.task_uuid < tasker_uuid_v7_floor(${f.createdBefore}::timestamptz)`]),
+          // matches idx_tasker_tasks_tags, which holds only tasks with tags
+          ...(f.tag === null ? [] : [sql`t.tags @> jsonb_build_array(${f.tag}::text) AND t.tags <> '[]'::jsonb`]),
+          ...(f.q === null ? [] : [sql`(t.task_uuid = ${f.q}::uuid OR t.correlation_id = ${f.q}::uuid)`])
         ])
 
       const pageWhere = (filter: Filter, limit: number, offset: number) =>
@@ -129,7 +148,11 @@ export class TaskListing extends Context.Service<TaskListing, {
           name: filter.name ?? null,
           status: filter.status ?? null,
           correlationId: filter.correlationId ?? null,
-          parentCorrelationId: filter.parentCorrelationId ?? null
+          parentCorrelationId: filter.parentCorrelationId ?? null,
+          createdAfter: filter.createdAfter ?? null,
+          createdBefore: filter.createdBefore ?? null,
+          tag: filter.tag ?? null,
+          q: filter.q ?? null
         }
         const perPage = Math.max(1, Math.trunc(pagination.perPage))
         const offset = (Math.max(1, Math.trunc(pagination.page)) - 1) * perPage

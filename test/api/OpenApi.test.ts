@@ -47,7 +47,7 @@ layer(apiTestLayer(), { timeout: 60_000 })("the OpenAPI document", (it) => {
       assert.deepStrictEqual((doc.info as JsonObject).license, { name: "MIT", url: "https://opensource.org/license/mit" })
       assert.deepStrictEqual(doc.servers, [{ url: "/", description: "The server that serves this document" }])
       const tags = doc.tags as ReadonlyArray<JsonObject>
-      assert.deepStrictEqual(tags.map((t) => t.name), ["Tasks", "Templates", "System"])
+      assert.deepStrictEqual(tags.map((t) => t.name), ["Tasks", "Templates", "Dashboard", "System"])
       for (const tag of tags) assert.isTrue(typeof tag.description === "string" && tag.description.length > 0)
       assert.deepStrictEqual(acceptAnythingMembers(doc), [])
       // the check finds what it looks for

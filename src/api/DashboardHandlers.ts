@@ -1,0 +1,245 @@
+/**
+ * Handlers of the `dashboard` group (issue 15): the overview, a task's DAG, timeline and audit trail, dead letters
+ * (list, re-drive, discard), one template version, the UI's configuration and the server-sent event stream.
+ * Queries live in `src/tasks/Dashboard.ts`, the timeline's shaping in `src/tasks/Timeline.ts`, the event stream's
+ * shared reader in `EventHub.ts`.
+ */
+import { Effect, Option, Schedule, Stream } from "effect"
+import { HttpServerResponse } from "effect/http"
+import { HttpApiBuilder } from "effect/http-api"
+import type { TaskUuid } from "../domain/Ids.ts"
+import { DashboardQueries, type DagStepRow, type TaskHead } from "../tasks/Dashboard.ts"
+import { actorOf, segments } from "../tasks/Timeline.ts"
+import { Api, LAST_EVENT_ID_HEADER } from "./Api.ts"
+import { sqlFailure } from "./ErrorMapping.ts"
+import { ApiBadRequest, ApiConflict, ApiNotFound } from "./Errors.ts"
+import { eventIdTime, EventHub, type HubEvent } from "./EventHub.ts"
+import { DEFAULT_PER_PAGE } from "./Models.ts"
+import { UiSettings } from "./ServerOptions.ts"
+
+/** The comment line sent every `HEARTBEAT` so proxies and clients see a live connection. */
+const HEARTBEAT = "15 seconds"
+
+const sseEvent = (e: HubEvent): string => {
+  const r = e.row
+  const data = r.kind === "task"
+    ? { task_uuid: r.task_uuid, state: r.to_state, at: r.at.toISOString() }
+    : { task_uuid: r.task_uuid, step_uuid: r.step_uuid, name: r.step_name, state: r.to_state, at: r.at.toISOString() }
+  return `id: ${e.id}\nevent: ${r.kind}\ndata: ${JSON.stringify(data)}\n\n`
+}
+
+const durationMs = (from: Date | null, to: Date | null) =>
+  from === null || to === null ? null : Math.max(0, to.getTime() - from.getTime())
+
+export const DashboardHandlers = HttpApiBuilder.group(
+  Api,
+  "dashboard",
+  Effect.fn(function*(handlers) {
+    const queries = yield* DashboardQueries
+    const hub = yield* EventHub
+    const ui = yield* UiSettings
+
+    /** The task's row, or a 404 naming it. */
+    const taskHead = (taskUuid: TaskUuid) =>
+      queries.task(taskUuid).pipe(
+        Effect.catchTag("SqlError", sqlFailure),
+        Effect.flatMap(Option.match({
+          onNone: () => Effect.fail(ApiNotFound.of(`task not found: ${taskUuid}`, "task_uuid")),
+          onSome: (head: TaskHead) => Effect.succeed(head)
+        }))
+      )
+
+    return handlers.handleAll({
+      overview: Effect.fn("Api.dashboard.overview")(function*() {
+        const o = yield* queries.overview.pipe(Effect.catchTag("SqlError", sqlFailure))
+        return {
+          generated_at: o.generatedAt,
+          tasks_by_state: o.tasksByState,
+          tasks_per_minute: o.tasksPerMinute,
+          steps: o.steps,
+          queues: o.queues,
+          processors: o.processors
+        }
+      }),
+
+      dag: Effect.fn("Api.dashboard.dag")(function*({ params }) {
+        yield* taskHead(params.task_uuid)
+        const { edges, steps } = yield* queries.dag(params.task_uuid).pipe(Effect.catchTag("SqlError", sqlFailure))
+        return {
+          task_uuid: params.task_uuid,
+          steps: steps.map((s) => ({
+            step_uuid: s.step_uuid,
+            name: s.name,
+            state: s.state,
+            attempts: s.attempts,
+            max_attempts: s.max_attempts,
+            started_at: s.started_at,
+            finished_at: s.finished_at,
+            duration_ms: durationMs(s.started_at, s.finished_at)
+          })),
+          edges
+        }
+      }),
+
+      timeline: Effect.fn("Api.dashboard.timeline")(function*({ params }) {
+        const head = yield* taskHead(params.task_uuid)
+        const [{ edges, steps }, transitions] = yield* Effect.all([
+          queries.dag(params.task_uuid),
+          queries.transitions(params.task_uuid)
+        ], { concurrency: 2 }).pipe(Effect.catchTag("SqlError", sqlFailure))
+        // when each step first satisfied its dependents (complete or resolved manually)
+        const satisfiedAt = new Map<string, Date>()
+        for (const t of transitions) {
+          if (t.kind === "step" && (t.to_state === "complete" || t.to_state === "resolved_manually") &&
+            !satisfiedAt.has(t.step_uuid!)) satisfiedAt.set(t.step_uuid!, t.at)
+        }
+        /** When the step's last dependency finished: its creation for a root, null while one has not. */
+        const readyAt = (step: DagStepRow): Date | null => {
+          let ready = step.created_at
+          for (const edge of edges) {
+            if (edge.to !== step.step_uuid) continue
+            const at = satisfiedAt.get(edge.from)
+            if (at === undefined) return null
+            if (at.getTime() > ready.getTime()) ready = at
+          }
+          return ready
+        }
+        return {
+          task_uuid: params.task_uuid,
+          created_at: head.created_at,
+          finished_at: head.completed_at,
+          steps: steps.map((s) => ({
+            step_uuid: s.step_uuid,
+            name: s.name,
+            state: s.state,
+            segments: segments(
+              s.created_at,
+              transitions.filter((t) => t.kind === "step" && t.step_uuid === s.step_uuid),
+              readyAt(s)
+            )
+          }))
+        }
+      }),
+
+      transitions: Effect.fn("Api.dashboard.transitions")(function*({ params }) {
+        yield* taskHead(params.task_uuid)
+        const rows = yield* queries.transitions(params.task_uuid).pipe(Effect.catchTag("SqlError", sqlFailure))
+        return {
+          task_uuid: params.task_uuid,
+          transitions: rows.map((r) => ({
+            kind: r.kind,
+            step_uuid: r.step_uuid,
+            step_name: r.step_name,
+            from_state: r.from_state,
+            to_state: r.to_state,
+            at: r.at,
+            actor: actorOf(r.metadata, r.processor_uuid),
+            processor_uuid: r.processor_uuid,
+            metadata: r.metadata
+          }))
+        }
+      }),
+
+      deadLetters: Effect.fn("Api.dashboard.deadLetters")(function*({ query }) {
+        const page = query.page ?? 1
+        const perPage = query.per_page ?? DEFAULT_PER_PAGE
+        const { rows, total } = yield* queries.deadLetters(query.queue, { limit: perPage, offset: (page - 1) * perPage })
+          .pipe(Effect.catchTag("SqlError", sqlFailure))
+        const totalPages = Math.ceil(total / perPage)
+        return {
+          dead_letters: rows.map((r) => ({ ...r, msg_id: Number(r.msg_id) })),
+          pagination: {
+            page,
+            per_page: perPage,
+            total_count: total,
+            total_pages: totalPages,
+            has_next: page < totalPages,
+            has_previous: page > 1
+          }
+        }
+      }),
+
+      redrive: Effect.fn("Api.dashboard.redrive")(function*({ params }) {
+        const sent = yield* queries.redrive(params.queue, BigInt(params.msg_id)).pipe(Effect.catchTag("SqlError", sqlFailure))
+        if (Option.isNone(sent)) {
+          return yield* ApiNotFound.of(`dead letter not found: ${params.queue}/${params.msg_id}`, "msg_id")
+        }
+        return { queue: params.queue, msg_id: Number(sent.value), redriven_from: params.msg_id }
+      }),
+
+      discard: Effect.fn("Api.dashboard.discard")(function*({ params }) {
+        const deleted = yield* queries.discard(params.queue, BigInt(params.msg_id)).pipe(Effect.catchTag("SqlError", sqlFailure))
+        if (!deleted) return yield* ApiNotFound.of(`dead letter not found: ${params.queue}/${params.msg_id}`, "msg_id")
+        return { queue: params.queue, msg_id: params.msg_id, discarded: true as const }
+      }),
+
+      template: Effect.fn("Api.dashboard.template")(function*({ params }) {
+        const found = yield* queries.template(params.namespace, params.name, params.version).pipe(
+          Effect.catchTag("SqlError", sqlFailure)
+        )
+        if (Option.isNone(found)) {
+          return yield* ApiNotFound.of(`template not found: ${params.namespace}/${params.name}@${params.version}`, "version")
+        }
+        const t = found.value
+        if (t.steps === null) {
+          return yield* ApiConflict.of(`the stored configuration of ${t.namespace}/${t.name}@${t.version} is not a valid template`)
+        }
+        return {
+          namespace: t.namespace,
+          name: t.name,
+          version: t.version,
+          description: t.description,
+          steps: t.steps.map((s) => ({
+            name: s.name,
+            description: s.description,
+            depends_on: s.dependsOn,
+            retryable: s.retryable,
+            max_attempts: s.maxAttempts,
+            backoff: s.backoff,
+            backoff_base_ms: s.backoffBaseMs,
+            max_backoff_ms: s.maxBackoffMs,
+            timeout_seconds: s.timeoutSeconds
+          })),
+          edges: t.steps.flatMap((s) => s.dependsOn.map((from) => ({ from, to: s.name }))),
+          input_schema: t.inputSchema,
+          task_count: t.taskCount,
+          created_at: t.createdAt,
+          updated_at: t.updatedAt
+        }
+      }),
+
+      uiConfig: () =>
+        Effect.succeed({ trace_url_template: ui.traceUrlTemplate, auth_required: ui.authRequired }),
+
+      events: Effect.fn("Api.dashboard.events")(function*({ headers, query }) {
+        if (query.task_uuid !== undefined) yield* taskHead(query.task_uuid)
+        const lastEventId = headers[LAST_EVENT_ID_HEADER]
+        const sinceUs = lastEventId === undefined ? undefined : eventIdTime(lastEventId)
+        if (sinceUs !== undefined && Option.isNone(sinceUs)) {
+          return yield* ApiBadRequest.of("Last-Event-ID is not an event id of this stream", LAST_EVENT_ID_HEADER)
+        }
+        const events = Stream.unwrap(
+          Effect.map(
+            hub.subscribe({
+              taskUuid: query.task_uuid,
+              sinceUs: sinceUs === undefined ? undefined : Option.getOrUndefined(sinceUs),
+              lastEventId
+            }),
+            (stream) => Stream.map(stream, sseEvent)
+          )
+        )
+        const heartbeats = Stream.fromSchedule(Schedule.spaced(HEARTBEAT)).pipe(Stream.map(() => ": heartbeat\n\n"))
+        const body = Stream.concat(
+          // tells the client how soon to reconnect, and shows the connection is open at once
+          Stream.make("retry: 2000\n: connected\n\n"),
+          Stream.merge(events, heartbeats)
+        )
+        return HttpServerResponse.stream(Stream.encodeText(body), {
+          contentType: "text/event-stream",
+          // no-transform: never compressed (a compressed stream would be buffered)
+          headers: { "cache-control": "no-cache, no-transform", "x-accel-buffering": "no" }
+        })
+      })
+    })
+  })
+)
