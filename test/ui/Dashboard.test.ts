@@ -33,6 +33,8 @@ const missing = !existsSync(CHROMIUM)
   : undefined
 if (missing !== undefined) console.warn(`test/ui/Dashboard.test.ts skipped: ${missing}`)
 
+const TRACE_URL = "https://jaeger.example/trace/{traceId}"
+
 const XSS_PAYLOAD = {
   note: "<script>window.__xss = 'script'</script>",
   image: "<img src=x onerror=\"window.__xss = 'img'\">"
@@ -68,7 +70,7 @@ const newPage = async (browser: Browser) => {
 }
 
 describe.skipIf(missing !== undefined)("the dashboard in Chromium", () => {
-  const runtime = ManagedRuntime.make(apiTestLayer({}, {}, { templates: [Xss] }))
+  const runtime = ManagedRuntime.make(apiTestLayer({ traceUrl: TRACE_URL }, {}, { templates: [Xss] }))
   const run = <A, E>(effect: Effect.Effect<A, E, TaskerClient | SqlClient.SqlClient>) => runtime.runPromise(effect)
   let browser: Browser
   let url = ""
@@ -120,6 +122,13 @@ describe.skipIf(missing !== undefined)("the dashboard in Chromium", () => {
         String(expected.get(state) ?? 0)
       )
     }
+    await page.getByTestId("per-minute-chart").locator("canvas").first().waitFor()
+    const overview = await run(Effect.flatMap(TaskerClient, (c) => c.api.dashboard.overview()))
+    expect(await page.getByTestId("step-stats").textContent()).toContain(
+      `${overview.steps.completed_last_hour} completed`
+    )
+    expect(await page.getByTestId("queues").locator("tbody tr").count()).toBe(overview.queues.length)
+    expect(await page.getByTestId("processors").locator("tbody tr").count()).toBeGreaterThan(0)
     await shot(page, "overview")
 
     await page.getByRole("link", { name: "Tasks" }).click()
@@ -151,6 +160,8 @@ describe.skipIf(missing !== undefined)("the dashboard in Chromium", () => {
     expect(await page.getByTestId("json-breaks-error").textContent()).toContain("the input is wrong")
     await shot(page, "task-failed")
 
+    // the live stream is connected (the page's updates come from it, not from a reload)
+    await page.locator("[data-testid=live-status]", { hasText: /^live$/ }).waitFor({ timeout: 15_000 })
     // the operator fixes the cause, then retries from the page; a marker on window proves there was no reload
     fixed.add(task.task_uuid)
     await page.evaluate(() => ((globalThis as unknown as { __marker: number }).__marker = 42))
@@ -162,6 +173,20 @@ describe.skipIf(missing !== undefined)("the dashboard in Chromium", () => {
     expect(await page.evaluate(() => (globalThis as unknown as { __marker?: number }).__marker)).toBe(42)
     await page.getByTestId("dag-node-last").click()
     expect(await page.getByTestId("json-last-result").textContent()).toContain("20")
+    // the timeline has the steps' running segments and the audit trail names who retried the step
+    await page.getByTestId("timeline-breaks").locator("[data-phase=running]").first().waitFor()
+    await page.getByTestId("audit-trail").locator("tbody tr").first().waitFor()
+    const trail = await run(Effect.flatMap(TaskerClient, (c) =>
+      c.api.dashboard.transitions({ params: { task_uuid: task.task_uuid } })))
+    await expect.poll(() => page.getByTestId("audit-trail").locator("tbody tr").count(), { timeout: 15_000 })
+      .toBeGreaterThanOrEqual(trail.transitions.length)
+    expect(await page.getByTestId("audit-trail").textContent()).toContain("step breaks")
+    const detail = await run(Effect.flatMap(TaskerClient, (c) => c.getTask(task.task_uuid)))
+    const trace = page.getByTestId("trace-id")
+    if (detail.trace_id === null) expect(await trace.textContent()).toBe("—")
+    else {
+      expect(await trace.locator("a").getAttribute("href")).toBe(TRACE_URL.replace("{traceId}", detail.trace_id))
+    }
     await shot(page, "task-detail")
     expect(errors).toEqual([])
     await page.close()
@@ -224,6 +249,47 @@ describe.skipIf(missing !== undefined)("the dashboard in Chromium", () => {
     await page.close()
   }, 90_000)
 
+  it("dead letters are listed with their payload as text; re-drive puts one back on its queue, discard deletes one", async () => {
+    const ids = await run(Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`SELECT tasker_create_queue('ui_test_parked')`
+      const made: Array<string> = []
+      for (const n of [1, 2]) {
+        const [sent] = yield* sql<{ msg_id: string }>`
+          SELECT tasker_send('ui_test_parked', ${JSON.stringify({ n, note: "<b>bold?</b>" })}::jsonb)::text AS msg_id`
+        yield* sql`SELECT tasker_archive('ui_test_parked', ${sent!.msg_id}::bigint, 'read 6 times without being processed', true)`
+        made.push(sent!.msg_id)
+      }
+      return made
+    }))
+    const { page, errors } = await newPage(browser)
+    await page.goto(`${url}/ui/dead-letters?queue=ui_test_parked`)
+    await page.getByTestId(`dead-letter-ui_test_parked-${ids[0]}`).waitFor()
+    expect(await page.getByTestId(`dead-letter-ui_test_parked-${ids[1]}`).textContent()).toContain(
+      "read 6 times without being processed"
+    )
+    expect(await page.getByTestId(`json-message-${ids[0]}`).textContent()).toContain("<b>bold?</b>")
+    await shot(page, "dead-letters")
+
+    await page.getByTestId(`redrive-${ids[0]}`).click()
+    await page.getByTestId("confirm").click()
+    await page.getByTestId(`dead-letter-ui_test_parked-${ids[0]}`).waitFor({ state: "detached" })
+    await page.getByTestId(`discard-${ids[1]}`).click()
+    await page.getByTestId("confirm").click()
+    await page.getByTestId("no-dead-letters").waitFor()
+    const { queued, archived } = await run(Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const queued = yield* sql<{ message: unknown }>`
+        SELECT message FROM tasker_queue_messages WHERE queue_name = 'ui_test_parked'`
+      const archived = yield* sql`SELECT 1 FROM tasker_queue_archive WHERE queue_name = 'ui_test_parked'`
+      return { queued, archived }
+    }))
+    expect(queued.map((q) => q.message)).toEqual([{ n: 1, note: "<b>bold?</b>" }])
+    expect(archived).toEqual([])
+    expect(errors).toEqual([])
+    await page.close()
+  }, 90_000)
+
   it("an unknown task is a not-found page; the templates page shows the DAG and names a bad context's field", async () => {
     const { page, errors } = await newPage(browser)
     await page.goto(`${url}/ui/tasks/01900000-0000-7000-8000-000000000000`)
@@ -234,7 +300,17 @@ describe.skipIf(missing !== undefined)("the dashboard in Chromium", () => {
     await page.getByTestId("template-rust_e2e_linear-mathematical_sequence").click()
     await page.getByTestId("template-detail").waitFor()
     await page.getByTestId("dag-node-linear_step_4").waitFor()
-    await page.getByTestId("task-count").filter({ hasText: /^\d+ tasks? of/ }).waitFor()
+    const linearCount = await run(Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const [row] = yield* sql<{ n: number }>`
+        SELECT count(*)::int AS n FROM tasker_tasks t JOIN tasker_named_tasks nt USING (named_task_uuid)
+        WHERE nt.name = 'mathematical_sequence'`
+      return row!.n
+    }))
+    expect(await page.getByTestId("task-count").textContent()).toBe(
+      `${linearCount} task${linearCount === 1 ? "" : "s"} of this template`
+    )
+    expect(await page.getByTestId("retry-policies").locator("tbody tr").count()).toBe(4)
     await page.getByTestId("create-context").fill(`{"even_number": 7}`)
     await page.getByTestId("create-task").click()
     expect(await page.getByTestId("create-error").textContent()).toContain("context.even_number")
@@ -286,9 +362,10 @@ describe.skipIf(missing !== undefined)("the dashboard with a token configured", 
     expect(await page.getByTestId("total-tasks").count()).toBe(0)
     expect(await page.locator("[data-testid^=count-]").count()).toBe(0)
     expect(statuses.length).toBeGreaterThan(0)
-    // every data call was refused (the live stream too, once the server has one: a 404 until then)
-    expect(statuses.filter((s) => !/ 401$/.test(s) && !/^\/v1\/events 404$/.test(s))).toEqual([])
-    expect(statuses.some((s) => s.startsWith("/v1/tasks "))).toBe(true)
+    // every data call was refused, the live stream's too
+    expect(statuses.filter((s) => !/ 401$/.test(s))).toEqual([])
+    expect(statuses.some((s) => s.startsWith("/v1/overview "))).toBe(true)
+    await expect.poll(() => statuses.some((s) => s.startsWith("/v1/events ")), { timeout: 10_000 }).toBe(true)
     await shot(page, "token-prompt")
 
     await page.getByTestId("token-input").fill(TOKEN)

@@ -4,8 +4,10 @@
  */
 import { useEffect, useState } from "react"
 import { getToken, setToken } from "./api.ts"
-import { BASE, LiveTickContext, NavigateContext, UNAUTHORIZED_EVENT, usePath } from "./hooks.ts"
+import { BASE, LiveTickContext, NavigateContext, UiConfigContext, UNAUTHORIZED_EVENT, useData, usePath } from "./hooks.ts"
+import { call } from "./api.ts"
 import { connectLive, type LiveStatus } from "./live.ts"
+import { DeadLettersView } from "./DeadLetters.tsx"
 import { OverviewView } from "./Overview.tsx"
 import { NotFound, TaskDetailView } from "./TaskDetail.tsx"
 import { TasksView } from "./Tasks.tsx"
@@ -48,6 +50,8 @@ export const App = () => {
     }
   }, [tokenGeneration])
 
+  const uiConfig = useData(() => call((c) => c.dashboard.uiConfig()), [tokenGeneration])
+
   const [pathname, search = ""] = path.split("?")
   const route = (pathname ?? "").replace(/^\/ui/, "").replace(/\/+$/, "") || "/"
   const taskMatch = /^\/tasks\/([^/]+)$/.exec(route)
@@ -61,6 +65,7 @@ export const App = () => {
   else if (route === "/tasks") page = <TasksView search={search} />
   else if (taskMatch !== null) page = <TaskDetailView taskUuid={decodeURIComponent(taskMatch[1]!)} />
   else if (route === "/templates") page = <TemplatesView />
+  else if (route === "/dead-letters") page = <DeadLettersView search={search} />
   else page = <NotFound what={`There is no page ${pathname}.`} />
 
   const link = (to: string, label: string) => (
@@ -77,6 +82,7 @@ export const App = () => {
   )
   return (
     <NavigateContext.Provider value={navigate}>
+      <UiConfigContext.Provider value={uiConfig.data}>
       <LiveTickContext.Provider value={tick + tokenGeneration * 1000}>
         <header>
           <h1>tasker</h1>
@@ -84,6 +90,7 @@ export const App = () => {
             {link("/", "Overview")}
             {link("/tasks", "Tasks")}
             {link("/templates", "Templates")}
+            {link("/dead-letters", "Dead letters")}
           </nav>
           <span className={`live live-${live}`} data-testid="live-status">{LIVE_LABELS[live]}</span>
           {getToken() !== undefined && (
@@ -92,6 +99,7 @@ export const App = () => {
         </header>
         <main key={tokenGeneration}>{page}</main>
       </LiveTickContext.Provider>
+      </UiConfigContext.Provider>
     </NavigateContext.Provider>
   )
 }

@@ -5,22 +5,18 @@
  * long-poll (`GET /v1/tasks/:task_uuid/wait`) and reloads when the task finishes, besides the live stream.
  */
 import { Effect } from "effect"
-import { useEffect, useMemo, useState } from "react"
+import { useContext, useEffect, useState } from "react"
 import { call, CallError } from "./api.ts"
 import { ConfirmButton } from "./Confirm.tsx"
 import { Dag, type DagStep, formatMs } from "./Dag.tsx"
-import { fmtDate, useData, useNavigate } from "./hooks.ts"
+import { fmtDate, UiConfigContext, useData, useNavigate } from "./hooks.ts"
+import { Gantt } from "./Gantt.tsx"
 import { JsonText } from "./JsonText.tsx"
 
 /** The states `GET …/wait` returns at (a blocked task waits for an operator). */
 const FINISHED = new Set(["complete", "error", "cancelled", "resolved_manually", "blocked_by_failures"])
 /** The states nothing changes any more (no cancel, no resolve). */
 const TERMINAL = new Set(["complete", "error", "cancelled", "resolved_manually"])
-
-interface TemplateStepConfig {
-  readonly name: string
-  readonly dependencies?: ReadonlyArray<string>
-}
 
 export const NotFound = (props: { readonly what: string }) => {
   const navigate = useNavigate()
@@ -35,20 +31,18 @@ export const NotFound = (props: { readonly what: string }) => {
 
 export const TaskDetailView = (props: { readonly taskUuid: string }) => {
   const { taskUuid } = props
+  // the task with its steps' results, and its DAG (edges, durations), read together so they agree
   const task = useData(
-    () => call((c) => c.tasks.get({ params: { task_uuid: taskUuid as never } })),
+    () =>
+      Promise.all([
+        call((c) => c.tasks.get({ params: { task_uuid: taskUuid as never } })),
+        call((c) => c.dashboard.dag({ params: { task_uuid: taskUuid as never } }))
+      ]).then(([detail, dag]) => ({ ...detail, dag })),
     [taskUuid]
   )
-  const namespace = task.data?.namespace
-  const name = task.data?.name
-  const version = task.data?.version
-  const template = useData(
-    () =>
-      namespace === undefined || name === undefined
-        ? Promise.resolve(undefined)
-        : call((c) => c.templates.versions({ params: { namespace, name } })),
-    [namespace, name]
-  )
+  const timeline = useData(() => call((c) => c.dashboard.timeline({ params: { task_uuid: taskUuid as never } })), [taskUuid])
+  const trail = useData(() => call((c) => c.dashboard.transitions({ params: { task_uuid: taskUuid as never } })), [taskUuid])
+  const uiConfig = useContext(UiConfigContext)
   const [selected, setSelected] = useState<string | undefined>(undefined)
 
   // hold a long-poll while the task runs: the page reloads the moment it finishes
@@ -70,12 +64,6 @@ export const TaskDetailView = (props: { readonly taskUuid: string }) => {
     }
   }, [status, taskUuid])
 
-  const configSteps = useMemo((): ReadonlyArray<TemplateStepConfig> => {
-    const v = template.data?.versions.find((t) => t.version === version)
-    const conf = v?.configuration as { steps?: ReadonlyArray<TemplateStepConfig> } | null | undefined
-    return conf?.steps ?? []
-  }, [template.data, version])
-
   if (task.error?.status === 404 || task.error?.status === 400) {
     return <NotFound what={`No task ${taskUuid}: ${task.error.message}`} />
   }
@@ -83,17 +71,18 @@ export const TaskDetailView = (props: { readonly taskUuid: string }) => {
     return <p>{task.error !== undefined ? <span className="error">{task.error.message}</span> : "Loading…"}</p>
   }
   const t = task.data
-  const deps = new Map(configSteps.map((s) => [s.name, s.dependencies ?? []]))
-  const dagSteps: ReadonlyArray<DagStep> = t.steps.map((s) => ({
-    name: s.name,
-    dependencies: deps.get(s.name) ?? [],
-    state: s.current_state,
-    attempts: s.attempts,
-    maxAttempts: s.max_attempts,
-    durationMs: s.completed_at !== null && s.last_attempted_at !== null
-      ? s.completed_at.getTime() - s.last_attempted_at.getTime()
-      : null
+  const names = new Map(t.dag.steps.map((d) => [d.step_uuid, d.name]))
+  const dagSteps: ReadonlyArray<DagStep> = t.dag.steps.map((d) => ({
+    name: d.name,
+    dependencies: t.dag.edges.filter((e) => e.to === d.step_uuid).map((e) => names.get(e.from) ?? ""),
+    state: d.state,
+    attempts: d.attempts,
+    maxAttempts: d.max_attempts,
+    durationMs: d.duration_ms
   }))
+  const traceUrl = t.trace_id !== null && uiConfig?.trace_url_template
+    ? uiConfig.trace_url_template.replaceAll("{traceId}", encodeURIComponent(t.trace_id))
+    : undefined
   const step = t.steps.find((s) => s.name === selected)
   const results = step?.results as { success?: boolean; result?: unknown; error?: unknown; metadata?: unknown } | null
   const terminal = TERMINAL.has(t.status)
@@ -110,7 +99,17 @@ export const TaskDetailView = (props: { readonly taskUuid: string }) => {
         <dt>Correlation ID</dt>
         <dd><code data-testid="correlation-id">{t.correlation_id}</code></dd>
         <dt>Parent correlation</dt>
-        <dd><code>{t.parent_correlation_id ?? "—"}</code></dd>
+        <dd>
+          {t.parent_correlation_id === null ? "—" : (
+            <a href={`/ui/tasks?correlation_id=${t.parent_correlation_id}`}><code>{t.parent_correlation_id}</code></a>
+          )}
+        </dd>
+        <dt>Trace ID</dt>
+        <dd data-testid="trace-id">
+          {t.trace_id === null ? "—" : traceUrl === undefined ? <code>{t.trace_id}</code> : (
+            <a href={traceUrl} target="_blank" rel="noopener noreferrer"><code>{t.trace_id}</code></a>
+          )}
+        </dd>
         <dt>Created</dt>
         <dd>{fmtDate(t.created_at)}</dd>
         <dt>Completed</dt>
@@ -197,6 +196,24 @@ export const TaskDetailView = (props: { readonly taskUuid: string }) => {
               <td>{s.attempts}/{s.max_attempts}</td>
               <td>{fmtDate(s.last_attempted_at)}</td>
               <td>{fmtDate(s.completed_at)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <h3>Timeline</h3>
+      {timeline.data !== undefined && <Gantt timeline={timeline.data} />}
+      <h3>Audit trail</h3>
+      <table data-testid="audit-trail">
+        <thead><tr><th>At</th><th>What</th><th>From</th><th>To</th><th>Actor</th><th>Metadata</th></tr></thead>
+        <tbody>
+          {trail.data?.transitions.map((tr, i) => (
+            <tr key={i}>
+              <td>{fmtDate(tr.at)}</td>
+              <td>{tr.kind === "task" ? "task" : `step ${tr.step_name ?? ""}`}</td>
+              <td>{tr.from_state ?? "—"}</td>
+              <td>{tr.to_state}</td>
+              <td>{tr.actor ?? "—"}</td>
+              <td><code className="metadata">{tr.metadata === null ? "" : JSON.stringify(tr.metadata)}</code></td>
             </tr>
           ))}
         </tbody>

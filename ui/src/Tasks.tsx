@@ -13,6 +13,9 @@ export const TASK_STATES = [
 ] as const
 type TaskStateName = typeof TASK_STATES[number]
 
+/** A `datetime-local` value (taken as UTC) → an ISO 8601 date-time with its zone. */
+const toIso = (local: string) => (local.length === 16 ? `${local}:00Z` : `${local}Z`)
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 export const TasksView = (props: { readonly search: string }) => {
@@ -22,7 +25,11 @@ export const TasksView = (props: { readonly search: string }) => {
     namespace: params.get("namespace") ?? "",
     name: params.get("name") ?? "",
     status: params.get("status") ?? "",
-    correlation_id: params.get("correlation_id") ?? ""
+    correlation_id: params.get("correlation_id") ?? "",
+    tag: params.get("tag") ?? "",
+    created_after: params.get("created_after") ?? "",
+    created_before: params.get("created_before") ?? "",
+    q: params.get("q") ?? ""
   })
   const [page, setPage] = useState(1)
   const [q, setQ] = useState("")
@@ -37,24 +44,30 @@ export const TasksView = (props: { readonly search: string }) => {
             ...(filters.namespace !== "" ? { namespace: filters.namespace } : {}),
             ...(filters.name !== "" ? { name: filters.name } : {}),
             ...(filters.status !== "" ? { status: filters.status as TaskStateName } : {}),
-            ...(UUID.test(filters.correlation_id) ? { correlation_id: filters.correlation_id } : {})
+            ...(UUID.test(filters.correlation_id) ? { correlation_id: filters.correlation_id } : {}),
+            ...(filters.tag !== "" ? { tag: filters.tag } : {}),
+            ...(filters.created_after !== "" ? { created_after: toIso(filters.created_after) } : {}),
+            ...(filters.created_before !== "" ? { created_before: toIso(filters.created_before) } : {}),
+            ...(UUID.test(filters.q) ? { q: filters.q } : {})
           }
         })
       ),
-    [page, filters.namespace, filters.name, filters.status, filters.correlation_id]
+    [page, ...Object.values(filters)]
   )
 
   const search = async () => {
     const value = q.trim()
     setSearchMessage(undefined)
     if (!UUID.test(value)) return setSearchMessage("Enter a task UUID or a correlation ID (a UUID).")
-    // a task UUID opens the task; otherwise it is taken as a correlation ID
+    // the API's q: the task with that UUID, or the tasks of that correlation ID; a task UUID opens the task
     try {
-      await call((c) => c.tasks.get({ params: { task_uuid: value as never } }))
-      navigate(`/ui/tasks/${value}`)
-    } catch {
+      const found = await call((c) => c.tasks.list({ query: { q: value, per_page: 2 } }))
+      if (found.tasks.length === 1 && found.tasks[0]!.task_uuid === value) return navigate(`/ui/tasks/${value}`)
+      if (found.tasks.length === 0) return setSearchMessage(`No task or correlation ${value}.`)
       setPage(1)
-      setFilters({ ...filters, correlation_id: value })
+      setFilters({ ...filters, q: value })
+    } catch (e) {
+      setSearchMessage(e instanceof Error ? e.message : String(e))
     }
   }
 
@@ -87,6 +100,12 @@ export const TasksView = (props: { readonly search: string }) => {
           </select>
         </label>
         <label>Correlation ID <input value={filters.correlation_id} onChange={set("correlation_id")} size={38} /></label>
+        <label>Tag <input data-testid="filter-tag" value={filters.tag} onChange={set("tag")} /></label>
+        <label>Created after (UTC) <input type="datetime-local" data-testid="filter-created-after" value={filters.created_after} onChange={set("created_after")} /></label>
+        <label>Created before (UTC) <input type="datetime-local" data-testid="filter-created-before" value={filters.created_before} onChange={set("created_before")} /></label>
+        {filters.q !== "" && (
+          <label>Search <button type="button" data-testid="clear-q" onClick={() => setFilters({ ...filters, q: "" })}>{filters.q} ✕</button></label>
+        )}
       </div>
       {list.error !== undefined && <p className="error">{list.error.message}</p>}
       <table data-testid="tasks-table">

@@ -8,26 +8,11 @@ import { call, CallError } from "./api.ts"
 import { Dag } from "./Dag.tsx"
 import { useData, useNavigate } from "./hooks.ts"
 import { JsonText } from "./JsonText.tsx"
-
-interface StepConfig {
-  readonly name: string
-  readonly dependencies?: ReadonlyArray<string>
-  readonly retry?: {
-    readonly retryable?: boolean
-    readonly max_attempts?: number
-    readonly backoff?: string
-    readonly backoff_base_ms?: number
-    readonly max_backoff_ms?: number
-  }
-}
-interface Configuration {
-  readonly steps?: ReadonlyArray<StepConfig>
-  readonly input_schema?: unknown
-}
+import { checkAgainstSchema } from "./schemaCheck.ts"
 
 export const TemplatesView = () => {
   const index = useData(() => call((c) => c.templates.list()), [])
-  const [selected, setSelected] = useState<{ namespace: string; name: string } | undefined>(undefined)
+  const [selected, setSelected] = useState<{ namespace: string; name: string; version: string } | undefined>(undefined)
   return (
     <section>
       <h2>Templates</h2>
@@ -40,67 +25,69 @@ export const TemplatesView = () => {
               key={`${t.namespace}/${t.name}@${t.version}`}
               className="clickable"
               data-testid={`template-${t.namespace}-${t.name}`}
-              onClick={() => setSelected({ namespace: t.namespace, name: t.name })}
+              onClick={() => setSelected({ namespace: t.namespace, name: t.name, version: t.version })}
             >
               <td>{t.namespace}</td><td>{t.name}</td><td>{t.version}</td><td>{t.step_names.join(", ")}</td>
             </tr>
           ))}
         </tbody>
       </table>
-      {selected !== undefined && <TemplateDetail key={`${selected.namespace}/${selected.name}`} {...selected} />}
+      {selected !== undefined && <TemplateDetail key={`${selected.namespace}/${selected.name}@${selected.version}`} {...selected} />}
     </section>
   )
 }
 
-const TemplateDetail = (props: { readonly namespace: string; readonly name: string }) => {
-  const versions = useData(
-    () => call((c) => c.templates.versions({ params: { namespace: props.namespace, name: props.name } })),
-    [props.namespace, props.name]
+const TemplateDetail = (props: { readonly namespace: string; readonly name: string; readonly version: string }) => {
+  const navigate = useNavigate()
+  const template = useData(
+    () => call((c) => c.dashboard.template({ params: { namespace: props.namespace, name: props.name, version: props.version } })),
+    [props.namespace, props.name, props.version]
   )
-  const count = useData(
-    () => call((c) => c.tasks.list({ query: { namespace: props.namespace, name: props.name, per_page: 1 } })),
-    [props.namespace, props.name]
-  )
-  const latest = versions.data?.versions.at(-1)
-  if (latest === undefined) return versions.error ? <p className="error">{versions.error.message}</p> : null
-  const conf = (latest.configuration ?? {}) as Configuration
-  const steps = conf.steps ?? []
+  const t = template.data
+  if (t === undefined) return template.error ? <p className="error">{template.error.message}</p> : null
   return (
     <div className="template-detail" data-testid="template-detail">
-      <h3>{props.namespace}/{props.name}@{latest.version}</h3>
-      {latest.description !== null && <p>{latest.description}</p>}
-      <p data-testid="task-count">
-        {count.data?.pagination.total_count ?? "…"} task{count.data?.pagination.total_count === 1 ? "" : "s"} of
-        this template
+      <h3>{t.namespace}/{t.name}@{t.version}</h3>
+      {t.description !== null && <p>{t.description}</p>}
+      <p>
+        <a
+          href={`/ui/tasks?namespace=${t.namespace}&name=${t.name}`}
+          data-testid="task-count"
+          onClick={(e) => { e.preventDefault(); navigate(`/ui/tasks?namespace=${t.namespace}&name=${t.name}`) }}
+        >
+          {t.task_count} task{t.task_count === 1 ? "" : "s"} of this template
+        </a>
       </p>
-      <Dag steps={steps.map((s) => ({ name: s.name, dependencies: s.dependencies ?? [] }))} />
+      <Dag steps={t.steps.map((s) => ({ name: s.name, dependencies: s.depends_on }))} />
       <h4>Retry policies</h4>
-      <table>
-        <thead><tr><th>Step</th><th>Depends on</th><th>Retryable</th><th>Max attempts</th><th>Backoff</th></tr></thead>
+      <table data-testid="retry-policies">
+        <thead><tr><th>Step</th><th>Depends on</th><th>Retryable</th><th>Max attempts</th><th>Backoff</th><th>Timeout</th></tr></thead>
         <tbody>
-          {steps.map((s) => (
+          {t.steps.map((s) => (
             <tr key={s.name}>
               <td>{s.name}</td>
-              <td>{(s.dependencies ?? []).join(", ") || "—"}</td>
-              <td>{String(s.retry?.retryable ?? "—")}</td>
-              <td>{s.retry?.max_attempts ?? "—"}</td>
-              <td>
-                {s.retry?.backoff ?? "—"}
-                {s.retry?.backoff_base_ms !== undefined ? ` from ${s.retry.backoff_base_ms} ms` : ""}
-                {s.retry?.max_backoff_ms !== undefined ? ` up to ${s.retry.max_backoff_ms} ms` : ""}
-              </td>
+              <td>{s.depends_on.join(", ") || "—"}</td>
+              <td>{String(s.retryable)}</td>
+              <td>{s.max_attempts}</td>
+              <td>{s.backoff} from {s.backoff_base_ms} ms up to {s.max_backoff_ms} ms</td>
+              <td>{s.timeout_seconds === null ? "—" : `${s.timeout_seconds} s`}</td>
             </tr>
           ))}
         </tbody>
       </table>
       <h4>Input schema</h4>
-      <JsonText value={conf.input_schema ?? null} name="input-schema" />
-      <CreateTaskForm namespace={props.namespace} name={props.name} version={latest.version} />
+      <JsonText value={t.input_schema} name="input-schema" />
+      <CreateTaskForm namespace={t.namespace} name={t.name} version={t.version} inputSchema={t.input_schema} />
     </div>
   )
 }
 
-const CreateTaskForm = (props: { readonly namespace: string; readonly name: string; readonly version: string }) => {
+const CreateTaskForm = (props: {
+  readonly namespace: string
+  readonly name: string
+  readonly version: string
+  readonly inputSchema: unknown
+}) => {
   const navigate = useNavigate()
   const [context, setContext] = useState("{}")
   const [error, setError] = useState<string | undefined>(undefined)
@@ -115,6 +102,8 @@ const CreateTaskForm = (props: { readonly namespace: string; readonly name: stri
     if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
       return setError("context: must be a JSON object")
     }
+    const problem = checkAgainstSchema(parsed, props.inputSchema)
+    if (problem !== undefined) return setError(`${problem} (the template's input schema)`)
     try {
       const created = await call((c) =>
         c.tasks.create({

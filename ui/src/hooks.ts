@@ -75,3 +75,8 @@ export const useData = <A>(load: () => Promise<A>, deps: ReadonlyArray<unknown>)
 
 export const fmtDate = (d: Date | string | null | undefined) =>
   d === null || d === undefined ? "—" : new Date(d).toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z")
+
+/** The server's dashboard settings (`GET /v1/ui_config`): the trace viewer URL template. */
+export const UiConfigContext = createContext<
+  { readonly trace_url_template: string | null; readonly auth_required: boolean } | undefined
+>(undefined)
