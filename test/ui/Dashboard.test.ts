@@ -12,7 +12,7 @@
  * Each page is photographed into `docs/ui/*.png` (the pictures of `docs/ui.md`). Skipped, saying why, when
  * `/usr/bin/chromium` or the built dashboard is missing.
  */
-import { existsSync, mkdirSync } from "node:fs"
+import { existsSync, mkdirSync, readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { Effect, ManagedRuntime, type Schema } from "effect"
 import { SqlClient } from "effect/sql"
@@ -44,6 +44,10 @@ const XSS_PAYLOAD = {
 const Xss = Workflow.make({ namespace: "ui_test", name: "xss", version: "1.0.0", identityStrategy: "always_unique" })
   .step("echo", { run: () => Effect.succeed(XSS_PAYLOAD) })
 
+/** One step whose result is larger than the page shows (truncated, with a download of the whole). */
+const Big = Workflow.make({ namespace: "ui_test", name: "big", version: "1.0.0", identityStrategy: "always_unique" })
+  .step("blob", { run: () => Effect.succeed({ blob: "x".repeat(60_000), marker_after_the_blob: "the end" }) })
+
 const launch = () =>
   chromium.launch({
     executablePath: CHROMIUM,
@@ -70,7 +74,7 @@ const newPage = async (browser: Browser) => {
 }
 
 describe.skipIf(missing !== undefined)("the dashboard in Chromium", () => {
-  const runtime = ManagedRuntime.make(apiTestLayer({ traceUrl: TRACE_URL }, {}, { templates: [Xss] }))
+  const runtime = ManagedRuntime.make(apiTestLayer({ traceUrl: TRACE_URL }, {}, { templates: [Xss, Big] }))
   const run = <A, E>(effect: Effect.Effect<A, E, TaskerClient | SqlClient.SqlClient>) => runtime.runPromise(effect)
   let browser: Browser
   let url = ""
@@ -245,6 +249,43 @@ describe.skipIf(missing !== undefined)("the dashboard in Chromium", () => {
     await page.waitForTimeout(500)
     expect(await page.evaluate(() => (globalThis as unknown as { __xss?: string }).__xss)).toBeUndefined()
     await shot(page, "xss-as-text")
+    expect(errors).toEqual([])
+    await page.close()
+  }, 90_000)
+
+  it("a huge result is cut in the view with a download of the whole JSON", async () => {
+    const task = await createTask(Big.namespace, Big.name)
+    const { page, errors } = await newPage(browser)
+    await page.goto(`${url}/ui/tasks/${task.task_uuid}`)
+    await page.getByTestId("dag-node-blob").click()
+    const shown = await page.getByTestId("json-blob-result").locator("pre").textContent()
+    expect(shown!.length).toBeLessThan(25_000)
+    expect(shown).toMatch(/… \(\d+ more characters\)$/)
+    expect(shown).not.toContain("the end")
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      page.getByTestId("download-blob-result").click()
+    ])
+    expect(download.suggestedFilename()).toBe("blob-result.json")
+    const path = await download.path()
+    expect(JSON.parse(readFileSync(path, "utf8"))).toEqual({ blob: "x".repeat(60_000), marker_after_the_blob: "the end" })
+    expect(errors).toEqual([])
+    await page.close()
+  }, 90_000)
+
+  it("a live stream that cannot connect says reconnecting… and goes live once it can", async () => {
+    const { page, errors } = await newPage(browser)
+    // the stream's requests fail (as when the server is unreachable): the page says so and keeps trying
+    await page.route("**/v1/events**", (route) => route.abort("connectionreset"))
+    await page.goto(`${url}/ui/`)
+    const live = page.getByTestId("live-status")
+    await page.locator("[data-testid=live-status]", { hasText: /^reconnecting…$/ }).waitFor({ timeout: 15_000 })
+    await page.getByTestId("total-tasks").waitFor()
+    await shot(page, "reconnecting")
+    // the server is back: the next attempt (backoff 1 s, 2 s, 4 s, …) connects
+    await page.unroute("**/v1/events**")
+    await page.locator("[data-testid=live-status]", { hasText: /^live$/ }).waitFor({ timeout: 40_000 })
+    expect(await live.textContent()).toBe("live")
     expect(errors).toEqual([])
     await page.close()
   }, 90_000)

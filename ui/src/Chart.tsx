@@ -22,7 +22,7 @@ export const PerMinuteChart = (props: { readonly rows: ReadonlyArray<MinuteRow> 
       props.rows.map((r) => r.failed)
     ]
     const plot = new uPlot({
-      width: Math.max(300, el.clientWidth),
+      width: Math.max(300, el.clientWidth - 20),
       height: 220,
       series: [
         {},
