@@ -43,7 +43,9 @@ export interface AccessOptions {
   readonly rateBurst: number
 }
 
-const isOpen = (path: string) => OPEN_PATHS.has(path) || path.startsWith("/docs/")
+// the dashboard's files are open too: the page holds no data, its data calls carry the credential
+const isOpen = (path: string) =>
+  OPEN_PATHS.has(path) || path.startsWith("/docs/") || path === "/ui" || path.startsWith("/ui/")
 
 export const accessLayer = (options: AccessOptions) =>
   HttpRouter.middleware(

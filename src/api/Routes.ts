@@ -1,6 +1,7 @@
 /**
  * The API's routes on an `HttpRouter`: every endpoint of `Api` with its handlers and middlewares, the OpenAPI
- * document (`/openapi.json`), a Scalar docs page (`/docs`), the Prometheus metrics (`/metrics`) and the router-wide
+ * document (`/openapi.json`), a Scalar docs page (`/docs`), the Prometheus metrics (`/metrics`), the web dashboard
+ * (`/ui`, `DashboardAssets.ts`) and the router-wide
  * error shape. `layers/api.ts` serves them over HTTP.
  *
  * The handlers need the engine's services (`TaskInitializer`, `TaskQueries`, `TaskListing`, `TaskOperations`,
@@ -19,6 +20,7 @@ import { allowedHostsLayer } from "./AllowedHostsLayer.ts"
 import { Api } from "./Api.ts"
 import { AuditHandlers } from "./AuditHandlers.ts"
 import { authorizationLayer } from "./AuthorizationLayer.ts"
+import { dashboardAssetsLayer } from "./DashboardAssets.ts"
 import { DashboardHandlers } from "./DashboardHandlers.ts"
 import { DashboardQueries } from "../tasks/Dashboard.ts"
 import { EventHub } from "./EventHub.ts"
@@ -94,6 +96,8 @@ export const apiRoutesLayer = (
       rateLimit: options.rateLimit ?? DEFAULT_RATE_LIMIT,
       rateBurst: options.rateBurst ?? DEFAULT_RATE_BURST
     }).pipe(Layer.provide(ApiKeys.layer)),
+    // the web dashboard's files (open: the page holds no data; its data calls carry the credential)
+    dashboardAssetsLayer(),
     errorShapeLayer(maxBodyBytes),
     allowedHostsLayer(options.host ?? DEFAULT_API_HOST, options.allowedHosts),
     compressionLayer

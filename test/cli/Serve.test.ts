@@ -48,6 +48,15 @@ describe("tasker serve", () => {
     expect(await response.json()).toMatchObject({ step_count: 4 })
   })
 
+  it("prints the dashboard URL, which serves the dashboard's page without a token", async () => {
+    const line = server.stdout().split("\n").find((l) => l.startsWith("Dashboard: "))
+    expect(line?.trim()).toBe(`Dashboard: ${url}/ui/`)
+    const page = await fetch(`${url}/ui/`)
+    expect(page.status).toBe(200)
+    expect(page.headers.get("content-type")).toBe("text/html; charset=utf-8")
+    expect(await page.text()).toContain('<div id="root">')
+  })
+
   it("answers /health and /ready", async () => {
     const health = await fetch(`${url}/health`)
     expect(health.status).toBe(200)
