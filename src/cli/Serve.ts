@@ -175,8 +175,8 @@ const apiBanner = (withToken: boolean, roles: ReadonlySet<Role>, templates: Read
       : "off (no TASKER_API_TOKEN and no API key: anyone who reaches this address can use the API)"
     yield* Effect.logInfo(`API listening on ${url}`, { roles: [...roles].join(","), authentication })
     yield* Console.log(`tasker API: ${url}  (roles: ${[...roles].join(", ")}; API docs: ${url}/docs)`)
-    yield* Console.log(`Dashboard: ${url}/ui/${withToken ? "  (paste the API token when it asks)" : ""}`)
     yield* Console.log(`Authentication: ${authentication}`)
+    yield* Console.log(`Dashboard: ${url}/ui/${withToken || keys ? "  (paste an API token or key when it asks)" : ""}`)
     const linear = templates.some((t) =>
       t.namespace === LINEAR_EXAMPLE.namespace && t.name === LINEAR_EXAMPLE.name && t.version === LINEAR_EXAMPLE.version
     )

@@ -76,13 +76,12 @@ export class AuditTrail extends Context.Service<AuditTrail, {
           yield* insertAuditEvent(sql, event)
         }),
         list: Effect.fn("AuditTrail.list")(function*(filter: AuditFilter, page: { readonly page: number; readonly perPage: number }) {
-          const conditions = [
-            ...(filter.taskUuid === undefined ? [] : [sql`task_uuid = ${filter.taskUuid}::uuid`]),
-            ...(filter.keyId === undefined ? [] : [sql`key_id = ${filter.keyId}`]),
-            ...(filter.action === undefined ? [] : [sql`action = ${filter.action}`]),
-            ...(filter.since === undefined ? [] : [sql`occurred_at >= ${filter.since}`])
-          ]
-          const where = conditions.length === 0 ? sql`` : sql`WHERE ${sql.and(conditions)}`
+          // every filter is a parameter; an absent one (NULL) matches everything
+          const where = sql`
+            WHERE (${filter.taskUuid ?? null}::uuid IS NULL OR task_uuid = ${filter.taskUuid ?? null}::uuid)
+              AND (${filter.keyId ?? null}::varchar IS NULL OR key_id = ${filter.keyId ?? null}::varchar)
+              AND (${filter.action ?? null}::varchar IS NULL OR action = ${filter.action ?? null}::varchar)
+              AND (${filter.since ?? null}::timestamptz IS NULL OR occurred_at >= ${filter.since ?? null}::timestamptz)`
           const rows = yield* sql<AuditEntry & { total_count: number }>`
             SELECT audit_id::float8 AS audit_id, occurred_at, action, key_id, client_address, correlation_id,
                    task_uuid, step_uuid, details, count(*) OVER ()::int AS total_count

@@ -118,6 +118,12 @@ export const segments = (
 export const actorOf = (metadata: Schema.Json, processorUuid: string | null): string | null => {
   if (typeof metadata === "object" && metadata !== null && !Array.isArray(metadata)) {
     const m = metadata as Record<string, unknown>
+    // an operator action through the API records the caller's key id (src/db/AuditTrail.ts actorMetadata)
+    const operator = m["operator"]
+    if (typeof operator === "object" && operator !== null && !Array.isArray(operator)) {
+      const keyId = (operator as Record<string, unknown>)["key_id"]
+      if (typeof keyId === "string" && keyId.length > 0) return `key:${keyId}`
+    }
     for (const key of ["resolved_by", "resolvedBy", "actor", "cancelled_by", "requested_by"]) {
       const value = m[key]
       if (typeof value === "string" && value.length > 0) return value

@@ -192,7 +192,10 @@ layer(
         const resolved = transitions.find((t) => t.kind === "step" && t.to_state === "resolved_manually")
         assert.strictEqual(resolved.step_name, "only")
         assert.strictEqual(resolved.step_uuid, created.step_mapping.only)
-        assert.strictEqual(resolved.actor, "alice@example.com")
+        // the operator is the caller's key (anonymous: this server runs without authentication), not the body's
+        // resolved_by
+        assert.strictEqual(resolved.actor, "key:anonymous")
+        assert.strictEqual(resolved.metadata.operator.key_id, "anonymous")
         assert.strictEqual(resolved.metadata.reason, "input corrected by hand")
         // engine transitions name the processor that wrote them
         const claim = transitions.find((t) => t.kind === "step" && t.to_state === "in_progress")

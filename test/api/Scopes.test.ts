@@ -55,7 +55,10 @@ layer(apiTestLayer({ token: Redacted.make(TOKEN) }), { excludeTestServices: true
         ) as unknown as Record<Scope, { keyId: string; headers: Record<string, string> }>
         const fill = (path: string) =>
           path.replace("{task_uuid}", NO_SUCH_TASK).replace("{step_uuid}", NO_SUCH_TASK)
-            .replace("{namespace}", "nope").replace("{name}", "nope")
+            .replace("{namespace}", "nope").replace("{name}", "nope").replace("{version}", "1.0.0")
+            .replace("{queue}", "nope").replace("{msg_id}", "1") +
+          // the event stream of a task that does not exist is a 404 instead of a stream that never ends
+          (path === "/v1/events" ? `?task_uuid=${NO_SUCH_TASK}` : "")
         const bodyOf = (method: string, path: string) =>
           method === "POST"
             ? path.endsWith("/batch")

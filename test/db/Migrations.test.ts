@@ -37,7 +37,8 @@ layer(TestDatabaseLayer, { excludeTestServices: true })("migrations", (it) => {
         [6, "queue"],
         [7, "engine"],
         [9, "task_context_size"],
-        [10, "api_keys"]
+        [10, "api_keys"],
+        [11, "dashboard"]
       ])
       const again = yield* runMigrations()
       assert.deepStrictEqual(again, [])
