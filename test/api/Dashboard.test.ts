@@ -281,6 +281,14 @@ layer(
         assert.deepStrictEqual(discarded.json, { queue: RESULTS_QUEUE, msg_id: msgId, discarded: true })
         const left = yield* db`SELECT 1 FROM tasker_queue_archive WHERE queue_name = ${RESULTS_QUEUE} AND msg_id = ${msgId}`
         assert.strictEqual(left.length, 0)
+        // both operator actions are in the audit trail, with the caller (anonymous: no authentication here)
+        const audited = yield* db<{ action: string; key_id: string; details: { msg_id: number } }>`
+          SELECT action, key_id, details FROM tasker_audit_events
+          WHERE action IN ('dead_letter.redrive', 'dead_letter.discard') ORDER BY audit_id`
+        assert.deepStrictEqual(audited.map((a) => [a.action, a.key_id, a.details.msg_id]), [
+          ["dead_letter.redrive", "anonymous", Number(parked!.msg_id)],
+          ["dead_letter.discard", "anonymous", Number(msgId)]
+        ])
         assertError(yield* request("DELETE", `/v1/dead_letters/${RESULTS_QUEUE}/${msgId}`), {
           status: 404,
           code: "NOT_FOUND",
