@@ -6,7 +6,7 @@
  * (With `inlineResultProcessing`, workers apply their results themselves through the same function; only results
  * that could not be applied inline, and lost-worker reports, come through here.)
  */
-import { Context, Effect, Layer, Metric } from "effect"
+import { Context, Effect, Layer } from "effect"
 import type { SqlError } from "effect/sql"
 import { EngineConfig } from "../config/EngineConfig.ts"
 import { EngineFunctions, type ProcessedResult } from "../db/EngineFunctions.ts"
@@ -15,6 +15,7 @@ import { RESULTS_QUEUE, workerQueueName } from "../messaging/Channels.ts"
 import { Wakeups } from "../messaging/Wakeups.ts"
 import { withCorrelation } from "../telemetry/Correlation.ts"
 import { recordResultApplied } from "../telemetry/EngineMetrics.ts"
+import { createResultsQueueSeries } from "../telemetry/InitialSeries.ts"
 import * as Metrics from "../telemetry/Metrics.ts"
 import { continueTrace } from "../telemetry/TraceContext.ts"
 
@@ -28,8 +29,8 @@ export class ResultProcessor extends Context.Service<ResultProcessor, {
       const engine = yield* EngineFunctions
       const processor = yield* CurrentProcessor
       const wakeups = yield* Wakeups
-      // the dead-letter counter at 0 from the start, so that increase() sees the first one (InitialSeries.ts)
-      yield* Metric.update(Metric.withAttributes(Metrics.messagesArchived, { queue: RESULTS_QUEUE, reason: "dead_lettered" }), 0)
+      // the dead-letter counter at 0 from the start, so that increase() sees the first one
+      yield* createResultsQueueSeries(RESULTS_QUEUE)
 
       /** Logs, spans and metrics of one processed message, in the task's correlation and trace. */
       const report = (row: ProcessedResult, batchMs: number, batchSize: number) => {

@@ -81,3 +81,7 @@ export const createTemplateSeries = (template: TemplateSeries): Effect.Effect<vo
   }
   return Effect.all(effects, { discard: true })
 }
+
+/** The results queue's dead-letter counter at 0 (an orchestrator's results loop creates it when it starts). */
+export const createResultsQueueSeries = (resultsQueue: string): Effect.Effect<void> =>
+  zero(Metrics.messagesArchived, { queue: resultsQueue, reason: "dead_lettered" })

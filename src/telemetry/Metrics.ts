@@ -156,12 +156,6 @@ export const queueOldestMessageAge = gauge("tasker.queue.oldest_message.age", "A
 
 // --- helpers ---------------------------------------------------------------------------------------------------
 
-/** Whether `metric` is a task- or step-level counter (the only metrics that carry `correlation_id`). */
-export const isPerTask = (metric: Metric.Metric<number, unknown>): boolean => perTaskIds.has(metric.id)
-
-/** The ids of the task- and step-level counters. */
-export const perTaskMetricIds: ReadonlySet<string> = perTaskIds
-
 /** `{ correlation_id }` of the current region when correlation on metrics is on, else `{}`. */
 const correlationAttribute = Effect.gen(function*() {
   if (!(yield* CorrelationOnMetrics)) return {}
