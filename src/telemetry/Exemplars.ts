@@ -76,12 +76,15 @@ const currentTraceId = Effect.currentParentSpan.pipe(
 
 /**
  * Records `value`, just observed in `metric` with `attributes`, as its bucket's exemplar when it was observed inside
- * a span or a correlation region. A no-op for metrics not declared with `registerHistogram`.
+ * a span or a correlation region. A no-op for metrics not declared with `registerHistogram`. `cache` keeps the
+ * series key between calls with the same metric and attributes (computed again when metric attributes come from the
+ * context).
  */
 export const recordExemplar = (
   metric: Metric.Metric<number, unknown>,
   attributes: Readonly<Record<string, string>>,
-  value: number
+  value: number,
+  cache?: { exemplarKey: string | undefined }
 ): Effect.Effect<void> => {
   const boundaries = boundariesById.get(metric.id)
   if (boundaries === undefined) return Effect.void
@@ -90,8 +93,12 @@ export const recordExemplar = (
     const correlationId = (yield* CurrentCorrelation)?.correlationId
     if (traceId === undefined && correlationId === undefined) return
     const extra = yield* Metric.CurrentMetricAttributes
+    let key: string
+    if (Object.keys(extra).length > 0) key = seriesKey(metric.id, { ...extra, ...attributes })
+    else if (cache === undefined) key = seriesKey(metric.id, attributes)
+    else key = cache.exemplarKey ??= seriesKey(metric.id, attributes)
     const store = yield* Exemplars
-    store.record(seriesKey(metric.id, { ...extra, ...attributes }), bucketOf(value, boundaries), {
+    store.record(key, bucketOf(value, boundaries), {
       value,
       traceId,
       correlationId,

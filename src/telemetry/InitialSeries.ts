@@ -52,7 +52,7 @@ export const TASK_FAILURE_STATES: ReadonlyArray<string> = ["blocked_by_failures"
  * correlation: these are the fleet-wide series.
  */
 const zero = (metric: Metric.Metric<number, unknown>, attributes: Record<string, string>) =>
-  Metric.update(Metric.withAttributes(metric, attributes), 0)
+  Metric.update(Metrics.labelled(metric, attributes), 0)
 
 /** Every counter series of `template` at 0 (see the module docs for which). */
 export const createTemplateSeries = (template: TemplateSeries): Effect.Effect<void> => {

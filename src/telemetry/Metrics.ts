@@ -32,8 +32,23 @@ export const UNIT_ATTRIBUTE = "unit"
 
 const perTaskIds = new Set<string>()
 
+/**
+ * How each catalog metric is made with its attributes built in (`labelled`): a metric whose attributes are its own
+ * caches its series key, where `Metric.withAttributes` would merge the attributes and rebuild the key (a sorted
+ * JSON string) on every update.
+ */
+const makers = new WeakMap<Metric.Metric<number, unknown>, (attributes: Record<string, string>) => Metric.Metric<number, unknown>>()
+const catalog = <M extends Metric.Metric<number, unknown>>(
+  make: (attributes: Record<string, string>) => M,
+  unit: string
+): M => {
+  const metric = make({ [UNIT_ATTRIBUTE]: unit })
+  makers.set(metric, (attributes) => make({ [UNIT_ATTRIBUTE]: unit, ...attributes }))
+  return metric
+}
+
 const counter = (name: string, description: string, unit: string) =>
-  Metric.counter(name, { description, incremental: true, attributes: { [UNIT_ATTRIBUTE]: unit } })
+  catalog((attributes) => Metric.counter(name, { description, incremental: true, attributes }), unit)
 /** A task- or step-level counter: `increment` adds the region's `correlation_id` (see the module docs). */
 const perTask = (name: string, description: string, unit: string) => {
   perTaskIds.add(name)
@@ -41,10 +56,43 @@ const perTask = (name: string, description: string, unit: string) => {
 }
 const histogramMs = (name: string, description: string) => {
   registerHistogram(name, latencyBoundariesMs)
-  return Metric.histogram(name, { description, boundaries: latencyBoundariesMs, attributes: { [UNIT_ATTRIBUTE]: "ms" } })
+  return catalog(
+    (attributes) => Metric.histogram(name, { description, boundaries: latencyBoundariesMs, attributes }),
+    "ms"
+  )
 }
 const gauge = (name: string, description: string, unit: string) =>
-  Metric.gauge(name, { description, attributes: { [UNIT_ATTRIBUTE]: unit } })
+  catalog((attributes) => Metric.gauge(name, { description, attributes }), unit)
+
+/** A catalog metric with attributes, made once per attribute set (at most `MAX_LABELLED`, oldest dropped first). */
+interface Labelled {
+  readonly metric: Metric.Metric<number, unknown>
+  /** the exemplar series key of a histogram (`Exemplars.seriesKey`), computed once */
+  exemplarKey: string | undefined
+}
+const labelledCache = new Map<string, Labelled>()
+const MAX_LABELLED = 10_000
+
+const labelledEntry = (metric: Metric.Metric<number, unknown>, attributes: Record<string, string>): Labelled => {
+  const make = makers.get(metric)
+  if (make === undefined) return { metric: Metric.withAttributes(metric, attributes), exemplarKey: undefined }
+  let key = metric.id
+  for (const name in attributes) key += `\u0000${name}\u0001${attributes[name]}`
+  let entry = labelledCache.get(key)
+  if (entry === undefined) {
+    if (labelledCache.size >= MAX_LABELLED) labelledCache.delete(labelledCache.keys().next().value!)
+    entry = { metric: make(attributes), exemplarKey: undefined }
+    labelledCache.set(key, entry)
+  }
+  return entry
+}
+
+/**
+ * `metric` with `attributes`, the same series as `Metric.withAttributes(metric, attributes)`, made once per attribute
+ * set for the catalog's metrics (whose updates then skip merging attributes and building the series key).
+ */
+export const labelled = (metric: Metric.Metric<number, unknown>, attributes: Record<string, string>) =>
+  labelledEntry(metric, attributes).metric
 
 // --- orchestration -------------------------------------------------------------------------------------------
 
@@ -167,13 +215,14 @@ const correlationAttribute = Effect.gen(function*() {
 export const increment = (metric: Metric.Metric<number, unknown>, attributes: Record<string, string>, by = 1) =>
   perTaskIds.has(metric.id)
     ? Effect.flatMap(correlationAttribute, (correlation) =>
-      Metric.update(Metric.withAttributes(metric, { ...attributes, ...correlation }), by))
-    : Metric.update(Metric.withAttributes(metric, attributes), by)
+      Metric.update(labelled(metric, { ...attributes, ...correlation }), by))
+    : Metric.update(labelled(metric, attributes), by)
 
 /**
  * Records a duration in ms in a histogram, and the observation as its bucket's exemplar (with the current span's
  * trace ID and the region's correlation ID, when there are any).
  */
-export const observeMs = (metric: Metric.Metric<number, unknown>, attributes: Record<string, string>, ms: number) =>
-  Effect.andThen(Metric.update(Metric.withAttributes(metric, attributes), ms), recordExemplar(metric, attributes, ms))
-
+export const observeMs = (metric: Metric.Metric<number, unknown>, attributes: Record<string, string>, ms: number) => {
+  const entry = labelledEntry(metric, attributes)
+  return Effect.andThen(Metric.update(entry.metric, ms), recordExemplar(metric, attributes, ms, entry))
+}

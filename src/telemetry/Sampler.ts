@@ -15,7 +15,7 @@ import { supervised } from "../internal/Supervised.ts"
 import * as Metrics from "./Metrics.ts"
 
 const set = (gauge: Metric.Metric<number, unknown>, attributes: Record<string, string>, value: number) =>
-  Metric.update(Metric.withAttributes(gauge, attributes), value)
+  Metric.update(Metrics.labelled(gauge, attributes), value)
 
 /** the states of `tasker.tasks.active` (every state a task can still leave) */
 const ACTIVE_STATES = nonTerminalTaskStates

@@ -147,7 +147,7 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
       Effect.suspend(() => {
         const count = (active.get(namespace) ?? 0) + delta
         active.set(namespace, count)
-        return Metric.update(Metric.withAttributes(Metrics.stepsActiveExecutions, { namespace }), count)
+        return Metric.update(Metrics.labelled(Metrics.stepsActiveExecutions, { namespace }), count)
       })
 
     /** Every ancestor's result of a claimed step, by step name (a handler asked for one that is not a parent). */
