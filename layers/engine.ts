@@ -17,6 +17,7 @@
  */
 import { Effect, Layer } from "effect"
 import { CurrentProcessor, TemplateHosting } from "../src/db/Processors.ts"
+import { LocalHandoff } from "../src/messaging/LocalHandoff.ts"
 import { MessageQueue } from "../src/messaging/MessageQueue.ts"
 import { Wakeups } from "../src/messaging/Wakeups.ts"
 import { defaultEngineSettings, EngineConfig, type EngineSettings } from "../src/config/EngineConfig.ts"
@@ -68,6 +69,7 @@ export const engineLayer = <R = never>(options: EngineOptions<R> = {}) => {
     TemplateRegistry.layer,
     MessageQueue.layerPostgres,
     TemplateHosting.layer,
+    LocalHandoff.layer,
     Wakeups.layer({ mode: settings.deploymentMode, pollInterval: settings.pollIntervalMs })
   ).pipe(
     Layer.provideMerge(CurrentProcessor.layer({

@@ -400,9 +400,10 @@ $fn$;
 CREATE FUNCTION tasker_create_task(
   p_named_task_uuid uuid, p_identity_hash varchar, p_correlation_id uuid, p_parent_correlation_id uuid,
   p_context jsonb, p_tags jsonb, p_priority integer, p_initiator varchar, p_source_system varchar, p_reason varchar,
-  p_requested_at timestamptz, p_steps jsonb, p_processor_uuid uuid, p_headers jsonb DEFAULT '{}'::jsonb)
+  p_requested_at timestamptz, p_steps jsonb, p_processor_uuid uuid, p_headers jsonb DEFAULT '{}'::jsonb,
+  p_handoff_limit integer DEFAULT 0, p_vt_seconds double precision DEFAULT 30)
 RETURNS TABLE (task_uuid uuid, created boolean, task_state varchar, step_mapping jsonb, correlation_id uuid,
-               enqueued_count integer, created_at timestamptz)
+               enqueued_count integer, created_at timestamptz, claims jsonb)
 LANGUAGE plpgsql AS $fn$
 DECLARE
   v_task_uuid uuid;
@@ -415,6 +416,7 @@ DECLARE
   v_queue varchar;
   v_headers jsonb := COALESCE(p_headers, '{}'::jsonb);
   v_root_uuids jsonb;
+  v_claimed bigint[];
 BEGIN
   SELECT count(*) INTO v_roots FROM jsonb_array_elements(p_steps) AS e(spec)
   WHERE jsonb_array_length(COALESCE(e.spec -> 'depends_on', '[]'::jsonb)) = 0;
@@ -436,7 +438,7 @@ BEGIN
     SELECT COALESCE(jsonb_object_agg(ns.name, ws.workflow_step_uuid), '{}'::jsonb) INTO v_mapping
     FROM tasker_workflow_steps ws JOIN tasker_named_steps ns ON ns.named_step_uuid = ws.named_step_uuid
     WHERE ws.task_uuid = v_task_uuid;
-    RETURN QUERY SELECT v_task_uuid, false, v_state, v_mapping, v_correlation, 0, v_created_at;
+    RETURN QUERY SELECT v_task_uuid, false, v_state, v_mapping, v_correlation, 0, v_created_at, '[]'::jsonb;
     RETURN;
   END IF;
 
@@ -444,8 +446,8 @@ BEGIN
   FROM tasker_named_tasks nt JOIN tasker_task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid
   WHERE nt.named_task_uuid = p_named_task_uuid;
 
-  -- steps (roots already enqueued), edges, the steps' transitions and the roots' messages, one statement; the step
-  -- name -> uuid mapping comes back
+  -- steps (roots already enqueued, or claimed for the caller), edges, the steps' transitions and the roots'
+  -- messages, one statement; the step name -> uuid mapping and the claimed roots' messages come back
   WITH specs AS (
     SELECT e.spec ->> 'name' AS name, (e.spec ->> 'named_step_uuid')::uuid AS named_step_uuid,
            (e.spec ->> 'retryable')::boolean AS retryable, (e.spec ->> 'max_attempts')::integer AS max_attempts,
@@ -453,17 +455,24 @@ BEGIN
            (e.spec ->> 'max_backoff_ms')::integer AS max_backoff_ms,
            (e.spec ->> 'timeout_seconds')::integer AS timeout_seconds,
            NULLIF(e.spec -> 'inputs', 'null'::jsonb) AS inputs,
-           COALESCE(e.spec -> 'depends_on', '[]'::jsonb) AS depends_on, e.ord
+           COALESCE(e.spec -> 'depends_on', '[]'::jsonb) AS depends_on, e.ord,
+           -- the first p_handoff_limit roots are handed to the caller's worker, already claimed
+           CASE WHEN jsonb_array_length(COALESCE(e.spec -> 'depends_on', '[]'::jsonb)) > 0 THEN 'pending'
+                WHEN count(*) FILTER (WHERE jsonb_array_length(COALESCE(e.spec -> 'depends_on', '[]'::jsonb)) = 0)
+                       OVER (ORDER BY e.ord) <= GREATEST(p_handoff_limit, 0) THEN 'in_progress'
+                ELSE 'enqueued' END AS initial_state
     FROM jsonb_array_elements(p_steps) WITH ORDINALITY AS e(spec, ord)
   ),
   inserted AS (
     INSERT INTO tasker_workflow_steps (task_uuid, named_step_uuid, retryable, max_attempts, backoff, backoff_base_ms,
-                                       max_backoff_ms, timeout_seconds, inputs, current_state, unfinished_parents)
+                                       max_backoff_ms, timeout_seconds, inputs, current_state, unfinished_parents,
+                                       attempts, in_process, last_attempted_at)
     SELECT v_task_uuid, sp.named_step_uuid, COALESCE(sp.retryable, true), COALESCE(sp.max_attempts, 3),
            COALESCE(sp.backoff, 'exponential'), COALESCE(sp.backoff_base_ms, 1000), COALESCE(sp.max_backoff_ms, 30000),
-           sp.timeout_seconds, sp.inputs,
-           CASE WHEN jsonb_array_length(sp.depends_on) = 0 THEN 'enqueued' ELSE 'pending' END,
-           jsonb_array_length(sp.depends_on)
+           sp.timeout_seconds, sp.inputs, sp.initial_state, jsonb_array_length(sp.depends_on),
+           -- a claimed root: its first attempt started (as tasker_write_step_transitions' in_progress effects)
+           CASE WHEN sp.initial_state = 'in_progress' THEN 1 ELSE 0 END, sp.initial_state = 'in_progress',
+           CASE WHEN sp.initial_state = 'in_progress' THEN now() END
     FROM specs sp ORDER BY sp.ord
     RETURNING tasker_workflow_steps.workflow_step_uuid, tasker_workflow_steps.named_step_uuid,
               tasker_workflow_steps.current_state
@@ -481,25 +490,33 @@ BEGIN
     RETURNING 1
   ),
   transitions AS (
-    -- every step is created pending; a root is enqueued at once
+    -- every step is created pending; a root is enqueued at once, or claimed for the caller (Start, as a hand-off)
     INSERT INTO tasker_workflow_step_transitions (workflow_step_uuid, sort_key, to_state, from_state, metadata,
                                                   processor_uuid)
     SELECT mp.workflow_step_uuid, 1, 'pending', NULL, '{"event": "Create"}'::jsonb, p_processor_uuid FROM mapping mp
     UNION ALL
-    SELECT mp.workflow_step_uuid, 2, 'enqueued', 'pending', '{"event": "Enqueue"}'::jsonb, p_processor_uuid
-    FROM mapping mp WHERE mp.current_state = 'enqueued'
+    SELECT mp.workflow_step_uuid, 2, mp.current_state, 'pending',
+           CASE WHEN mp.current_state = 'enqueued' THEN '{"event": "Enqueue"}'::jsonb
+                ELSE '{"event": "Start", "handoff": true}'::jsonb END, p_processor_uuid
+    FROM mapping mp WHERE mp.current_state <> 'pending'
     RETURNING 1
   ),
   messages AS (
-    INSERT INTO tasker_queue_messages (queue_name, message, headers)
+    -- a claimed root's message is hidden for p_vt_seconds and read once, as tasker_release_children's hand-off
+    INSERT INTO tasker_queue_messages (queue_name, message, headers, vt, read_ct, claim_id)
     SELECT v_queue, tasker_step_message(v_task_uuid, mp.workflow_step_uuid, p_correlation_id, p_parent_correlation_id),
-           v_headers
-    FROM mapping mp WHERE mp.current_state = 'enqueued'
-    RETURNING 1
+           v_headers,
+           CASE WHEN mp.current_state = 'in_progress' THEN clock_timestamp() + make_interval(secs => p_vt_seconds)
+                ELSE now() END,
+           CASE WHEN mp.current_state = 'in_progress' THEN 1 ELSE 0 END,
+           CASE WHEN mp.current_state = 'in_progress' THEN gen_random_uuid() END
+    FROM mapping mp WHERE mp.current_state <> 'pending'
+    RETURNING tasker_queue_messages.msg_id, tasker_queue_messages.read_ct
   )
   SELECT COALESCE(jsonb_object_agg(mp.name, mp.workflow_step_uuid), '{}'::jsonb),
-         COALESCE(jsonb_agg(mp.workflow_step_uuid) FILTER (WHERE mp.current_state = 'enqueued'), '[]'::jsonb)
-  INTO v_mapping, v_root_uuids FROM mapping mp;
+         COALESCE(jsonb_agg(mp.workflow_step_uuid) FILTER (WHERE mp.current_state <> 'pending'), '[]'::jsonb),
+         (SELECT COALESCE(array_agg(m.msg_id ORDER BY m.msg_id) FILTER (WHERE m.read_ct = 1), '{}') FROM messages m)
+  INTO v_mapping, v_root_uuids, v_claimed FROM mapping mp;
 
   IF v_state = 'complete' THEN
     PERFORM tasker_write_task_transitions(v_task_uuid, NULL, ARRAY['pending', 'initializing', 'complete']::varchar[],
@@ -513,13 +530,18 @@ BEGIN
             jsonb_build_object('event', 'ReadyStepsFound', 'count', v_roots), p_processor_uuid),
            (v_task_uuid, 4, 'steps_in_process', 'enqueuing_steps',
             jsonb_build_object('event', 'StepsEnqueued', 'stepUuids', v_root_uuids), p_processor_uuid);
-    -- the caller wakes its own worker once this commits (tasker_notify_queue)
-    PERFORM set_config('tasker.notify_origin', p_processor_uuid::text, true);
-    PERFORM tasker_notify_queue(v_queue);
-    PERFORM set_config('tasker.notify_origin', '', true);
+    -- roots left on the queue: the caller wakes its own worker once this commits (tasker_notify_queue)
+    IF v_roots > cardinality(v_claimed) THEN
+      PERFORM set_config('tasker.notify_origin', p_processor_uuid::text, true);
+      PERFORM tasker_notify_queue(v_queue);
+      PERFORM set_config('tasker.notify_origin', '', true);
+    END IF;
   END IF;
 
-  RETURN QUERY SELECT v_task_uuid, true, v_state, v_mapping, p_correlation_id, v_roots, v_created_at;
+  RETURN QUERY SELECT v_task_uuid, true, v_state, v_mapping, p_correlation_id, v_roots, v_created_at,
+    CASE WHEN COALESCE(cardinality(v_claimed), 0) = 0 THEN '[]'::jsonb
+         ELSE (SELECT jsonb_agg(to_jsonb(c) || jsonb_build_object('msg_id', c.msg_id::text))
+               FROM tasker_claimed_steps(v_queue, v_claimed) c) END;
 END
 $fn$;
 

@@ -102,13 +102,25 @@ const claimFields = {
 export const ClaimRow = Schema.Struct({ ...messageFields, ...claimFields })
 export type ClaimRow = typeof ClaimRow.Type
 
-/** A claim as `tasker_submit_step_result` returns the children it handed to the worker (JSON: msg_id as text). */
+/**
+ * A claim as `tasker_submit_step_result` returns the children it handed to the worker, and `tasker_create_task` the
+ * roots it handed to it (JSON: msg_id as text).
+ */
 const ClaimJson = Schema.Struct({
   ...messageFields,
   msg_id: Schema.BigIntFromString,
   enqueued_at: Schema.DateFromString,
   ...claimFields
 })
+export type HandedOffClaim = typeof ClaimJson.Type
+
+/** `tasker_create_task`'s row: a created task's, with the root steps claimed for the caller's worker. */
+export const CreatedTaskWithClaims = Schema.Struct({
+  ...CreatedTaskRow.fields,
+  /** root steps claimed for the caller's worker in the creation's transaction (`handoffLimit`): run them at once */
+  claims: Schema.Array(ClaimJson)
+})
+export type CreatedTaskWithClaims = typeof CreatedTaskWithClaims.Type
 
 export const SubmitOutcome = Schema.Struct({
   /** processed: applied inline; submitted: sent to the orchestrators; superseded / discarded: nothing written */
@@ -161,6 +173,10 @@ export interface NewTask {
 export interface CreateTaskParams extends NewTask {
   readonly processorUuid: ProcessorUuid
   readonly headers: Schema.Json
+  /** root steps to claim for the caller's worker (default 0: every root is enqueued) */
+  readonly handoffLimit?: number
+  /** the visibility timeout of those claims, in seconds (default 30) */
+  readonly visibilityTimeoutSeconds?: number
 }
 
 export interface CreateTasksParams {
@@ -233,7 +249,7 @@ export interface ReleaseStepParams {
 
 export class EngineFunctions extends Context.Service<EngineFunctions, {
   /** `tasker_create_task`: create (or find, by identity) a task and enqueue its root steps, in one transaction. */
-  readonly createTask: (params: CreateTaskParams) => Effect.Effect<CreatedTaskRow, SqlError.SqlError>
+  readonly createTask: (params: CreateTaskParams) => Effect.Effect<CreatedTaskWithClaims, SqlError.SqlError>
   /** `tasker_create_tasks`: the same for many tasks, one insert per table; one row per task, in order. */
   readonly createTasks: (params: CreateTasksParams) => Effect.Effect<ReadonlyArray<CreatedTaskRow>, SqlError.SqlError>
   /** `tasker_evaluate_task`: move an owned task on according to its execution context. */
@@ -278,14 +294,15 @@ export class EngineFunctions extends Context.Service<EngineFunctions, {
 
       const createTask = SqlSchema.findOne({
         Request: Schema.Any,
-        Result: CreatedTaskRow,
+        Result: CreatedTaskWithClaims,
         execute: (p: CreateTaskParams) =>
           sql`SELECT * FROM tasker_create_task(
             ${p.namedTaskUuid}::uuid, ${p.identityHash}::varchar, ${p.correlationId}::uuid,
             ${p.parentCorrelationId}::uuid, ${json(p.context)}::jsonb, ${json([...p.tags])}::jsonb,
             ${p.priority}::integer, ${p.initiator}::varchar, ${p.sourceSystem}::varchar, ${p.reason}::varchar,
             ${p.requestedAt}::timestamptz, ${json(p.steps as unknown as Schema.Json)}::jsonb, ${p.processorUuid}::uuid,
-            ${json(p.headers)}::jsonb)`
+            ${json(p.headers)}::jsonb, ${p.handoffLimit ?? 0}::integer,
+            ${p.visibilityTimeoutSeconds ?? 30}::double precision)`
       })
       const createMany = SqlSchema.findAll({
         Request: Schema.Any,

@@ -21,12 +21,13 @@ import { finishedTaskStates, type TaskState } from "../domain/TaskStateMachine.t
 import { type InvalidStoredTemplate, type TemplateNotFound, TemplateRegistry } from "../workflow/TemplateRegistry.ts"
 import { type IdentityStrategy, templateKey } from "../workflow/Workflow.ts"
 import { workerQueueName } from "../messaging/Channels.ts"
+import { LocalHandoff } from "../messaging/LocalHandoff.ts"
 import { Wakeups } from "../messaging/Wakeups.ts"
 import { withCorrelation } from "../telemetry/Correlation.ts"
 import { recordEnqueued, recordTaskOutcome } from "../telemetry/EngineMetrics.ts"
 import * as Metrics from "../telemetry/Metrics.ts"
 import { currentTraceHeaders } from "../telemetry/TraceContext.ts"
-import { type CreatedTaskRow, EngineFunctions, type NewTask } from "../db/EngineFunctions.ts"
+import { type CreatedTaskRow, type CreatedTaskWithClaims, EngineFunctions, type NewTask } from "../db/EngineFunctions.ts"
 
 const Uuid = Schema.String.pipe(Schema.check(Schema.isUUID()))
 
@@ -181,6 +182,7 @@ export class TaskInitializer extends Context.Service<TaskInitializer, {
       const sql = yield* SqlClient.SqlClient
       const processor = yield* CurrentProcessor
       const hosting = yield* TemplateHosting
+      const handoff = yield* LocalHandoff
 
       /** A request checked against its template, in the form the creation functions take. */
       const prepare = Effect.fnUntraced(function*(request: TaskRequest, correlationId: string) {
@@ -220,6 +222,9 @@ export class TaskInitializer extends Context.Service<TaskInitializer, {
         return { params, namespace: definition.namespace, key: template.key }
       })
 
+      /** Root steps the creation handed to this process's worker (none for a batch creation). */
+      const claimedCount = (row: CreatedTaskRow | CreatedTaskWithClaims) => "claims" in row ? row.claims.length : 0
+
       /**
        * Wake-ups, metrics and logs of one created (or matched) task; its result. `durationMs` is its initialization
        * time (in a batch, its share: the batch's time divided by its size). `unhosted`: no live worker hosts its
@@ -228,7 +233,7 @@ export class TaskInitializer extends Context.Service<TaskInitializer, {
       const created = (
         request: TaskRequest,
         prepared: { readonly namespace: string; readonly key: string },
-        row: CreatedTaskRow,
+        row: CreatedTaskRow | CreatedTaskWithClaims,
         durationMs: number,
         unhosted: boolean
       ) =>
@@ -239,7 +244,8 @@ export class TaskInitializer extends Context.Service<TaskInitializer, {
           if (row.created) {
             // a worker in this process starts as soon as the task is committed (the caller may hold a transaction),
             // without waiting for the NOTIFY, which is marked as ours and skipped when it comes back
-            if (row.enqueued_count > 0) yield* sql.afterCommit(wakeups.signal(workerQueueName(namespace)))
+            // (roots handed to this process's worker started already: only those left on the queue need it)
+            if (row.enqueued_count > claimedCount(row)) yield* sql.afterCommit(wakeups.signal(workerQueueName(namespace)))
             yield* Metrics.observeMs(Metrics.taskInitializationDuration, { task_type: request.name }, durationMs)
             yield* recordEnqueued(namespace, workerQueueName(namespace), row.enqueued_count)
             // (a task without steps is complete at once)
@@ -287,12 +293,28 @@ export class TaskInitializer extends Context.Service<TaskInitializer, {
         yield* Effect.annotateCurrentSpan({ task_type: request.name, namespace: request.namespace })
         const prepared = yield* prepare(request, correlationId).pipe(countRequest(request))
         const { params } = prepared
-        const row = yield* engine.createTask({
-          ...params,
-          processorUuid: processor.processorUuid,
-          // the root steps' messages carry this span, so the workers' spans join the request's trace
-          headers: yield* currentTraceHeaders
-        })
+        const headers = yield* currentTraceHeaders
+        // This process's worker, when it runs the template and has free slots, gets the root steps claimed in the
+        // creation's transaction and starts them once it commits (LocalHandoff): not inside a caller's transaction,
+        // whose end this call does not see.
+        const host = handoff.host()
+        const inTransaction = Option.isSome(yield* Effect.serviceOption(sql.transactionService))
+        const row = host === undefined || inTransaction
+          ? yield* engine.createTask({ ...params, processorUuid: processor.processorUuid, headers })
+          : yield* Effect.uninterruptible(Effect.gen(function*() {
+            const roots = params.steps.filter((s) => s.depends_on.length === 0).length
+            const reserved = yield* host.reserve(params.queue, prepared.key, roots)
+            const row = yield* engine.createTask({
+              ...params,
+              processorUuid: processor.processorUuid,
+              // the root steps' messages carry this span, so the workers' spans join the request's trace
+              headers,
+              handoffLimit: reserved,
+              visibilityTimeoutSeconds: host.visibilityTimeoutSeconds
+            }).pipe(Effect.onError(() => host.release(reserved)))
+            yield* host.adopt(params.queue, row.claims, reserved)
+            return row
+          }))
         yield* Effect.annotateCurrentSpan({ task_uuid: row.task_uuid, created: row.created })
         const durationMs = performance.now() - started
         // (cached: no query while a live worker is known to host the template)

@@ -36,6 +36,7 @@ import type { NamedTaskUuid, ProcessorUuid } from "../domain/Ids.ts"
 import { CurrentProcessor, TemplateHosting } from "../db/Processors.ts"
 import { ReadinessFunctions } from "../db/SqlFunctions.ts"
 import { RESULTS_QUEUE, workerQueueName } from "../messaging/Channels.ts"
+import { LocalHandoff } from "../messaging/LocalHandoff.ts"
 import { Wakeups } from "../messaging/Wakeups.ts"
 import { EngineConfig } from "../config/EngineConfig.ts"
 import { EngineFunctions, type SubmitOutcome } from "../db/EngineFunctions.ts"
@@ -99,7 +100,14 @@ interface Hosted<R> {
 export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
   never,
   InvalidTemplate | SqlError.SqlError,
-  R | TemplateRegistry | EngineFunctions | ReadinessFunctions | Wakeups | CurrentProcessor | TemplateHosting
+  | R
+  | TemplateRegistry
+  | EngineFunctions
+  | ReadinessFunctions
+  | Wakeups
+  | CurrentProcessor
+  | TemplateHosting
+  | LocalHandoff
 > =>
   Layer.effectDiscard(Effect.gen(function*() {
     const registry = yield* TemplateRegistry
@@ -108,6 +116,7 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
     const wakeups = yield* Wakeups
     const processor = yield* CurrentProcessor
     const hosting = yield* TemplateHosting
+    const handoff = yield* LocalHandoff
     const config = yield* EngineConfig
     const handlerContext = yield* Effect.context<R>()
 
@@ -142,6 +151,8 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
       (result: Omit<PendingResult, "done" | "span">) => Effect.Effect<SubmitOutcome, SqlError.SqlError>
     >()
     const active = new Map<string, number>()
+    /** steps running on this worker now (any namespace) */
+    let runningSteps = 0
     /** `tasker.steps.active_executions`: steps running on this worker, per namespace */
     const trackActive = (namespace: string, delta: number) =>
       Effect.suspend(() => {
@@ -221,6 +232,7 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
       // whether this step's slot went to a handed-off child (which then releases it)
       const ticket: SlotTicket = { handedOver: false }
       return Effect.gen(function*() {
+        runningSteps++
         yield* Metrics.increment(Metrics.stepExecutions, { ...labels, handler_type: step?.handler?.kind ?? "none" })
         yield* trackActive(claimed.namespace, 1)
         const keeper = yield* Effect.forkChild(keepVisible)
@@ -297,9 +309,10 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
           }).pipe(Effect.ignore)
         ),
         Effect.catchCause((cause) => Effect.logError("Step execution failed; the message will be redelivered", cause)),
-        Effect.ensuring(Effect.suspend(() =>
-          Effect.andThen(ticket.handedOver ? Effect.void : slots.release(1), trackActive(claimed.namespace, -1))
-        )),
+        Effect.ensuring(Effect.suspend(() => {
+          runningSteps--
+          return Effect.andThen(ticket.handedOver ? Effect.void : slots.release(1), trackActive(claimed.namespace, -1))
+        })),
         inStepRegion(claimed)
       )
     }
@@ -453,6 +466,55 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
     for (const namespace of namespaces) {
       yield* FiberSet.run(consumers, consume(namespace))
     }
+
+    // The root steps of tasks created in this process, claimed for this worker by their creation (LocalHandoff). How
+    // many a creation may claim: the slots neither running a step nor promised to another creation (a consumer's
+    // look holds the free slots only for its round trip: a root that finds them held waits for one, briefly).
+    let promised = 0
+    const slotWait = Duration.seconds(1)
+    const adoptOne = (queue: string, claimed: ClaimedStep) =>
+      Effect.gen(function*() {
+        yield* Metrics.increment(Metrics.stepsClaimed, { namespace: claimed.namespace, claim_method: "handoff" }).pipe(
+          withCorrelation({ correlationId: claimed.correlationId, parentCorrelationId: claimed.parentCorrelationId })
+        )
+        if (yield* slots.takeIfAvailable(1)) return yield* FiberSet.run(running, runStep(queue, claimed))
+        yield* FiberSet.run(
+          running,
+          Effect.gen(function*() {
+            const slot = yield* Effect.timeoutOption(slots.take(1), slotWait)
+            if (Option.isSome(slot)) return yield* runStep(queue, claimed)
+            // still no slot: back to the queue for any worker, the attempt not used up
+            yield* engine.releaseStep({
+              queue,
+              msgId: claimed.msgId,
+              claimId: claimed.claimId,
+              stepUuid: claimed.stepUuid,
+              attempts: claimed.attempt,
+              processorUuid: processor.processorUuid
+            }).pipe(Effect.ignore)
+            yield* wakeups.signal(queue)
+          })
+        )
+      })
+    yield* handoff.register({
+      visibilityTimeoutSeconds: vt,
+      reserve: (queue, template, max) =>
+        Effect.sync(() => {
+          if (stopping || !submitters.has(queue) || !hosted.has(template)) return 0
+          const reserved = Math.max(0, Math.min(max, config.workerConcurrency - runningSteps - promised))
+          promised += reserved
+          return reserved
+        }),
+      adopt: (queue, claims, reserved) =>
+        Effect.suspend(() => {
+          promised -= reserved
+          return Effect.forEach(claims, (claim) => adoptOne(queue, toClaimedStep(claim)), { discard: true })
+        }),
+      release: (reserved) =>
+        Effect.sync(() => {
+          promised -= reserved
+        })
+    })
 
     // shutdown: stop reading (and taking children), let running steps finish within the grace period, give back
     // the rest

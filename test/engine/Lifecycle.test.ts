@@ -227,6 +227,21 @@ layer(TestLayer, { excludeTestServices: true, timeout: "60 seconds" })("engine l
   })
 
   describe("the step path", () => {
+    it.effect("roots go through the queue when the task is created inside the caller's transaction or in bulk", () =>
+      Effect.gen(function*() {
+        const init = yield* TaskInitializer
+        const sql = yield* SqlClient.SqlClient
+        // inside a transaction the creation cannot know whether the caller commits: it enqueues the root
+        const inTransaction = yield* sql.withTransaction(submit("chain3"))
+        const [inBulk] = yield* init.createTasks([{ namespace: NS, name: "chain3", version: "1.0.0" }])
+        for (const created of [inTransaction, inBulk!]) {
+          assert.strictEqual((yield* finish(created.task_uuid)).status, "complete")
+          const steps = yield* stepsByName(created.task_uuid)
+          const events = (yield* stepTransitions(steps.a!.step_uuid)).map((t) => t.metadata.event)
+          assert.deepStrictEqual(events, ["Create", "Enqueue", "Start", "Complete"])
+        }
+      }))
+
     it.effect("a handler gets its parents' results, an ancestor's on demand; each child is handed to the worker that finished its parent", () =>
       Effect.gen(function*() {
         const { task_uuid } = yield* submit("chain3")
@@ -235,12 +250,14 @@ layer(TestLayer, { excludeTestServices: true, timeout: "60 seconds" })("engine l
         const steps = yield* stepsByName(task_uuid)
         assert.strictEqual(resultOf(steps.c!), 3)
         assert.deepStrictEqual(seen.get(task_uuid), { parents: ["b"], grandparent: 1 })
-        // a was queued and claimed; b and c were claimed by their parent's result, without the queue
+        // a was claimed for this process's worker by the creation, b and c by their parent's result: none went
+        // through the queue
         const events = (uuid: StepUuid) => Effect.map(stepTransitions(uuid), (ts) => ts.map((t) => t.metadata.event))
-        assert.deepStrictEqual(yield* events(steps.a!.step_uuid), ["Create", "Enqueue", "Start", "Complete"])
-        assert.deepStrictEqual(yield* events(steps.b!.step_uuid), ["Create", "Start", "Complete"])
-        const [start] = (yield* stepTransitions(steps.c!.step_uuid)).filter((t) => t.metadata.event === "Start")
-        assert.strictEqual(start!.metadata.handoff, true)
+        for (const name of ["a", "b", "c"]) {
+          assert.deepStrictEqual(yield* events(steps[name]!.step_uuid), ["Create", "Start", "Complete"], name)
+          const [start] = (yield* stepTransitions(steps[name]!.step_uuid)).filter((t) => t.metadata.event === "Start")
+          assert.strictEqual(start!.metadata.handoff, true, name)
+        }
         // the task recorded its start and its end, nothing per completed step in between
         const sql = yield* SqlClient.SqlClient
         const taskEvents = yield* sql<{ event: string }>`
@@ -385,8 +402,9 @@ layer(TestLayer, { excludeTestServices: true, timeout: "60 seconds" })("engine l
         const ops = yield* TaskOperations
         const sql = yield* SqlClient.SqlClient
         const gate = yield* Deferred.make<void>()
-        const { task_uuid, step_mapping } = yield* submit("slow")
-        gates.set(task_uuid, gate)
+        const key = crypto.randomUUID()
+        gates.set(key, gate)
+        const { task_uuid, step_mapping } = yield* submit("slow", { gate: key })
         for (let i = 0; i < 100; i++) {
           const [row] = yield* sql<{ current_state: string }>`
             SELECT current_state FROM tasker_workflow_steps WHERE workflow_step_uuid = ${step_mapping.wait!}`
@@ -421,8 +439,9 @@ layer(TestLayer, { excludeTestServices: true, timeout: "60 seconds" })("engine l
       Effect.gen(function*() {
         const ops = yield* TaskOperations
         const gate = yield* Deferred.make<void>()
-        const { task_uuid, step_mapping } = yield* submit("slow")
-        gates.set(task_uuid, gate)
+        const key = crypto.randomUUID()
+        gates.set(key, gate)
+        const { task_uuid, step_mapping } = yield* submit("slow", { gate: key })
         // wait until the step runs
         const sql = yield* SqlClient.SqlClient
         for (let i = 0; i < 100; i++) {

@@ -3,7 +3,7 @@
  * too: which tasks an operator has fixed and the gates a test holds steps at (by task uuid, so tests do not see
  * each other's), and which worker ran which step of the counted templates (a test using them clears it first).
  */
-import { Deferred, Effect, Schema } from "effect"
+import { Deferred, Effect, Predicate, Schema } from "effect"
 import { CurrentProcessor } from "../../src/db/Processors.ts"
 import type { StepContext } from "../../src/workflow/StepContext.ts"
 import { StepError } from "../../src/workflow/StepError.ts"
@@ -37,13 +37,16 @@ export const gates = new Map<string, Deferred.Deferred<void>>()
 /**
  * `<namespace>/<name>@1.0.0`: wait (its first attempt waits at the task's gate in `gates`, if the test set one;
  * returns `{ attempt }`) → after (returns "after"). A test knows a step is running and decides when it may finish.
+ * The gate is found by the task's uuid, or by the task context's `gate` key: a test whose process runs the worker
+ * sets the gate before creating the task, whose root step may start before `createTask` returns (LocalHandoff).
  */
 export const gatedWorkflow = (namespace: string, name = "gated") =>
   Workflow.make({ namespace, name, version: "1.0.0", identityStrategy: "always_unique" })
     .step("wait", {
       run: (ctx) =>
         Effect.gen(function*() {
-          const gate = gates.get(ctx.taskUuid)
+          const key = Predicate.isObject(ctx.context) && "gate" in ctx.context ? String(ctx.context.gate) : undefined
+          const gate = gates.get(ctx.taskUuid) ?? (key === undefined ? undefined : gates.get(key))
           if (ctx.attempt === 1 && gate !== undefined) yield* Deferred.await(gate)
           return { attempt: ctx.attempt }
         })

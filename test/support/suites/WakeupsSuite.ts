@@ -76,7 +76,7 @@ export const wakeupsSuite = (db: DatabaseUnderTest) => {
   })
 
   describe(`worker claims on ${db.name}`, () => {
-    it.live("one claim per task: the worker's own signal and its NOTIFY do not both wake it, and the chain's other steps are handed off", () =>
+    it.live("no claim for a task created here (every step handed off), one per task created in a transaction: the worker's own signal and its NOTIFY do not both wake it", () =>
       Effect.gen(function*() {
         const init = yield* TaskInitializer
         const queries = yield* TaskQueries
@@ -102,21 +102,43 @@ export const wakeupsSuite = (db: DatabaseUnderTest) => {
         const handoffsBefore = yield* handoffs
         const submissionsBefore = yield* submissions
         const tasks = 5
-        for (let i = 0; i < tasks; i++) {
-          const created = yield* init.createTask({ namespace: "wakeups", name: "chain", version: "1.0.0", context: {} })
-          const done = yield* queries.waitForCompletion(created.task_uuid, { timeout: "20 seconds" })
-          assert.strictEqual(done.status, "complete")
-        }
-        // give a stray NOTIFY the time to arrive and cause a look, if one were going to
-        yield* Effect.sleep("300 millis")
-        const looks = (yield* claims) - before
-        // one look per task: its root step, claimed after a local signal (before origin marking this was about twice
-        // as many); the 3 other steps of the chain are handed to the worker by their parent's result, without a look
+        const run = (create: Effect.Effect<{ readonly task_uuid: TaskUuid }, unknown>) =>
+          Effect.gen(function*() {
+            for (let i = 0; i < tasks; i++) {
+              const created = yield* create
+              const done = yield* queries.waitForCompletion(created.task_uuid, { timeout: "20 seconds" })
+              assert.strictEqual(done.status, "complete")
+            }
+            // give a stray NOTIFY the time to arrive and cause a look, if one were going to
+            yield* Effect.sleep("300 millis")
+          })
+        // roots put on the queue (Enqueue: not handed to the worker by their creation)
+        const enqueued = Effect.map(
+          sql<{ n: number }>`SELECT count(*)::int AS n FROM tasker_workflow_step_transitions
+                             WHERE metadata ->> 'event' = 'Enqueue'`,
+          (rows) => rows[0]!.n
+        )
+        const enqueuedBefore = yield* enqueued
+        const create = init.createTask({ namespace: "wakeups", name: "chain", version: "1.0.0", context: {} })
+        // created in this process: the creation claims the root for the worker, and each result the next step, so
+        // no step goes through the queue and nothing wakes the consumer. (A creation that finds the worker's slots
+        // held by a look of its consumer enqueues its root instead, which then costs a look.)
+        yield* run(create)
+        const queuedRoots = (yield* enqueued) - enqueuedBefore
+        assert.isBelow(queuedRoots, tasks, "no root was handed off at its creation")
+        assert.strictEqual((yield* handoffs) - handoffsBefore, tasks * 4 - queuedRoots)
+        assert.isAtMost((yield* claims) - before, queuedRoots + 1, "claims after hand-offs at creation")
+        // created inside a transaction of the caller's: the root goes through the queue. One look per task: its
+        // root step, claimed after a local signal (before origin marking this was about twice as many); the 3 other
+        // steps of the chain are handed to the worker by their parent's result, without a look
+        const queued = yield* claims
+        yield* run(sql.withTransaction(create))
+        const looks = (yield* claims) - queued
         assert.isAtMost(looks, tasks + 1, `claims: ${looks}`)
         assert.isAtLeast(looks, tasks)
-        assert.strictEqual((yield* handoffs) - handoffsBefore, tasks * 3)
+        assert.strictEqual((yield* handoffs) - handoffsBefore, tasks * 4 - queuedRoots + tasks * 3)
         // one submission per step, one at a time: no empty batch after a result that went out with the previous one
-        assert.strictEqual((yield* submissions) - submissionsBefore, tasks * 4)
+        assert.strictEqual((yield* submissions) - submissionsBefore, 2 * tasks * 4)
       }).pipe(
         Effect.provide(
           engineLayer({ templates: [Chain], settings: { deploymentMode: "event_driven", pollIntervalMs: 60_000 } }).pipe(
