@@ -12,12 +12,12 @@ import type { TaskUuid } from "../domain/Ids.ts"
 import { DashboardQueries, type DagStepRow, type TaskHead } from "../tasks/Dashboard.ts"
 import { actorOf, segments } from "../tasks/Timeline.ts"
 import { Api, LAST_EVENT_ID_HEADER } from "./Api.ts"
+import { currentActor } from "./Caller.ts"
 import { sqlFailure } from "./ErrorMapping.ts"
 import { ApiBadRequest, ApiConflict, ApiNotFound } from "./Errors.ts"
 import { eventIdTime, EventHub, type HubEvent } from "./EventHub.ts"
 import { DEFAULT_PER_PAGE } from "./Models.ts"
 import { UiSettings } from "./ServerOptions.ts"
-import { currentActor } from "./TasksHandlers.ts"
 
 /** The comment line sent every `HEARTBEAT` so proxies and clients see a live connection. */
 const HEARTBEAT = "15 seconds"
