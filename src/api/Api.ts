@@ -310,7 +310,7 @@ export class DashboardGroup extends HttpApiGroup.make("dashboard").add(
   HttpApiEndpoint.get("uiConfig", "/v1/ui_config", { success: UiConfig }).annotateMerge(doc(
     "The dashboard's configuration",
     "`trace_url_template` (TASKER_TRACE_URL, `{traceId}` replaced by a task's trace id) and whether requests " +
-      "need a token."
+      "need a credential: true when the server has a token (TASKER_API_TOKEN) or the database an API key."
   )),
   HttpApiEndpoint.get("events", "/v1/events", {
     query: EventsQuery,

@@ -12,7 +12,8 @@ import type { TaskUuid } from "../domain/Ids.ts"
 import { DashboardQueries, type DagStepRow, type TaskHead } from "../tasks/Dashboard.ts"
 import { actorOf, segments } from "../tasks/Timeline.ts"
 import { Api, LAST_EVENT_ID_HEADER } from "./Api.ts"
-import { currentActor } from "./Caller.ts"
+import { isAnonymous } from "./Access.ts"
+import { currentActor, currentPrincipal } from "./Caller.ts"
 import { sqlFailure } from "./ErrorMapping.ts"
 import { ApiBadRequest, ApiConflict, ApiNotFound } from "./Errors.ts"
 import { eventIdTime, EventHub, type HubEvent } from "./EventHub.ts"
@@ -222,8 +223,13 @@ export const DashboardHandlers = HttpApiBuilder.group(
         }
       }),
 
+      // authentication is on when the server has a token or the database an API key (AccessLayer.ts): then the
+      // caller came in with a credential
       uiConfig: () =>
-        Effect.succeed({ trace_url_template: ui.traceUrlTemplate, auth_required: ui.authRequired }),
+        Effect.map(currentPrincipal, (caller) => ({
+          trace_url_template: ui.traceUrlTemplate,
+          auth_required: !isAnonymous(caller)
+        })),
 
       events: Effect.fn("Api.dashboard.events")(function*({ headers, query }) {
         if (query.task_uuid !== undefined) yield* taskHead(query.task_uuid)

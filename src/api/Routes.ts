@@ -75,10 +75,7 @@ export const apiRoutesLayer = (
     maxContextBytes: options.maxContextBytes ?? DEFAULT_MAX_CONTEXT_BYTES,
     listContextBudgetBytes: options.listContextBudgetBytes ?? DEFAULT_LIST_CONTEXT_BUDGET_BYTES
   })
-  const ui = Layer.succeed(UiSettings, {
-    traceUrlTemplate: options.traceUrl ?? null,
-    authRequired: options.token !== undefined
-  })
+  const ui = Layer.succeed(UiSettings, { traceUrlTemplate: options.traceUrl ?? null })
   const handlers = Layer.mergeAll(TasksHandlers, TemplatesHandlers, AuditHandlers, DashboardHandlers, SystemHandlers).pipe(
     Layer.provideMerge(Layer.mergeAll(authorizationLayer, requestErrorsLayer(maxBodyBytes))),
     Layer.provide([limits, ui, EventHub.layer]),

@@ -66,11 +66,13 @@ export const ApiLimits = Context.Reference<{
   })
 })
 
-/** What the dashboard learns from `GET /v1/ui_config` (`apiRoutesLayer` provides it from `ApiServerOptions`). */
+/**
+ * What the dashboard learns from `GET /v1/ui_config` besides whether authentication is on (which the request's caller
+ * tells: `isAnonymous`); `apiRoutesLayer` provides it from `ApiServerOptions`.
+ */
 export const UiSettings = Context.Reference<{
   readonly traceUrlTemplate: string | null
-  readonly authRequired: boolean
-}>("tasker/api/UiSettings", { defaultValue: () => ({ traceUrlTemplate: null, authRequired: false }) })
+}>("tasker/api/UiSettings", { defaultValue: () => ({ traceUrlTemplate: null }) })
 
 /** A trace viewer URL template: http(s), with `{traceId}` in it. */
 export const TraceUrlTemplate = Schema.String.check(Schema.makeFilter<string>(
