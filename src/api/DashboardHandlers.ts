@@ -18,10 +18,7 @@ import { sqlFailure } from "./ErrorMapping.ts"
 import { ApiBadRequest, ApiConflict, ApiNotFound } from "./Errors.ts"
 import { eventIdTime, EventHub, type HubEvent } from "./EventHub.ts"
 import { DEFAULT_PER_PAGE } from "./Models.ts"
-import { UiSettings } from "./ServerOptions.ts"
-
-/** The comment line sent every `HEARTBEAT` so proxies and clients see a live connection. */
-const HEARTBEAT = "15 seconds"
+import { EventStreamSettings, UiSettings } from "./ServerOptions.ts"
 
 const sseEvent = (e: HubEvent): string => {
   const r = e.row
@@ -41,6 +38,8 @@ export const DashboardHandlers = HttpApiBuilder.group(
     const queries = yield* DashboardQueries
     const hub = yield* EventHub
     const ui = yield* UiSettings
+    // a comment line sent every heartbeatMs, so proxies and clients see a live connection
+    const { heartbeatMs } = yield* EventStreamSettings
     const audit = yield* AuditTrail
 
     /** The task's row, or a 404 naming it. */
@@ -248,10 +247,11 @@ export const DashboardHandlers = HttpApiBuilder.group(
             (stream) => Stream.map(stream, sseEvent)
           )
         )
-        const heartbeats = Stream.fromSchedule(Schedule.spaced(HEARTBEAT)).pipe(Stream.map(() => ": heartbeat\n\n"))
+        const heartbeats = Stream.fromSchedule(Schedule.spaced(heartbeatMs)).pipe(Stream.map(() => ": heartbeat\n\n"))
         const body = Stream.concat(
-          // tells the client how soon to reconnect, and shows the connection is open at once
-          Stream.make("retry: 2000\n: connected\n\n"),
+          // tells the client how soon to reconnect and how often to expect a heartbeat (the dashboard takes a
+          // silence of three for a dead connection), and shows the connection is open at once
+          Stream.make(`retry: 2000\n: connected\n: heartbeat every ${heartbeatMs} ms\n\n`),
           Stream.merge(events, heartbeats)
         )
         return HttpServerResponse.stream(Stream.encodeText(body), {

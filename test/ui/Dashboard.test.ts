@@ -7,6 +7,9 @@
  *   turn green without a reload; cancel and resolve work, and a refusal shows the API's message;
  * - a step result carrying `<script>` and `<img onerror>` is shown as text and runs nothing;
  * - an unknown task is a not-found page; the templates page shows the DAG and refuses a bad context naming the field;
+ * - the live stream: one that cannot connect, one cut mid-connection (the page says reconnecting…, resumes with
+ *   Last-Event-ID and shows what it missed without a reload) and one that goes silent while staying open (dropped
+ *   after three heartbeats), the last two through a proxy (`StreamProxy.ts`);
  * - with a token configured, the page without it gets no data and asks for the token.
  *
  * Each page is photographed into `docs/ui/*.png` (the pictures of `docs/ui.md`). Skipped, saying why, when
@@ -23,6 +26,7 @@ import { TaskerClient } from "../../src/client/Client.ts"
 import { Workflow } from "../../src/workflow/Workflow.ts"
 import { apiTestLayer, baseUrl, Fragile } from "../api/Support.ts"
 import { fixed } from "../support/Templates.ts"
+import { headerOf, lastEventIdOf, startStreamProxy } from "./StreamProxy.ts"
 
 const CHROMIUM = "/usr/bin/chromium"
 const SCREENSHOTS = fileURLToPath(new URL("../../docs/ui/", import.meta.url))
@@ -74,7 +78,10 @@ const newPage = async (browser: Browser) => {
 }
 
 describe.skipIf(missing !== undefined)("the dashboard in Chromium", () => {
-  const runtime = ManagedRuntime.make(apiTestLayer({ traceUrl: TRACE_URL }, {}, { templates: [Xss, Big] }))
+  // heartbeats every 2 s: a stalled event stream is noticed after 6 s of silence
+  const runtime = ManagedRuntime.make(
+    apiTestLayer({ traceUrl: TRACE_URL, eventHeartbeatMs: 2_000 }, {}, { templates: [Xss, Big] })
+  )
   const run = <A, E>(effect: Effect.Effect<A, E, TaskerClient | SqlClient.SqlClient>) => runtime.runPromise(effect)
   let browser: Browser
   let url = ""
@@ -288,6 +295,80 @@ describe.skipIf(missing !== undefined)("the dashboard in Chromium", () => {
     expect(await live.textContent()).toBe("live")
     expect(errors).toEqual([])
     await page.close()
+  }, 90_000)
+
+  it("a stream cut mid-connection says reconnecting…, resumes with Last-Event-ID and shows what it missed, without a reload", async () => {
+    const task = await createTask(Fragile.namespace, Fragile.name)
+    expect(task.status).toBe("blocked_by_failures")
+    // the page reaches the server through a proxy that can cut its event stream
+    const proxy = await startStreamProxy(url)
+    try {
+      const { page, errors } = await newPage(browser)
+      await page.goto(`${proxy.url}/ui/tasks/${task.task_uuid}`)
+      await page.getByTestId("dag-node-breaks").waitFor()
+      await page.locator("[data-testid=live-status]", { hasText: /^live$/ }).waitFor({ timeout: 15_000 })
+      // events reach the page over the stream (another task runs), so it has an event id to resume from
+      await createTask("test_errors", "success_only", { run: crypto.randomUUID() })
+      await expect.poll(() => lastEventIdOf(proxy.streams[0]?.received ?? ""), { timeout: 15_000 }).toBeDefined()
+      // the hub publishes within a second of a transition: let the last of them arrive
+      await page.waitForTimeout(2_000)
+      const lastSeen = lastEventIdOf(proxy.streams.map((s) => s.received).join(""))
+      await page.evaluate(() => ((globalThis as unknown as { __marker: number }).__marker = 42))
+
+      // the connection drops mid-stream, and the server stays unreachable for a while
+      proxy.block(true)
+      proxy.cut()
+      await page.locator("[data-testid=live-status]", { hasText: /^reconnecting…$/ }).waitFor({ timeout: 15_000 })
+      // meanwhile the operator fixes the cause and retries the step through the API: the page misses those events
+      fixed.add(task.task_uuid)
+      const detail = await run(Effect.flatMap(TaskerClient, (c) => c.getTask(task.task_uuid)))
+      const breaks = detail.steps.find((s) => s.name === "breaks")!
+      await run(Effect.flatMap(TaskerClient, (c) => c.retryStep(task.task_uuid, breaks.step_uuid)))
+      const done = await run(Effect.flatMap(TaskerClient, (c) => c.waitForCompletion(task.task_uuid, { timeout: "60 seconds" })))
+      expect(done.status).toBe("complete")
+      const before = proxy.streams.length
+
+      // the server is reachable again: the next attempt resumes from the last event the page received
+      proxy.block(false)
+      await page.locator("[data-testid=live-status]", { hasText: /^live$/ }).waitFor({ timeout: 40_000 })
+      expect(proxy.streams.length).toBe(before + 1)
+      const resumed = proxy.streams.at(-1)!
+      expect(headerOf(resumed.head, "last-event-id")).toBe(lastSeen)
+      // the transitions it missed came over the resumed stream, and the page shows them
+      await expect.poll(() => resumed.received.includes(task.task_uuid), { timeout: 15_000 }).toBe(true)
+      await page.locator("[data-testid=dag-node-last][data-state=complete]").waitFor({ timeout: 20_000 })
+      await page.locator("[data-testid=task-status]", { hasText: /^complete$/ }).waitFor({ timeout: 15_000 })
+      expect(await page.evaluate(() => (globalThis as unknown as { __marker?: number }).__marker)).toBe(42)
+      expect(errors).toEqual([])
+      await page.close()
+    } finally {
+      await proxy.close()
+    }
+  }, 150_000)
+
+  it("a stream that goes silent (a dead network path that stays open) is dropped after three heartbeats and resumed", async () => {
+    const proxy = await startStreamProxy(url)
+    try {
+      const { page, errors } = await newPage(browser)
+      await page.goto(`${proxy.url}/ui/`)
+      await page.locator("[data-testid=live-status]", { hasText: /^live$/ }).waitFor({ timeout: 15_000 })
+      await createTask("test_errors", "success_only", { run: crypto.randomUUID() })
+      await expect.poll(() => lastEventIdOf(proxy.streams[0]?.received ?? ""), { timeout: 15_000 }).toBeDefined()
+      await page.waitForTimeout(2_000)
+      const lastSeen = lastEventIdOf(proxy.streams[0]!.received)
+      // from now on nothing passes on the open connection, and nothing closes it
+      proxy.stall()
+      const stalledAt = Date.now()
+      await page.locator("[data-testid=live-status]", { hasText: /^reconnecting…$/ }).waitFor({ timeout: 20_000 })
+      expect(Date.now() - stalledAt).toBeGreaterThanOrEqual(4_000)
+      await page.locator("[data-testid=live-status]", { hasText: /^live$/ }).waitFor({ timeout: 15_000 })
+      expect(proxy.streams).toHaveLength(2)
+      expect(headerOf(proxy.streams[1]!.head, "last-event-id")).toBe(lastSeen)
+      expect(errors).toEqual([])
+      await page.close()
+    } finally {
+      await proxy.close()
+    }
   }, 90_000)
 
   it("dead letters are listed with their payload as text; re-drive puts one back on its queue, discard deletes one", async () => {
