@@ -12,7 +12,8 @@
  *   after three heartbeats), the last two through a proxy (`StreamProxy.ts`);
  * - with a token configured, the page without it gets no data and asks for the token.
  *
- * Each page is photographed into `docs/ui/*.png` (the pictures of `docs/ui.md`). Skipped, saying why, when
+ * Each page is photographed into `screenshots/ui/*.png` (untracked), or into `docs/ui/*.png` (the pictures of
+ * `docs/ui.md`) with `TASKER_UPDATE_SCREENSHOTS=1` (`npm run docs:screenshots`). Skipped, saying why, when
  * `/usr/bin/chromium` or the built dashboard is missing.
  */
 import { existsSync, mkdirSync, readFileSync } from "node:fs"
@@ -29,7 +30,13 @@ import { fixed } from "../support/Templates.ts"
 import { headerOf, lastEventIdOf, startStreamProxy } from "./StreamProxy.ts"
 
 const CHROMIUM = "/usr/bin/chromium"
-const SCREENSHOTS = fileURLToPath(new URL("../../docs/ui/", import.meta.url))
+/**
+ * Where the screenshots go: `screenshots/ui/` (untracked), or the pictures of `docs/ui.md` in `docs/ui/` when
+ * `TASKER_UPDATE_SCREENSHOTS=1` (`npm run docs:screenshots`), so that a test run leaves the tree clean.
+ */
+const SCREENSHOTS = fileURLToPath(
+  new URL(process.env["TASKER_UPDATE_SCREENSHOTS"] === "1" ? "../../docs/ui/" : "../../screenshots/ui/", import.meta.url)
+)
 const missing = !existsSync(CHROMIUM)
   ? `${CHROMIUM} is missing (apt-get install chromium)`
   : findDashboardDirectory() === undefined
