@@ -17,8 +17,8 @@ import { currentActor, currentPrincipal } from "./Caller.ts"
 import { sqlFailure } from "./ErrorMapping.ts"
 import { ApiBadRequest, ApiConflict, ApiNotFound } from "./Errors.ts"
 import { eventIdTime, EventHub, type HubEvent } from "./EventHub.ts"
-import { DEFAULT_PER_PAGE } from "./Models.ts"
 import { EventStreamSettings, UiSettings } from "./ServerOptions.ts"
+import { paginationView, requestedPage } from "./Views.ts"
 
 const sseEvent = (e: HubEvent): string => {
   const r = e.row
@@ -144,21 +144,12 @@ export const DashboardHandlers = HttpApiBuilder.group(
       }),
 
       deadLetters: Effect.fn("Api.dashboard.deadLetters")(function*({ query }) {
-        const page = query.page ?? 1
-        const perPage = query.per_page ?? DEFAULT_PER_PAGE
-        const { rows, total } = yield* queries.deadLetters(query.queue, { limit: perPage, offset: (page - 1) * perPage })
+        const requested = requestedPage(query)
+        const { rows, total } = yield* queries.deadLetters(query.queue, { limit: requested.perPage, offset: requested.offset })
           .pipe(Effect.catchTag("SqlError", sqlFailure))
-        const totalPages = Math.ceil(total / perPage)
         return {
           dead_letters: rows.map((r) => ({ ...r, msg_id: Number(r.msg_id) })),
-          pagination: {
-            page,
-            per_page: perPage,
-            total_count: total,
-            total_pages: totalPages,
-            has_next: page < totalPages,
-            has_previous: page > 1
-          }
+          pagination: paginationView(requested, total)
         }
       }),
 

@@ -29,9 +29,9 @@ import {
   templateNotFound
 } from "./ErrorMapping.ts"
 import { ApiConflict, ApiForbidden, ApiNotFound, ApiPayloadTooLarge } from "./Errors.ts"
-import { type CreateTaskRequest, DEFAULT_PER_PAGE, DEFAULT_WAIT_MS, finishedTaskStates, type StepAction } from "./Models.ts"
+import { type CreateTaskRequest, DEFAULT_WAIT_MS, finishedTaskStates, type StepAction } from "./Models.ts"
 import { ApiLimits } from "./ServerOptions.ts"
-import { executionView, stepView } from "./Views.ts"
+import { executionView, paginationView, requestedPage, stepView } from "./Views.ts"
 
 /** A create request as the engine takes it; `correlationId` is the request's (or its header's), if any. */
 const taskRequest = (payload: CreateTaskRequest, correlationId: string | undefined): TaskRequest => ({
@@ -212,8 +212,7 @@ export const TasksHandlers = HttpApiBuilder.group(
         if (query.namespace !== undefined && !mayUseNamespace(principal, query.namespace)) {
           return yield* ApiForbidden.of(`key ${principal.keyId} may not read namespace ${query.namespace}`, "namespace")
         }
-        const page = query.page ?? 1
-        const perPage = query.per_page ?? DEFAULT_PER_PAGE
+        const requested = requestedPage(query)
         const result = yield* listing.list({
           namespace: query.namespace,
           namespaces: principal.namespaces,
@@ -225,23 +224,21 @@ export const TasksHandlers = HttpApiBuilder.group(
           createdBefore: query.created_before,
           tag: query.tag,
           q: query.q
-        }, { page, perPage }, { include: query.include === "context", budgetBytes: limits.listContextBudgetBytes }).pipe(
+        }, requested, { include: query.include === "context", budgetBytes: limits.listContextBudgetBytes }).pipe(
           query.include === "context" ? contextLists.withPermit : (effect) => effect,
           Effect.catchTag("SqlError", sqlFailure)
         )
-        const totalPages = Math.ceil(result.totalCount / perPage)
+        const pagination = paginationView(requested, result.totalCount)
         return {
           tasks: result.tasks,
-          pagination: {
-            page,
-            per_page: perPage,
-            total_count: result.totalCount,
-            total_pages: totalPages,
-            // past the counted tasks, a full page may have more after it
-            has_next: page < totalPages || (result.countCapped && result.tasks.length === perPage),
-            has_previous: page > 1,
-            ...(result.countCapped ? { total_count_capped: true } : {})
-          }
+          pagination: result.countCapped
+            ? {
+              ...pagination,
+              // past the counted tasks, a full page may have more after it
+              has_next: pagination.has_next || result.tasks.length === requested.perPage,
+              total_count_capped: true
+            }
+            : pagination
         }
       }),
 
