@@ -14,42 +14,21 @@
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import { SqlClient, type SqlError, SqlSchema } from "effect/sql"
 import { StepUuid, TaskUuid } from "../domain/Ids.ts"
-import { StepState } from "../domain/StepStateMachine.ts"
 import { TaskState, TaskStates } from "../domain/TaskStateMachine.ts"
 import { fromConfiguration, TemplateConfiguration } from "../workflow/Workflow.ts"
+import { DagEdge, dagStepFields, MinuteCounts, ProcessorStats, QueueStats, StepStats } from "./DashboardRows.ts"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Rows
 // ---------------------------------------------------------------------------------------------------------------
 
-const MinuteRow = Schema.Struct({ minute: Schema.Date, created: Schema.Int, completed: Schema.Int, failed: Schema.Int })
-const StepStatsRow = Schema.Struct({
-  completed_last_hour: Schema.Int,
-  failed_last_hour: Schema.Int,
-  p50_ms: Schema.NullOr(Schema.Number),
-  p95_ms: Schema.NullOr(Schema.Number)
-})
-const QueueRow = Schema.Struct({
-  queue: Schema.String,
-  depth: Schema.Int,
-  oldest_age_seconds: Schema.NullOr(Schema.Number),
-  dead_letters: Schema.Int
-})
-const ProcessorRow = Schema.Struct({
-  processor_uuid: Schema.String,
-  role: Schema.String,
-  hostname: Schema.NullOr(Schema.String),
-  heartbeat_age_seconds: Schema.Number,
-  running_steps: Schema.Int
-})
-
 export interface OverviewStats {
   readonly generatedAt: Date
   readonly tasksByState: Record<string, number>
-  readonly tasksPerMinute: ReadonlyArray<typeof MinuteRow.Type>
-  readonly steps: typeof StepStatsRow.Type
-  readonly queues: ReadonlyArray<typeof QueueRow.Type>
-  readonly processors: ReadonlyArray<typeof ProcessorRow.Type>
+  readonly tasksPerMinute: ReadonlyArray<typeof MinuteCounts.Type>
+  readonly steps: typeof StepStats.Type
+  readonly queues: ReadonlyArray<typeof QueueStats.Type>
+  readonly processors: ReadonlyArray<typeof ProcessorStats.Type>
 }
 
 export const TaskHead = Schema.Struct({
@@ -61,19 +40,8 @@ export const TaskHead = Schema.Struct({
 })
 export type TaskHead = typeof TaskHead.Type
 
-export const DagStepRow = Schema.Struct({
-  step_uuid: StepUuid,
-  name: Schema.String,
-  state: StepState,
-  attempts: Schema.Int,
-  max_attempts: Schema.Int,
-  created_at: Schema.Date,
-  started_at: Schema.NullOr(Schema.Date),
-  finished_at: Schema.NullOr(Schema.Date)
-})
+export const DagStepRow = Schema.Struct({ ...dagStepFields, created_at: Schema.Date })
 export type DagStepRow = typeof DagStepRow.Type
-
-export const EdgeRow = Schema.Struct({ from: StepUuid, to: StepUuid })
 
 /** A task or step transition with its step's name (null for a task transition). */
 export const TransitionRow = Schema.Struct({
@@ -151,7 +119,7 @@ export class DashboardQueries extends Context.Service<DashboardQueries, {
   /** The task's steps with their first claim and finish times, and its dependency edges. */
   readonly dag: (taskUuid: TaskUuid) => Effect.Effect<{
     readonly steps: ReadonlyArray<DagStepRow>
-    readonly edges: ReadonlyArray<typeof EdgeRow.Type>
+    readonly edges: ReadonlyArray<typeof DagEdge.Type>
   }, SqlError.SqlError>
   /** Every transition of the task and its steps, oldest first. */
   readonly transitions: (taskUuid: TaskUuid) => Effect.Effect<ReadonlyArray<TransitionRow>, SqlError.SqlError>
@@ -197,7 +165,7 @@ export class DashboardQueries extends Context.Service<DashboardQueries, {
       // a CTE, so that the planner sees them and uses those indexes.
       const perMinute = SqlSchema.findAll({
         Request: Schema.Void,
-        Result: MinuteRow,
+        Result: MinuteCounts,
         execute: () =>
           sql`WITH minutes AS (
                 SELECT generate_series(date_trunc('minute', now()) - interval '59 minutes', date_trunc('minute', now()),
@@ -229,7 +197,7 @@ export class DashboardQueries extends Context.Service<DashboardQueries, {
       // waiting_for_retry; a give-back (→ enqueued) is not counted.
       const stepStats = SqlSchema.findOne({
         Request: Schema.Void,
-        Result: StepStatsRow,
+        Result: StepStats,
         execute: () =>
           sql`WITH attempts AS (
                 SELECT e.to_state IN ('enqueued_for_orchestration', 'complete') AS ok,
@@ -249,7 +217,7 @@ export class DashboardQueries extends Context.Service<DashboardQueries, {
       })
       const queues = SqlSchema.findAll({
         Request: Schema.Void,
-        Result: QueueRow,
+        Result: QueueStats,
         execute: () =>
           sql`SELECT q.queue_name AS queue,
                      (SELECT count(*)::int FROM tasker_queue_messages m WHERE m.queue_name = q.queue_name) AS depth,
@@ -265,7 +233,7 @@ export class DashboardQueries extends Context.Service<DashboardQueries, {
       // claim).
       const processors = SqlSchema.findAll({
         Request: Schema.Void,
-        Result: ProcessorRow,
+        Result: ProcessorStats,
         execute: () =>
           sql`WITH running AS (
                 SELECT last.processor_uuid, count(*)::int AS n
@@ -314,7 +282,7 @@ export class DashboardQueries extends Context.Service<DashboardQueries, {
       })
       const edges = SqlSchema.findAll({
         Request: TaskUuid,
-        Result: EdgeRow,
+        Result: DagEdge,
         execute: (taskUuid) =>
           sql`SELECT e.from_step_uuid AS "from", e.to_step_uuid AS "to"
               FROM tasker_workflow_steps ws
