@@ -4,9 +4,10 @@
  * Queries live in `src/tasks/Dashboard.ts`, the timeline's shaping in `src/tasks/Timeline.ts`, the event stream's
  * shared reader in `EventHub.ts`.
  */
-import { Effect, Option, Schedule, Stream } from "effect"
+import { Effect, Option, Schedule, Stream, Struct } from "effect"
 import { HttpServerResponse } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
+import type { SqlError } from "effect/sql"
 import { AuditTrail } from "../db/AuditTrail.ts"
 import type { TaskUuid } from "../domain/Ids.ts"
 import { DashboardQueries, type DagStepRow, type TaskHead } from "../tasks/Dashboard.ts"
@@ -28,6 +29,9 @@ const sseEvent = (e: HubEvent): string => {
   return `id: ${e.id}\nevent: ${r.kind}\ndata: ${JSON.stringify(data)}\n\n`
 }
 
+/** A query's database failure as the API's 503 (transient) or 500 (`ErrorMapping.ts`). */
+const answered = <A, R>(self: Effect.Effect<A, SqlError.SqlError, R>) => Effect.catchTag(self, "SqlError", sqlFailure)
+
 const durationMs = (from: Date | null, to: Date | null) =>
   from === null || to === null ? null : Math.max(0, to.getTime() - from.getTime())
 
@@ -45,16 +49,20 @@ export const DashboardHandlers = HttpApiBuilder.group(
     /** The task's row, or a 404 naming it. */
     const taskHead = (taskUuid: TaskUuid) =>
       queries.task(taskUuid).pipe(
-        Effect.catchTag("SqlError", sqlFailure),
+        answered,
         Effect.flatMap(Option.match({
           onNone: () => Effect.fail(ApiNotFound.of(`task not found: ${taskUuid}`, "task_uuid")),
           onSome: (head: TaskHead) => Effect.succeed(head)
         }))
       )
 
+    /** What `read` reads of a task, after a 404 naming the task when there is none. */
+    const ofTask = <A, R>(taskUuid: TaskUuid, read: Effect.Effect<A, SqlError.SqlError, R>) =>
+      Effect.andThen(taskHead(taskUuid), answered(read))
+
     return handlers.handleAll({
       overview: Effect.fn("Api.dashboard.overview")(function*() {
-        const o = yield* queries.overview.pipe(Effect.catchTag("SqlError", sqlFailure))
+        const o = yield* queries.overview.pipe(answered)
         return {
           generated_at: o.generatedAt,
           tasks_by_state: o.tasksByState,
@@ -66,19 +74,12 @@ export const DashboardHandlers = HttpApiBuilder.group(
       }),
 
       dag: Effect.fn("Api.dashboard.dag")(function*({ params }) {
-        yield* taskHead(params.task_uuid)
-        const { edges, steps } = yield* queries.dag(params.task_uuid).pipe(Effect.catchTag("SqlError", sqlFailure))
+        const { edges, steps } = yield* ofTask(params.task_uuid, queries.dag(params.task_uuid))
         return {
           task_uuid: params.task_uuid,
-          steps: steps.map((s) => ({
-            step_uuid: s.step_uuid,
-            name: s.name,
-            state: s.state,
-            attempts: s.attempts,
-            max_attempts: s.max_attempts,
-            started_at: s.started_at,
-            finished_at: s.finished_at,
-            duration_ms: durationMs(s.started_at, s.finished_at)
+          steps: steps.map((step) => ({
+            ...Struct.omit(step, ["created_at"]),
+            duration_ms: durationMs(step.started_at, step.finished_at)
           })),
           edges
         }
@@ -89,7 +90,7 @@ export const DashboardHandlers = HttpApiBuilder.group(
         const [{ edges, steps }, transitions] = yield* Effect.all([
           queries.dag(params.task_uuid),
           queries.transitions(params.task_uuid)
-        ], { concurrency: 2 }).pipe(Effect.catchTag("SqlError", sqlFailure))
+        ], { concurrency: 2 }).pipe(answered)
         // when each step first satisfied its dependents (complete or resolved manually)
         const satisfiedAt = new Map<string, Date>()
         for (const t of transitions) {
@@ -125,20 +126,13 @@ export const DashboardHandlers = HttpApiBuilder.group(
       }),
 
       transitions: Effect.fn("Api.dashboard.transitions")(function*({ params }) {
-        yield* taskHead(params.task_uuid)
-        const rows = yield* queries.transitions(params.task_uuid).pipe(Effect.catchTag("SqlError", sqlFailure))
+        const rows = yield* ofTask(params.task_uuid, queries.transitions(params.task_uuid))
         return {
           task_uuid: params.task_uuid,
-          transitions: rows.map((r) => ({
-            kind: r.kind,
-            step_uuid: r.step_uuid,
-            step_name: r.step_name,
-            from_state: r.from_state,
-            to_state: r.to_state,
-            at: r.at,
-            actor: actorOf(r.metadata, r.processor_uuid),
-            processor_uuid: r.processor_uuid,
-            metadata: r.metadata
+          // the row without its task (the answer's), its position and its time in µs (the event stream's)
+          transitions: rows.map((row) => ({
+            ...Struct.omit(row, ["task_uuid", "sort_key", "at_us"]),
+            actor: actorOf(row.metadata, row.processor_uuid)
           }))
         }
       }),
@@ -146,7 +140,7 @@ export const DashboardHandlers = HttpApiBuilder.group(
       deadLetters: Effect.fn("Api.dashboard.deadLetters")(function*({ query }) {
         const requested = requestedPage(query)
         const { rows, total } = yield* queries.deadLetters(query.queue, { limit: requested.perPage, offset: requested.offset })
-          .pipe(Effect.catchTag("SqlError", sqlFailure))
+          .pipe(answered)
         return {
           dead_letters: rows.map((r) => ({ ...r, msg_id: Number(r.msg_id) })),
           pagination: paginationView(requested, total)
@@ -154,7 +148,7 @@ export const DashboardHandlers = HttpApiBuilder.group(
       }),
 
       redrive: Effect.fn("Api.dashboard.redrive")(function*({ params }) {
-        const sent = yield* queries.redrive(params.queue, BigInt(params.msg_id)).pipe(Effect.catchTag("SqlError", sqlFailure))
+        const sent = yield* queries.redrive(params.queue, BigInt(params.msg_id)).pipe(answered)
         if (Option.isNone(sent)) {
           return yield* ApiNotFound.of(`dead letter not found: ${params.queue}/${params.msg_id}`, "msg_id")
         }
@@ -163,24 +157,24 @@ export const DashboardHandlers = HttpApiBuilder.group(
           action: "dead_letter.redrive",
           actor: yield* currentActor,
           details: { queue: params.queue, msg_id: params.msg_id, new_msg_id: Number(sent.value) }
-        }).pipe(Effect.catchTag("SqlError", sqlFailure))
+        }).pipe(answered)
         return { queue: params.queue, msg_id: Number(sent.value), redriven_from: params.msg_id }
       }),
 
       discard: Effect.fn("Api.dashboard.discard")(function*({ params }) {
-        const deleted = yield* queries.discard(params.queue, BigInt(params.msg_id)).pipe(Effect.catchTag("SqlError", sqlFailure))
+        const deleted = yield* queries.discard(params.queue, BigInt(params.msg_id)).pipe(answered)
         if (!deleted) return yield* ApiNotFound.of(`dead letter not found: ${params.queue}/${params.msg_id}`, "msg_id")
         yield* audit.record({
           action: "dead_letter.discard",
           actor: yield* currentActor,
           details: { queue: params.queue, msg_id: params.msg_id }
-        }).pipe(Effect.catchTag("SqlError", sqlFailure))
+        }).pipe(answered)
         return { queue: params.queue, msg_id: params.msg_id, discarded: true as const }
       }),
 
       template: Effect.fn("Api.dashboard.template")(function*({ params }) {
         const found = yield* queries.template(params.namespace, params.name, params.version).pipe(
-          Effect.catchTag("SqlError", sqlFailure)
+          answered
         )
         if (Option.isNone(found)) {
           return yield* ApiNotFound.of(`template not found: ${params.namespace}/${params.name}@${params.version}`, "version")
