@@ -70,12 +70,15 @@ export const exampleTaskTemplates: ReadonlyArray<WorkflowDefinition<never>> = [
 ]
 
 /**
- * Submits the example tasks (in one transaction) when the database has no task yet: the created tasks, or an empty
- * array when there was a task already.
+ * Submits the example tasks (in one transaction) when the database has no task yet: the tasks it created (none when
+ * there was a task already).
  */
 export const submitExampleTasks = Effect.fn("tasker.examples.submit")(function*() {
   const sql = yield* SqlClient.SqlClient
   const [row] = yield* sql<{ any: boolean }>`SELECT EXISTS (SELECT 1 FROM tasker_tasks) AS any`
   if (row?.any === true) return []
-  return yield* (yield* TaskInitializer).createTasks(exampleTaskRequests)
+  // another process starting on the same database may have submitted them a moment ago: theirs are matched by
+  // their idempotency keys, not created twice
+  const tasks = yield* (yield* TaskInitializer).createTasks(exampleTaskRequests)
+  return tasks.filter((t) => t.created)
 })
