@@ -127,6 +127,16 @@ describe.skipIf(missing !== undefined)("the dashboard in Chromium", () => {
   beforeAll(async () => ({ url, browser } = await startServerAndBrowser(runtime)), 120_000)
   afterAll(() => closeServerAndBrowser(runtime, browser), 60_000)
 
+  /** Runs `test` with a stream proxy in front of the server (`StreamProxy.ts`), closed afterwards. */
+  const withStreamProxy = async (test: (proxy: StreamProxy) => Promise<void>) => {
+    const proxy = await startStreamProxy(url)
+    try {
+      await test(proxy)
+    } finally {
+      await proxy.close()
+    }
+  }
+
   /**
    * A page of the dashboard at `path` reached through `proxy`, once its stream is live and has carried events
    * (another task ran), so that the page has an event id to resume from: the page and the last event's id.
@@ -330,8 +340,7 @@ describe.skipIf(missing !== undefined)("the dashboard in Chromium", () => {
     const task = await createTask(Fragile.namespace, Fragile.name)
     expect(task.status).toBe("blocked_by_failures")
     // the page reaches the server through a proxy that can cut its event stream
-    const proxy = await startStreamProxy(url)
-    try {
+    await withStreamProxy(async (proxy) => {
       const { errors, lastSeen, page } = await liveThroughProxy(proxy, `/ui/tasks/${task.task_uuid}`)
       await page.getByTestId("dag-node-breaks").waitFor()
       await page.evaluate(() => ((globalThis as unknown as { __marker: number }).__marker = 42))
@@ -362,14 +371,11 @@ describe.skipIf(missing !== undefined)("the dashboard in Chromium", () => {
       expect(await page.evaluate(() => (globalThis as unknown as { __marker?: number }).__marker)).toBe(42)
       expect(errors).toEqual([])
       await page.close()
-    } finally {
-      await proxy.close()
-    }
+    })
   }, 150_000)
 
   it("a stream that goes silent (a dead network path that stays open) is dropped after three heartbeats and resumed", async () => {
-    const proxy = await startStreamProxy(url)
-    try {
+    await withStreamProxy(async (proxy) => {
       const { errors, lastSeen, page } = await liveThroughProxy(proxy, "/ui/")
       // from now on nothing passes on the open connection, and nothing closes it
       proxy.stall()
@@ -381,9 +387,7 @@ describe.skipIf(missing !== undefined)("the dashboard in Chromium", () => {
       expect(headerOf(proxy.streams[1]!.head, "last-event-id")).toBe(lastSeen)
       expect(errors).toEqual([])
       await page.close()
-    } finally {
-      await proxy.close()
-    }
+    })
   }, 90_000)
 
   it("dead letters are listed with their payload as text; re-drive puts one back on its queue, discard deletes one", async () => {
