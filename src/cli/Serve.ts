@@ -179,7 +179,7 @@ export const curlCreateTask = (
 /**
  * Prints where the API is and how to use it, once the server is bound; logs the start of the shutdown. The
  * example request is the linear example's when it is hosted, else one for the first template (its context to be
- * filled in).
+ * filled in). With `examples` (`--examples`), it submits the example tasks before and says what it did.
  */
 const apiBanner = (
   withToken: boolean,
