@@ -11,12 +11,16 @@
  * Each case also records `serverExecutionP50Ms`: the median server-side execution time of 50 of its calls
  * (`EXPLAIN (ANALYZE, TIMING OFF)`), which tells the function's own cost from the round trip's.
  *
+ * Then the dashboard's reads on the same dataset: the overview's queries and a task-list page
+ * (bench/support/DashboardCases.ts).
+ *
  *   node bench/sql-functions.ts [--quick] [--database-url postgres://…/already_seeded]
  */
 import { PgClient } from "@effect/sql-pg"
 import { Effect, Layer, ManagedRuntime, Redacted } from "effect"
 import { Reactivity } from "effect/reactivity"
 import { createBenchDatabase, serverVersion } from "./support/BenchEngine.ts"
+import { dashboardCases } from "./support/DashboardCases.ts"
 import { budget, flagValue, runStandalone, sample, type Suite, type SuiteContext } from "./support/Harness.ts"
 import { type CaseResult, latencyCase, type Target } from "./support/Results.ts"
 import { seedDatabase } from "./support/Seed.ts"
@@ -64,11 +68,14 @@ export const run = async (ctx: SuiteContext, options: { readonly databaseUrl?: s
       )
     }
     const runtime = ManagedRuntime.make(clientLayer(url))
+    let cases: Array<CaseResult>
     try {
-      return { cases: await runCases(ctx, runtime) }
+      cases = await runCases(ctx, runtime)
     } finally {
       await runtime.dispose()
     }
+    // the dashboard's reads on the same dataset (bench/support/DashboardCases.ts)
+    return { cases: [...cases, ...(await dashboardCases(ctx, SUITE, url))] }
   } finally {
     await owned?.drop()
   }

@@ -55,9 +55,12 @@ export interface Principal {
   readonly clientAddress: string | undefined
 }
 
+/** The key id of every caller while authentication is off. */
+export const ANONYMOUS_KEY_ID = "anonymous"
+
 /** The caller with authentication off: everything is allowed. */
 export const anonymousPrincipal = (clientAddress: string | undefined): Principal => ({
-  keyId: "anonymous",
+  keyId: ANONYMOUS_KEY_ID,
   scopes: ["admin"],
   namespaces: undefined,
   clientAddress
@@ -67,6 +70,13 @@ export const anonymousPrincipal = (clientAddress: string | undefined): Principal
 export const CurrentPrincipal = Context.Reference<Principal | undefined>("tasker/api/CurrentPrincipal", {
   defaultValue: () => undefined
 })
+
+/**
+ * Whether the caller came in with authentication off (`anonymousPrincipal`). Any other caller presented a valid
+ * credential, so authentication was on for its request: a bootstrap token, or an API key (which turns it on even
+ * without `TASKER_API_TOKEN`).
+ */
+export const isAnonymous = (principal: Principal) => principal.keyId === ANONYMOUS_KEY_ID
 
 export const principalHasScope = (principal: Principal, scope: Scope) => hasScope(principal.scopes, scope)
 

@@ -21,7 +21,15 @@ import { Effect, Layer, Option, Redacted } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { ApiKeys } from "../db/ApiKeys.ts"
 import { isTransient } from "../db/SqlErrors.ts"
-import { anonymousPrincipal, CurrentPrincipal, METRICS_SCOPE, OPEN_PATHS, type Principal, principalHasScope } from "./Access.ts"
+import {
+  anonymousPrincipal,
+  CurrentPrincipal,
+  isAnonymous,
+  METRICS_SCOPE,
+  OPEN_PATHS,
+  type Principal,
+  principalHasScope
+} from "./Access.ts"
 import { errorResponse } from "./ErrorShapeLayer.ts"
 import { makeRateLimiter } from "./RateLimit.ts"
 
@@ -104,9 +112,9 @@ export const accessLayer = (options: AccessOptions) =>
                 )))
           )
           if (HttpServerResponse.isHttpServerResponse(caller)) return caller
-          const wait = limiter.take(caller.keyId === "anonymous" ? `address:${clientAddress ?? "unknown"}` : caller.keyId)
+          const wait = limiter.take(isAnonymous(caller) ? `address:${clientAddress ?? "unknown"}` : caller.keyId)
           if (wait > 0) {
-            return errorResponse(429, `rate limit exceeded for ${caller.keyId === "anonymous" ? "this client" : `key ${caller.keyId}`}: ` +
+            return errorResponse(429, `rate limit exceeded for ${isAnonymous(caller) ? "this client" : `key ${caller.keyId}`}: ` +
               `retry after ${wait} s (TASKER_API_RATE_LIMIT)`).pipe(HttpServerResponse.setHeader("retry-after", String(wait)))
           }
           if (path === "/metrics" && !principalHasScope(caller, METRICS_SCOPE)) {

@@ -113,6 +113,9 @@ export class RequestErrors extends HttpApiMiddleware.Service<RequestErrors>()("t
 export const API_LICENSE = { name: "MIT", url: "https://opensource.org/license/mit" }
 
 const TaskParams = { task_uuid: TaskUuid }
+/** One dead letter: its queue and msg_id in the path; a 404 when there is no such dead letter. */
+const DEAD_LETTER_PATH = "/v1/dead_letters/:queue/:msg_id"
+const DeadLetterTarget = { params: { queue: QueueName, msg_id: MsgId }, error: ApiNotFound }
 const StepParams = { task_uuid: TaskUuid, step_uuid: StepUuid }
 
 const doc = (summary: string, description?: string) =>
@@ -284,20 +287,14 @@ export class DashboardGroup extends HttpApiGroup.make("dashboard").add(
     "Messages the engine archived as dead letters (unreadable, read too often, unknown step), newest first, of " +
       "every queue or of `queue`; paginated like the task list."
   )),
-  HttpApiEndpoint.post("redrive", "/v1/dead_letters/:queue/:msg_id/redrive", {
-    params: { queue: QueueName, msg_id: MsgId },
-    success: Redriven,
-    error: ApiNotFound
-  }).annotateMerge(doc(
-    "Re-drive a dead letter",
-    "Sends the message again on its queue (a new msg_id, same message and headers) and removes it from the " +
-      "archive, in one transaction. 404 for an unknown dead letter."
-  )),
-  HttpApiEndpoint.delete("discard", "/v1/dead_letters/:queue/:msg_id", {
-    params: { queue: QueueName, msg_id: MsgId },
-    success: Discarded,
-    error: ApiNotFound
-  }).annotateMerge(doc("Discard a dead letter", "Deletes it from the archive. 404 for an unknown dead letter.")),
+  HttpApiEndpoint.post("redrive", `${DEAD_LETTER_PATH}/redrive` as const, { ...DeadLetterTarget, success: Redriven })
+    .annotateMerge(doc(
+      "Re-drive a dead letter",
+      "Sends the message again on its queue (a new msg_id, same message and headers) and removes it from the " +
+        "archive, in one transaction. 404 for an unknown dead letter."
+    )),
+  HttpApiEndpoint.delete("discard", DEAD_LETTER_PATH, { ...DeadLetterTarget, success: Discarded })
+    .annotateMerge(doc("Discard a dead letter", "Deletes it from the archive. 404 for an unknown dead letter.")),
   HttpApiEndpoint.get("template", "/v1/templates/:namespace/:name/:version", {
     params: TemplateParams,
     success: TemplateView,
@@ -310,7 +307,7 @@ export class DashboardGroup extends HttpApiGroup.make("dashboard").add(
   HttpApiEndpoint.get("uiConfig", "/v1/ui_config", { success: UiConfig }).annotateMerge(doc(
     "The dashboard's configuration",
     "`trace_url_template` (TASKER_TRACE_URL, `{traceId}` replaced by a task's trace id) and whether requests " +
-      "need a token."
+      "need a credential: true when the server has a token (TASKER_API_TOKEN) or the database an API key."
   )),
   HttpApiEndpoint.get("events", "/v1/events", {
     query: EventsQuery,

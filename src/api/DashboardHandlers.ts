@@ -4,23 +4,22 @@
  * Queries live in `src/tasks/Dashboard.ts`, the timeline's shaping in `src/tasks/Timeline.ts`, the event stream's
  * shared reader in `EventHub.ts`.
  */
-import { Effect, Option, Schedule, Stream } from "effect"
+import { Effect, Option, Schedule, Stream, Struct } from "effect"
 import { HttpServerResponse } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
+import type { SqlError } from "effect/sql"
 import { AuditTrail } from "../db/AuditTrail.ts"
 import type { TaskUuid } from "../domain/Ids.ts"
 import { DashboardQueries, type DagStepRow, type TaskHead } from "../tasks/Dashboard.ts"
 import { actorOf, segments } from "../tasks/Timeline.ts"
 import { Api, LAST_EVENT_ID_HEADER } from "./Api.ts"
+import { isAnonymous } from "./Access.ts"
+import { currentActor, currentPrincipal } from "./Caller.ts"
 import { sqlFailure } from "./ErrorMapping.ts"
 import { ApiBadRequest, ApiConflict, ApiNotFound } from "./Errors.ts"
 import { eventIdTime, EventHub, type HubEvent } from "./EventHub.ts"
-import { DEFAULT_PER_PAGE } from "./Models.ts"
-import { UiSettings } from "./ServerOptions.ts"
-import { currentActor } from "./TasksHandlers.ts"
-
-/** The comment line sent every `HEARTBEAT` so proxies and clients see a live connection. */
-const HEARTBEAT = "15 seconds"
+import { EventStreamSettings, UiSettings } from "./ServerOptions.ts"
+import { paginationView, requestedPage } from "./Views.ts"
 
 const sseEvent = (e: HubEvent): string => {
   const r = e.row
@@ -29,6 +28,9 @@ const sseEvent = (e: HubEvent): string => {
     : { task_uuid: r.task_uuid, step_uuid: r.step_uuid, name: r.step_name, state: r.to_state, at: r.at.toISOString() }
   return `id: ${e.id}\nevent: ${r.kind}\ndata: ${JSON.stringify(data)}\n\n`
 }
+
+/** A query's database failure as the API's 503 (transient) or 500 (`ErrorMapping.ts`). */
+const answered = <A, R>(self: Effect.Effect<A, SqlError.SqlError, R>) => Effect.catchTag(self, "SqlError", sqlFailure)
 
 const durationMs = (from: Date | null, to: Date | null) =>
   from === null || to === null ? null : Math.max(0, to.getTime() - from.getTime())
@@ -40,21 +42,27 @@ export const DashboardHandlers = HttpApiBuilder.group(
     const queries = yield* DashboardQueries
     const hub = yield* EventHub
     const ui = yield* UiSettings
+    // a comment line sent every heartbeatMs, so proxies and clients see a live connection
+    const { heartbeatMs } = yield* EventStreamSettings
     const audit = yield* AuditTrail
 
     /** The task's row, or a 404 naming it. */
     const taskHead = (taskUuid: TaskUuid) =>
       queries.task(taskUuid).pipe(
-        Effect.catchTag("SqlError", sqlFailure),
+        answered,
         Effect.flatMap(Option.match({
           onNone: () => Effect.fail(ApiNotFound.of(`task not found: ${taskUuid}`, "task_uuid")),
           onSome: (head: TaskHead) => Effect.succeed(head)
         }))
       )
 
+    /** What `read` reads of a task, after a 404 naming the task when there is none. */
+    const ofTask = <A, R>(taskUuid: TaskUuid, read: Effect.Effect<A, SqlError.SqlError, R>) =>
+      Effect.andThen(taskHead(taskUuid), answered(read))
+
     return handlers.handleAll({
       overview: Effect.fn("Api.dashboard.overview")(function*() {
-        const o = yield* queries.overview.pipe(Effect.catchTag("SqlError", sqlFailure))
+        const o = yield* queries.overview.pipe(answered)
         return {
           generated_at: o.generatedAt,
           tasks_by_state: o.tasksByState,
@@ -66,19 +74,12 @@ export const DashboardHandlers = HttpApiBuilder.group(
       }),
 
       dag: Effect.fn("Api.dashboard.dag")(function*({ params }) {
-        yield* taskHead(params.task_uuid)
-        const { edges, steps } = yield* queries.dag(params.task_uuid).pipe(Effect.catchTag("SqlError", sqlFailure))
+        const { edges, steps } = yield* ofTask(params.task_uuid, queries.dag(params.task_uuid))
         return {
           task_uuid: params.task_uuid,
-          steps: steps.map((s) => ({
-            step_uuid: s.step_uuid,
-            name: s.name,
-            state: s.state,
-            attempts: s.attempts,
-            max_attempts: s.max_attempts,
-            started_at: s.started_at,
-            finished_at: s.finished_at,
-            duration_ms: durationMs(s.started_at, s.finished_at)
+          steps: steps.map((step) => ({
+            ...Struct.omit(step, ["created_at"]),
+            duration_ms: durationMs(step.started_at, step.finished_at)
           })),
           edges
         }
@@ -89,7 +90,7 @@ export const DashboardHandlers = HttpApiBuilder.group(
         const [{ edges, steps }, transitions] = yield* Effect.all([
           queries.dag(params.task_uuid),
           queries.transitions(params.task_uuid)
-        ], { concurrency: 2 }).pipe(Effect.catchTag("SqlError", sqlFailure))
+        ], { concurrency: 2 }).pipe(answered)
         // when each step first satisfied its dependents (complete or resolved manually)
         const satisfiedAt = new Map<string, Date>()
         for (const t of transitions) {
@@ -125,45 +126,29 @@ export const DashboardHandlers = HttpApiBuilder.group(
       }),
 
       transitions: Effect.fn("Api.dashboard.transitions")(function*({ params }) {
-        yield* taskHead(params.task_uuid)
-        const rows = yield* queries.transitions(params.task_uuid).pipe(Effect.catchTag("SqlError", sqlFailure))
+        const rows = yield* ofTask(params.task_uuid, queries.transitions(params.task_uuid))
         return {
           task_uuid: params.task_uuid,
-          transitions: rows.map((r) => ({
-            kind: r.kind,
-            step_uuid: r.step_uuid,
-            step_name: r.step_name,
-            from_state: r.from_state,
-            to_state: r.to_state,
-            at: r.at,
-            actor: actorOf(r.metadata, r.processor_uuid),
-            processor_uuid: r.processor_uuid,
-            metadata: r.metadata
+          // the row without its task (the answer's), its position and its time in µs (the event stream's)
+          transitions: rows.map((row) => ({
+            ...Struct.omit(row, ["task_uuid", "sort_key", "at_us"]),
+            actor: actorOf(row.metadata, row.processor_uuid)
           }))
         }
       }),
 
       deadLetters: Effect.fn("Api.dashboard.deadLetters")(function*({ query }) {
-        const page = query.page ?? 1
-        const perPage = query.per_page ?? DEFAULT_PER_PAGE
-        const { rows, total } = yield* queries.deadLetters(query.queue, { limit: perPage, offset: (page - 1) * perPage })
-          .pipe(Effect.catchTag("SqlError", sqlFailure))
-        const totalPages = Math.ceil(total / perPage)
+        const requested = requestedPage(query)
+        const { rows, total } = yield* queries.deadLetters(query.queue, { limit: requested.perPage, offset: requested.offset })
+          .pipe(answered)
         return {
           dead_letters: rows.map((r) => ({ ...r, msg_id: Number(r.msg_id) })),
-          pagination: {
-            page,
-            per_page: perPage,
-            total_count: total,
-            total_pages: totalPages,
-            has_next: page < totalPages,
-            has_previous: page > 1
-          }
+          pagination: paginationView(requested, total)
         }
       }),
 
       redrive: Effect.fn("Api.dashboard.redrive")(function*({ params }) {
-        const sent = yield* queries.redrive(params.queue, BigInt(params.msg_id)).pipe(Effect.catchTag("SqlError", sqlFailure))
+        const sent = yield* queries.redrive(params.queue, BigInt(params.msg_id)).pipe(answered)
         if (Option.isNone(sent)) {
           return yield* ApiNotFound.of(`dead letter not found: ${params.queue}/${params.msg_id}`, "msg_id")
         }
@@ -172,24 +157,24 @@ export const DashboardHandlers = HttpApiBuilder.group(
           action: "dead_letter.redrive",
           actor: yield* currentActor,
           details: { queue: params.queue, msg_id: params.msg_id, new_msg_id: Number(sent.value) }
-        }).pipe(Effect.catchTag("SqlError", sqlFailure))
+        }).pipe(answered)
         return { queue: params.queue, msg_id: Number(sent.value), redriven_from: params.msg_id }
       }),
 
       discard: Effect.fn("Api.dashboard.discard")(function*({ params }) {
-        const deleted = yield* queries.discard(params.queue, BigInt(params.msg_id)).pipe(Effect.catchTag("SqlError", sqlFailure))
+        const deleted = yield* queries.discard(params.queue, BigInt(params.msg_id)).pipe(answered)
         if (!deleted) return yield* ApiNotFound.of(`dead letter not found: ${params.queue}/${params.msg_id}`, "msg_id")
         yield* audit.record({
           action: "dead_letter.discard",
           actor: yield* currentActor,
           details: { queue: params.queue, msg_id: params.msg_id }
-        }).pipe(Effect.catchTag("SqlError", sqlFailure))
+        }).pipe(answered)
         return { queue: params.queue, msg_id: params.msg_id, discarded: true as const }
       }),
 
       template: Effect.fn("Api.dashboard.template")(function*({ params }) {
         const found = yield* queries.template(params.namespace, params.name, params.version).pipe(
-          Effect.catchTag("SqlError", sqlFailure)
+          answered
         )
         if (Option.isNone(found)) {
           return yield* ApiNotFound.of(`template not found: ${params.namespace}/${params.name}@${params.version}`, "version")
@@ -222,8 +207,13 @@ export const DashboardHandlers = HttpApiBuilder.group(
         }
       }),
 
+      // authentication is on when the server has a token or the database an API key (AccessLayer.ts): then the
+      // caller came in with a credential
       uiConfig: () =>
-        Effect.succeed({ trace_url_template: ui.traceUrlTemplate, auth_required: ui.authRequired }),
+        Effect.map(currentPrincipal, (caller) => ({
+          trace_url_template: ui.traceUrlTemplate,
+          auth_required: !isAnonymous(caller)
+        })),
 
       events: Effect.fn("Api.dashboard.events")(function*({ headers, query }) {
         if (query.task_uuid !== undefined) yield* taskHead(query.task_uuid)
@@ -242,10 +232,11 @@ export const DashboardHandlers = HttpApiBuilder.group(
             (stream) => Stream.map(stream, sseEvent)
           )
         )
-        const heartbeats = Stream.fromSchedule(Schedule.spaced(HEARTBEAT)).pipe(Stream.map(() => ": heartbeat\n\n"))
+        const heartbeats = Stream.fromSchedule(Schedule.spaced(heartbeatMs)).pipe(Stream.map(() => ": heartbeat\n\n"))
         const body = Stream.concat(
-          // tells the client how soon to reconnect, and shows the connection is open at once
-          Stream.make("retry: 2000\n: connected\n\n"),
+          // tells the client how soon to reconnect and how often to expect a heartbeat (the dashboard takes a
+          // silence of three for a dead connection), and shows the connection is open at once
+          Stream.make(`retry: 2000\n: connected\n: heartbeat every ${heartbeatMs} ms\n\n`),
           Stream.merge(events, heartbeats)
         )
         return HttpServerResponse.stream(Stream.encodeText(body), {

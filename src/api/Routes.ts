@@ -30,9 +30,11 @@ import {
   ApiLimits,
   type ApiServerOptions,
   DEFAULT_API_HOST,
+  DEFAULT_EVENT_HEARTBEAT_MS,
   DEFAULT_LIST_CONTEXT_BUDGET_BYTES,
   DEFAULT_MAX_BODY_BYTES,
   DEFAULT_MAX_CONTEXT_BYTES,
+  EventStreamSettings,
   UiSettings
 } from "./ServerOptions.ts"
 import { DEFAULT_RATE_BURST, DEFAULT_RATE_LIMIT } from "./RateLimit.ts"
@@ -68,6 +70,7 @@ export const apiRoutesLayer = (
     | "rateLimit"
     | "rateBurst"
     | "traceUrl"
+    | "eventHeartbeatMs"
   > = {}
 ) => {
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
@@ -75,13 +78,13 @@ export const apiRoutesLayer = (
     maxContextBytes: options.maxContextBytes ?? DEFAULT_MAX_CONTEXT_BYTES,
     listContextBudgetBytes: options.listContextBudgetBytes ?? DEFAULT_LIST_CONTEXT_BUDGET_BYTES
   })
-  const ui = Layer.succeed(UiSettings, {
-    traceUrlTemplate: options.traceUrl ?? null,
-    authRequired: options.token !== undefined
+  const ui = Layer.succeed(UiSettings, { traceUrlTemplate: options.traceUrl ?? null })
+  const events = Layer.succeed(EventStreamSettings, {
+    heartbeatMs: options.eventHeartbeatMs ?? DEFAULT_EVENT_HEARTBEAT_MS
   })
   const handlers = Layer.mergeAll(TasksHandlers, TemplatesHandlers, AuditHandlers, DashboardHandlers, SystemHandlers).pipe(
     Layer.provideMerge(Layer.mergeAll(authorizationLayer, requestErrorsLayer(maxBodyBytes))),
-    Layer.provide([limits, ui, EventHub.layer]),
+    Layer.provide([limits, ui, events, EventHub.layer]),
     Layer.provide(AuditTrail.layer),
     Layer.provide(DashboardQueries.layer)
   )

@@ -40,6 +40,11 @@ export interface ApiServerOptions {
    * the dashboard links a task's trace with it (`GET /v1/ui_config`)
    */
   readonly traceUrl?: string | undefined
+  /**
+   * how often the event stream (`GET /v1/events`) sends a heartbeat comment (default 15 s); its first lines say
+   * so, and the dashboard takes three heartbeats of silence for a dead connection and reconnects
+   */
+  readonly eventHeartbeatMs?: number | undefined
 }
 
 export const DEFAULT_API_HOST = "127.0.0.1"
@@ -66,11 +71,20 @@ export const ApiLimits = Context.Reference<{
   })
 })
 
-/** What the dashboard learns from `GET /v1/ui_config` (`apiRoutesLayer` provides it from `ApiServerOptions`). */
+/**
+ * What the dashboard learns from `GET /v1/ui_config` besides whether authentication is on (which the request's caller
+ * tells: `isAnonymous`); `apiRoutesLayer` provides it from `ApiServerOptions`.
+ */
 export const UiSettings = Context.Reference<{
   readonly traceUrlTemplate: string | null
-  readonly authRequired: boolean
-}>("tasker/api/UiSettings", { defaultValue: () => ({ traceUrlTemplate: null, authRequired: false }) })
+}>("tasker/api/UiSettings", { defaultValue: () => ({ traceUrlTemplate: null }) })
+
+export const DEFAULT_EVENT_HEARTBEAT_MS = 15_000
+
+/** The event stream's settings (`apiRoutesLayer` provides them from `ApiServerOptions`). */
+export const EventStreamSettings = Context.Reference<{
+  readonly heartbeatMs: number
+}>("tasker/api/EventStreamSettings", { defaultValue: () => ({ heartbeatMs: DEFAULT_EVENT_HEARTBEAT_MS }) })
 
 /** A trace viewer URL template: http(s), with `{traceId}` in it. */
 export const TraceUrlTemplate = Schema.String.check(Schema.makeFilter<string>(

@@ -17,11 +17,9 @@ import { TaskQueries } from "../tasks/TaskQueries.ts"
 import { type InvalidStoredTemplate, type TemplateNotFound, TemplateRegistry } from "../workflow/TemplateRegistry.ts"
 import { templateKey } from "../workflow/Workflow.ts"
 import { HttpApiBuilder } from "effect/http-api"
-import { HttpServerRequest } from "effect/http"
-import { v7 as uuidv7 } from "uuid"
-import type { Actor } from "../db/AuditTrail.ts"
-import { CurrentPrincipal, MAX_PRIORITY_WITHOUT_ADMIN, mayUseNamespace, type Principal, principalHasScope } from "./Access.ts"
+import { MAX_PRIORITY_WITHOUT_ADMIN, mayUseNamespace, type Principal, principalHasScope } from "./Access.ts"
 import { Api, CORRELATION_HEADER } from "./Api.ts"
+import { currentActor, currentPrincipal } from "./Caller.ts"
 import {
   conflict,
   invalidStoredTemplate,
@@ -31,9 +29,9 @@ import {
   templateNotFound
 } from "./ErrorMapping.ts"
 import { ApiConflict, ApiForbidden, ApiNotFound, ApiPayloadTooLarge } from "./Errors.ts"
-import { type CreateTaskRequest, DEFAULT_PER_PAGE, DEFAULT_WAIT_MS, finishedTaskStates, type StepAction } from "./Models.ts"
+import { type CreateTaskRequest, DEFAULT_WAIT_MS, finishedTaskStates, type StepAction } from "./Models.ts"
 import { ApiLimits } from "./ServerOptions.ts"
-import { executionView, stepView } from "./Views.ts"
+import { executionView, paginationView, requestedPage, stepView } from "./Views.ts"
 
 /** A create request as the engine takes it; `correlationId` is the request's (or its header's), if any. */
 const taskRequest = (payload: CreateTaskRequest, correlationId: string | undefined): TaskRequest => ({
@@ -67,27 +65,8 @@ const createdView = (created: TaskCreated) => {
   return created.created ? { ...fields, created: true as const } : { ...fields, created: false as const }
 }
 
-/** A batch's 404 for its request at `index`: the field prefixed with the request's position. */
 /** What a step became after an operator action, for the 409 when its state does not allow the action. */
 const pastTense: Record<StepAction["action"], string> = { resolve: "resolved", retry: "retried" }
-
-/** The caller (set by `AccessLayer.ts`; its absence is a wiring bug). */
-const currentPrincipal = Effect.flatMap(
-  Effect.service(CurrentPrincipal),
-  (p) => (p === undefined ? Effect.die(new Error("no CurrentPrincipal: AccessLayer is not installed")) : Effect.succeed(p))
-)
-
-/** The operator of an action: the caller's key id and address, and the request's correlation (header or new). */
-export const currentActor = Effect.gen(function*() {
-  const principal = yield* currentPrincipal
-  const request = yield* HttpServerRequest.HttpServerRequest
-  const header = request.headers[CORRELATION_HEADER]
-  return {
-    keyId: principal.keyId,
-    clientAddress: principal.clientAddress,
-    correlationId: header !== undefined && header.length > 0 && header.length <= 128 ? header : uuidv7()
-  } satisfies Actor
-})
 
 /**
  * A create request the caller may make: its namespace among the key's (else 403 naming `field`.namespace) and its
@@ -113,6 +92,7 @@ const checkCreate = (principal: Principal, payload: CreateTaskRequest, prefix: s
   return Effect.void
 }
 
+/** A batch's 404 for its request at `index`: the field prefixed with the request's position. */
 const inBatchField = (error: ApiNotFound, index: number) =>
   ApiNotFound.of(`tasks[${index}]: ${error.error.message}`, `tasks.${index}.${error.error.field ?? "name"}`)
 
@@ -232,8 +212,7 @@ export const TasksHandlers = HttpApiBuilder.group(
         if (query.namespace !== undefined && !mayUseNamespace(principal, query.namespace)) {
           return yield* ApiForbidden.of(`key ${principal.keyId} may not read namespace ${query.namespace}`, "namespace")
         }
-        const page = query.page ?? 1
-        const perPage = query.per_page ?? DEFAULT_PER_PAGE
+        const requested = requestedPage(query)
         const result = yield* listing.list({
           namespace: query.namespace,
           namespaces: principal.namespaces,
@@ -245,23 +224,21 @@ export const TasksHandlers = HttpApiBuilder.group(
           createdBefore: query.created_before,
           tag: query.tag,
           q: query.q
-        }, { page, perPage }, { include: query.include === "context", budgetBytes: limits.listContextBudgetBytes }).pipe(
+        }, requested, { include: query.include === "context", budgetBytes: limits.listContextBudgetBytes }).pipe(
           query.include === "context" ? contextLists.withPermit : (effect) => effect,
           Effect.catchTag("SqlError", sqlFailure)
         )
-        const totalPages = Math.ceil(result.totalCount / perPage)
+        const pagination = paginationView(requested, result.totalCount)
         return {
           tasks: result.tasks,
-          pagination: {
-            page,
-            per_page: perPage,
-            total_count: result.totalCount,
-            total_pages: totalPages,
-            // past the counted tasks, a full page may have more after it
-            has_next: page < totalPages || (result.countCapped && result.tasks.length === perPage),
-            has_previous: page > 1,
-            ...(result.countCapped ? { total_count_capped: true } : {})
-          }
+          pagination: result.countCapped
+            ? {
+              ...pagination,
+              // past the counted tasks, a full page may have more after it
+              has_next: pagination.has_next || result.tasks.length === requested.perPage,
+              total_count_capped: true
+            }
+            : pagination
         }
       }),
 

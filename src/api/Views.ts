@@ -1,11 +1,12 @@
 /**
- * The API's views of engine rows: a task's execution context, a step with its readiness, a stored template.
+ * The API's views of engine rows: a task's execution context, a step with its readiness, a stored template; and the
+ * pagination of the list endpoints.
  */
 import { Option, Schema } from "effect"
 import type { StepReadinessStatus, TaskExecutionContext } from "../db/SqlFunctions.ts"
 import type { StepRow } from "../tasks/TaskQueries.ts"
 import type { StoredTemplate } from "../workflow/TemplateRegistry.ts"
-import type { ExecutionView, StepView, TemplateSummary } from "./Models.ts"
+import { DEFAULT_PER_PAGE, type ExecutionView, type Pagination, type StepView, type TemplateSummary } from "./Models.ts"
 
 export const executionView = (c: TaskExecutionContext): ExecutionView => ({
   status: c.status,
@@ -64,3 +65,26 @@ export const templateSummary = (t: StoredTemplate): TemplateSummary => ({
   updated_at: t.updated_at
 })
 
+
+/** The page a list request asks for (`page` from 1, `per_page`; their defaults), with its row offset. */
+export const requestedPage = (query: { readonly page?: number | undefined; readonly per_page?: number | undefined }) => {
+  const page = query.page ?? 1
+  const perPage = query.per_page ?? DEFAULT_PER_PAGE
+  return { page, perPage, offset: (page - 1) * perPage }
+}
+
+/** A list's `pagination` for the page `requested` of `totalCount` items. */
+export const paginationView = (
+  requested: { readonly page: number; readonly perPage: number },
+  totalCount: number
+): Pagination => {
+  const totalPages = Math.ceil(totalCount / requested.perPage)
+  return {
+    page: requested.page,
+    per_page: requested.perPage,
+    total_count: totalCount,
+    total_pages: totalPages,
+    has_next: requested.page < totalPages,
+    has_previous: requested.page > 1
+  }
+}

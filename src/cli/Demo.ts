@@ -12,6 +12,7 @@
 import { Console, Effect, Layer, Predicate, type Schema } from "effect"
 import { engineLayer } from "../../layers/engine.ts"
 import { DiamondWorkflow } from "../examples/DiamondWorkflow.ts"
+import { sampleOrder } from "../examples/ExampleTasks.ts"
 import { exampleTemplates } from "../examples/index.ts"
 import { LinearWorkflow } from "../examples/LinearWorkflow.ts"
 import { MixedDagWorkflow } from "../examples/MixedDagWorkflow.ts"
@@ -27,20 +28,6 @@ import { engineOverrides } from "./Flags.ts"
 import { printJson } from "./Output.ts"
 import { databaseLayer } from "../../layers/database.ts"
 import { databaseChoice, withSettings } from "./Settings.ts"
-
-/** The sample order of the order fulfillment tests: two widgets, one gadget, standard shipping. */
-export const sampleOrder = {
-  customer: { id: 12345, name: "Jane Doe", email: "jane.doe@example.com" },
-  items: [
-    { sku: "WIDGET-001", quantity: 2, price: 29.99 },
-    { sku: "GADGET-002", quantity: 1, price: 149.99 }
-  ],
-  payment: { method: "credit_card", token: "tok_test_12345" },
-  shipping: {
-    method: "standard",
-    address: { street: "123 Main St", city: "Springfield", state: "IL", zip: "62701" }
-  }
-}
 
 interface Demo {
   readonly workflow: WorkflowDefinition<never>

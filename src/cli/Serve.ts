@@ -19,6 +19,7 @@ import { ApiKeys } from "../db/ApiKeys.ts"
 import { CurrentProcessor } from "../db/Processors.ts"
 import { metricsEndpointLayer } from "../telemetry/MetricsEndpoint.ts"
 import { exampleTemplates } from "../examples/index.ts"
+import { exampleTaskTemplates, submitExampleTasks } from "../examples/ExampleTasks.ts"
 import { engineConfigFromEnv } from "../config/EngineConfig.ts"
 import { templateKey, type WorkflowDefinition } from "../workflow/Workflow.ts"
 import { UsageError } from "./Failure.ts"
@@ -114,6 +115,23 @@ const namespacesConfig = Effect.fnUntraced(function*(known: ReadonlyArray<string
   return namespaces.length === 0 ? known : namespaces
 })
 
+/**
+ * `--examples` / `TASKER_EXAMPLES`: whether to submit the example tasks, checked against the hosted templates (the
+ * examples must be among them).
+ */
+const examplesConfig = Effect.fnUntraced(function*(templates: ReadonlyArray<WorkflowDefinition<never>>) {
+  const on = yield* Config.Boolean("TASKER_EXAMPLES").pipe(Config.withDefault(false))
+  const missing = exampleTaskTemplates.filter((t) => !templates.some((h) => templateKey(h) === templateKey(t)))
+  if (on && missing.length > 0) {
+    return yield* new UsageError({
+      field: "--examples",
+      message: `--examples (TASKER_EXAMPLES) submits tasks of the example templates, which this process does not ` +
+        `host: ${missing.map(templateKey).join(", ")}; add \`--templates examples\``
+    })
+  }
+  return on
+})
+
 const namespacesOf = (templates: ReadonlyArray<WorkflowDefinition<never>>) => [...new Set(templates.map((t) => t.namespace))]
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -161,9 +179,14 @@ export const curlCreateTask = (
 /**
  * Prints where the API is and how to use it, once the server is bound; logs the start of the shutdown. The
  * example request is the linear example's when it is hosted, else one for the first template (its context to be
- * filled in).
+ * filled in). With `examples` (`--examples`), it submits the example tasks before and says what it did.
  */
-const apiBanner = (withToken: boolean, roles: ReadonlySet<Role>, templates: ReadonlyArray<WorkflowDefinition<never>>) =>
+const apiBanner = (
+  withToken: boolean,
+  roles: ReadonlySet<Role>,
+  templates: ReadonlyArray<WorkflowDefinition<never>>,
+  examples: boolean
+) =>
   Layer.effectDiscard(Effect.gen(function*() {
     const url = displayUrl(yield* HttpServer.HttpServer)
     const auth = withToken ? AUTH_HEADER : ""
@@ -177,6 +200,7 @@ const apiBanner = (withToken: boolean, roles: ReadonlySet<Role>, templates: Read
     yield* Console.log(`tasker API: ${url}  (roles: ${[...roles].join(", ")}; API docs: ${url}/docs)`)
     yield* Console.log(`Authentication: ${authentication}`)
     yield* Console.log(`Dashboard: ${url}/ui/${withToken || keys ? "  (paste an API token or key when it asks)" : ""}`)
+    if (examples) yield* Console.log(yield* exampleTasksNotice(`${url}/ui/tasks`))
     const linear = templates.some((t) =>
       t.namespace === LINEAR_EXAMPLE.namespace && t.name === LINEAR_EXAMPLE.name && t.version === LINEAR_EXAMPLE.version
     )
@@ -193,6 +217,25 @@ const apiBanner = (withToken: boolean, roles: ReadonlySet<Role>, templates: Read
     yield* Console.log(`  curl -sS ${url}/v1/tasks/<task_uuid>${auth}`)
     yield* Effect.addFinalizer(() => Effect.logInfo("shutting down"))
   })).pipe(Layer.provide(ApiKeys.layer))
+
+/**
+ * Submits the example tasks into a database without tasks (`ExampleTasks.ts`) and says what it did, in one line;
+ * a failure is logged and said, and the process serves on.
+ */
+const exampleTasksNotice = (where: string) =>
+  submitExampleTasks().pipe(
+    Effect.map((created) =>
+      created.length > 0
+        ? `Example tasks (--examples): submitted ${created.length} into the empty database; see them at ${where}`
+        : `Example tasks (--examples): none submitted, the database has tasks already`
+    ),
+    Effect.catch((e) =>
+      Effect.as(
+        Effect.logWarning("submitting the example tasks failed", e),
+        `Example tasks (--examples): not submitted (${e._tag}; see the log)`
+      )
+    )
+  )
 
 /** Logs the start of the shutdown of a process without an API. */
 const shutdownNotice = Layer.effectDiscard(Effect.addFinalizer(() => Effect.logInfo("shutting down")))
@@ -281,6 +324,7 @@ export interface ServeFlags extends EngineFlags {
   readonly port: Option.Option<number>
   readonly roles: Option.Option<string>
   readonly allowUnauthenticated: boolean
+  readonly examples: boolean
   readonly templates: ReadonlyArray<string>
   readonly handlers: ReadonlyArray<string>
 }
@@ -302,11 +346,13 @@ export const serve = (flags: ServeFlags) => {
   overrides = override(overrides, "TASKER_API_PORT", flags.port)
   overrides = override(overrides, "TASKER_ROLES", flags.roles)
   if (flags.allowUnauthenticated) overrides = { ...overrides, TASKER_API_ALLOW_UNAUTHENTICATED: "true" }
+  if (flags.examples) overrides = { ...overrides, TASKER_EXAMPLES: "true" }
   return Effect.gen(function*() {
     const choice = yield* databaseChoice
     yield* Effect.logInfo(choice.description)
     const roles = yield* rolesConfig
     const loaded = yield* templatesConfig(flags, roles.has("worker"))
+    const examples = yield* examplesConfig(loaded.templates)
     const settings = yield* engineConfigFromEnv
     const apiOptions = yield* apiOptionsConfig
     const database = databaseLayer(choice)
@@ -315,8 +361,13 @@ export const serve = (flags: ServeFlags) => {
       worker: roles.has("worker"),
       settings
     })
-    if (!roles.has("api")) return yield* Layer.launch(Layer.merge(shutdownNotice, engine).pipe(Layer.provide(database)))
-    const api = apiBanner(apiOptions.token !== undefined, roles, loaded.templates).pipe(
+    if (!roles.has("api")) {
+      const notice = examples
+        ? Layer.effectDiscard(Effect.flatMap(exampleTasksNotice("GET /v1/tasks?tag=example"), Effect.logInfo))
+        : Layer.empty
+      return yield* Layer.launch(Layer.mergeAll(shutdownNotice, notice).pipe(Layer.provideMerge(engine), Layer.provide(database)))
+    }
+    const api = apiBanner(apiOptions.token !== undefined, roles, loaded.templates, examples).pipe(
       Layer.provideMerge(apiServerLayer(apiOptions))
     )
     const launched: Effect.Effect<never, Layer.Error<typeof api> | Layer.Error<typeof engine> | Layer.Error<typeof database>> =

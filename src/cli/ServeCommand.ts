@@ -58,6 +58,14 @@ export const ServeCommand = Command.make(
       ),
       Flag.withDefault(false)
     ),
+    examples: Flag.Boolean("examples").pipe(
+      Flag.withDescription(
+        "Submit a few tasks of the example templates when the database has no task yet (one that fails, to resolve " +
+          "from the dashboard), so the dashboard has something to show; npm start sets it (env TASKER_EXAMPLES; " +
+          "default off)"
+      ),
+      Flag.withDefault(false)
+    ),
     templates: templatesFlag,
     handlers: handlersFlag,
     ...engineFlags
@@ -75,6 +83,10 @@ export const ServeCommand = Command.make(
     {
       command: "DATABASE_URL=postgres://localhost/tasker tasker serve --host 0.0.0.0 --port 9000",
       description: "On PostgreSQL, listening on every interface"
+    },
+    {
+      command: "tasker serve --examples",
+      description: "The same, with example tasks submitted into the empty database (what npm start runs)"
     },
     { command: "tasker serve --roles api", description: "The API only (orchestrators and workers run elsewhere)" },
     { command: "tasker serve --templates ./workflows.ts", description: "Host your own workflows instead of the examples" },

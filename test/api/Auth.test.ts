@@ -2,11 +2,13 @@
  * Authentication on (a configured token): requests to `/v1` without the token or with a wrong one are 401s that
  * write nothing — every secured operation of the OpenAPI document (which must include every mutating one) is tried
  * on a real task and step, and the tables and the task are compared before and after; the bearer header and `X-API-Key` both work; the probes and the documentation stay open. And
- * `/ready` answers 503 with its checks when this process's engine is not running.
+ * `/ready` answers 503 with its checks when this process's engine is not running. `GET /v1/ui_config` says
+ * authentication is required with the token, and with API keys alone (no token).
  */
 import { assert, layer } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
+import { ApiKeys } from "../../src/db/ApiKeys.ts"
 import { CurrentProcessor } from "../../src/db/Processors.ts"
 import { TaskerClient } from "../../src/client/Client.ts"
 import { halfTasks, tableCounts } from "../support/Integrity.ts"
@@ -178,6 +180,31 @@ layer(apiTestLayer({ token: Redacted.make(TOKEN) }, { token: TOKEN }), {
       assert.isNotEmpty(doc.json.paths["/ready"].get.security)
       assert.isNotEmpty(doc.json.paths["/v1/tasks"].post.security)
       assert.strictEqual((yield* request("GET", "/docs")).status, 200)
+    }))
+
+  it.effect("ui_config says authentication is required (with the token; without it, a 401)", () =>
+    Effect.gen(function*() {
+      assertError(yield* request("GET", "/v1/ui_config"), { status: 401, code: "UNAUTHORIZED" })
+      const config = yield* request("GET", "/v1/ui_config", { headers: { authorization: `Bearer ${TOKEN}` } })
+      assert.strictEqual(config.json.auth_required, true)
+    }))
+})
+
+layer(apiTestLayer(), { excludeTestServices: true, timeout: "60 seconds" })("authentication by API keys alone", (it) => {
+  it.effect("without TASKER_API_TOKEN, the first API key turns authentication on, and ui_config says so", () =>
+    Effect.gen(function*() {
+      const before = yield* request("GET", "/v1/ui_config")
+      assert.strictEqual(before.status, 200)
+      assert.strictEqual(before.json.auth_required, false)
+      const created = yield* Effect.flatMap(Effect.service(ApiKeys), (keys) => keys.create({ name: "ui", scopes: ["tasks:read"] }))
+        .pipe(Effect.provide(ApiKeys.layer))
+      const key = { authorization: `Bearer ${Redacted.value(created.key)}` }
+      // the server looks for keys at most once a second while authentication is off
+      yield* Effect.sleep("1100 millis")
+      assertError(yield* request("GET", "/v1/ui_config"), { status: 401, code: "UNAUTHORIZED" })
+      const after = yield* request("GET", "/v1/ui_config", { headers: key })
+      assert.strictEqual(after.status, 200)
+      assert.strictEqual(after.json.auth_required, true)
     }))
 })
 

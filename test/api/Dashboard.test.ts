@@ -1,11 +1,11 @@
 /**
  * The dashboard's endpoints (issue 15) end to end: the real engine and API server on a fresh database, requests
- * over loopback HTTP. Overview counts against the database, a task's DAG, the timeline of a retried step, the audit
+ * over loopback HTTP. Overview counts against the database (a running step counted for its processor), a task's DAG, the timeline of a retried step, the audit
  * trail with its actors, dead letters made the way the engine makes them (list, re-drive, discard), the new task
  * list filters, one template version, the UI configuration, the trace id on task detail, and 404s.
  */
 import { assert, describe, it, layer } from "@effect/vitest"
-import { ConfigProvider, Effect, Schema } from "effect"
+import { ConfigProvider, Deferred, Effect, Schedule, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { v7 as uuidv7 } from "uuid"
 import { apiServerOptionsFromEnv } from "../../src/api/ServerOptions.ts"
@@ -14,6 +14,7 @@ import { TaskStates } from "../../src/domain/TaskStateMachine.ts"
 import { RESULTS_QUEUE } from "../../src/messaging/Channels.ts"
 import { StepError } from "../../src/workflow/StepError.ts"
 import { Workflow } from "../../src/workflow/Workflow.ts"
+import { gatedWorkflow, gates } from "../support/Templates.ts"
 import { apiTestLayer, assertError, request } from "./Support.ts"
 
 const NS = "dash_test"
@@ -39,7 +40,11 @@ const Broken = Workflow.make({ namespace: NS, name: "broken", version: "1.0.0", 
   .step("only", { run: () => Effect.fail(StepError.permanent("broken input", { code: "VALIDATION_ERROR" })) })
   .step("after", { dependsOn: ["only"], run: () => Effect.succeed("after") })
 
+/** wait (held at its task's gate while a test looks at it running) → after. */
+const Gated = gatedWorkflow(NS)
+
 const RETRIED = { namespace: NS, name: "retried", version: "1.0.0" } as const
+const GATED = { namespace: NS, name: "gated", version: "1.0.0" } as const
 const BROKEN = { namespace: NS, name: "broken", version: "1.0.0" } as const
 const TRACE_URL = "https://jaeger.example/trace/{traceId}"
 
@@ -54,7 +59,7 @@ const createAndWait = (template: { namespace: string; name: string; version: str
 const sql = Effect.map(SqlClient.SqlClient, (s) => s)
 
 layer(
-  apiTestLayer({ traceUrl: TRACE_URL }, {}, { templates: [Retried, Broken] }),
+  apiTestLayer({ traceUrl: TRACE_URL }, {}, { templates: [Retried, Broken, Gated] }),
   { excludeTestServices: true, timeout: "120 seconds" }
 )("dashboard API", (it) => {
   describe("overview", () => {
@@ -112,6 +117,34 @@ layer(
           assert.isString(p.role)
           assert.strictEqual(p.running_steps, 0)
         }
+      }))
+
+    it.effect("counts a running step for the processor that claimed it, until it finishes", () =>
+      Effect.gen(function*() {
+        const client = yield* TaskerClient
+        const gate = yield* Deferred.make<void>()
+        const created = yield* client.createTask({ ...GATED, context: {} })
+        gates.set(created.task_uuid, gate)
+        const db = yield* sql
+        const stepUuid = created.step_mapping.wait!
+        // running: in progress, claimed by this process's worker
+        const claimer = yield* Effect.gen(function*() {
+          const [row] = yield* db<{ state: string; processor_uuid: string | null }>`
+            SELECT ws.current_state AS state,
+                   (SELECT st.processor_uuid::text FROM tasker_workflow_step_transitions st
+                    WHERE st.workflow_step_uuid = ws.workflow_step_uuid ORDER BY st.sort_key DESC LIMIT 1) AS processor_uuid
+            FROM tasker_workflow_steps ws WHERE ws.workflow_step_uuid = ${stepUuid}`
+          return row?.state === "in_progress" ? row.processor_uuid! : yield* Effect.fail("not running yet")
+        }).pipe(Effect.retry({ schedule: Schedule.spaced("50 millis"), times: 200 }))
+        const running = (o: { processors: ReadonlyArray<{ processor_uuid: string; running_steps: number }> }) =>
+          Object.fromEntries(o.processors.map((p) => [p.processor_uuid, p.running_steps]))
+        const during = yield* request("GET", "/v1/overview")
+        assert.deepInclude(running(during.json), { [claimer]: 1 })
+        assert.strictEqual(Object.values(running(during.json)).reduce((a, b) => a + b, 0), 1)
+        yield* Deferred.succeed(gate, undefined)
+        yield* client.waitForCompletion(created.task_uuid, { timeout: "20 seconds" })
+        const after = yield* request("GET", "/v1/overview")
+        assert.deepInclude(running(after.json), { [claimer]: 0 })
       }))
   })
 

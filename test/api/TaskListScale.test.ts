@@ -3,11 +3,14 @@
  * 100 ms of database time. Counts stop at `COUNT_CAP` (10 000): an exact count of 100 000 matches alone took
  * ~120 ms here. The tasks are written with one bulk INSERT (spread over 30 days, 6 templates in 2
  * namespaces, the states of a production database, a tenth of them tagged), then analysed, and each filter is
- * timed through `TaskListing.list` (the handler's query) as the median of 5 runs; the plans are printed.
+ * timed through `TaskListing.list` (the handler's query) as the median of 5 runs; the plans are printed. The
+ * dashboard overview (`DashboardQueries.overview`, what `GET /v1/overview` runs) answers within the same 100 ms on
+ * them (the benchmark's dataset, with steps and transitions: bench/support/DashboardCases.ts).
  */
 import { assert, describe, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
+import { DashboardQueries } from "../../src/tasks/Dashboard.ts"
 import { COUNT_CAP, TaskListing, type TaskListFilter } from "../../src/tasks/TaskListing.ts"
 import { TestDatabaseLayer } from "../support/TestDatabase.ts"
 
@@ -44,16 +47,20 @@ const seed = Effect.gen(function*() {
   yield* sql`ANALYZE tasker_task_namespaces`
 })
 
+/** The seed, once for the file's tests. */
+let seedDone = false
+const seeded = Effect.suspend(() => (seedDone ? Effect.void : Effect.tap(seed, () => Effect.sync(() => (seedDone = true)))))
+
 const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 
-layer(Layer.mergeAll(TaskListing.layer).pipe(Layer.provideMerge(TestDatabaseLayer)), {
+layer(Layer.mergeAll(TaskListing.layer, DashboardQueries.layer).pipe(Layer.provideMerge(TestDatabaseLayer)), {
   excludeTestServices: true,
   timeout: "300 seconds"
 })("task list on 100 000 tasks", (it) => {
   describe("each filter", () => {
     it.effect("answers a page with its total count within 100 ms", () =>
       Effect.gen(function*() {
-        yield* seed
+        yield* seeded
         const sql = yield* SqlClient.SqlClient
         const listing = yield* TaskListing
         const [sample] = yield* sql<{ task_uuid: string; correlation_id: string; created_at: Date }>`
@@ -121,4 +128,22 @@ layer(Layer.mergeAll(TaskListing.layer).pipe(Layer.provideMerge(TestDatabaseLaye
         console.log(`task list on ${TASKS} tasks (median of 5, page of 25 with total count):\n${report.join("\n")}`)
       }))
   })
+
+  it.effect("the dashboard overview answers within 100 ms", () =>
+    Effect.gen(function*() {
+      yield* seeded
+      const queries = yield* DashboardQueries
+      const times: Array<number> = []
+      let total = 0
+      for (let i = 0; i < 5; i++) {
+        const started = performance.now()
+        const overview = yield* queries.overview
+        times.push(performance.now() - started)
+        total = Object.values(overview.tasksByState).reduce((a, b) => a + b, 0)
+      }
+      assert.strictEqual(total, TASKS)
+      const ms = median(times)
+      console.log(`dashboard overview on ${TASKS} tasks: ${ms.toFixed(1)} ms (median of 5)`)
+      assert.isAtMost(ms, BUDGET_MS, `overview: ${ms.toFixed(1)} ms`)
+    }))
 })

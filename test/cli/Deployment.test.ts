@@ -4,10 +4,13 @@
  * embedded data directory's lock is released.
  *
  * - `node src/cli/main.ts serve`, as the systemd unit's `ExecStart` runs it;
- * - the `Dockerfile`, checked (a `node:24` base, `CMD` in exec form running node itself, no npm or shell wrapper,
- *   every copied path in the build context) and then played without Docker: the files its `COPY` lines copy are
- *   copied into a temporary directory, and its `CMD` runs there with its `ENV` (the `/data` volume and the port
- *   replaced by temporary ones), the repository's `node_modules` standing in for `npm ci --omit=dev`;
+ * - the `Dockerfile`, checked (`node:24` bases, `CMD` in exec form running node itself, no npm or shell wrapper,
+ *   every copied path in the build context, the dashboard built in a stage of its own whose `dist/ui` alone is
+ *   copied into the image) and then played without Docker: its dashboard stage's files are copied into a
+ *   temporary directory and its build run there; the files the image's `COPY` lines copy (the built dashboard
+ *   included) are copied into another, and its `CMD` runs there with its `ENV` (the `/data` volume and the port
+ *   replaced by temporary ones), serving the API and the dashboard; the repository's `node_modules` stands in for
+ *   `npm ci`;
  * - `npm start`: SIGTERM to npm's PID alone (what a supervisor that knows only npm sends) reaches the server, which
  *   exits 0, and npm with it. Its script `exec`s node: without that, npm passes the signal to the `sh -c` it runs
  *   the script in, the shell dies, and node is left running (measured with npm 11 and dash; docs/deployment.md).
@@ -128,12 +131,41 @@ const instructions = (text: string): ReadonlyArray<Instruction> => {
 const envPairs = (args: string): Record<string, string> =>
   Object.fromEntries(args.split(/\s+/).filter((p) => p.includes("=")).map((p) => [p.slice(0, p.indexOf("=")), p.slice(p.indexOf("=") + 1)]))
 
+/** The Dockerfile's build stages: each `FROM` (its image and `AS` name) with the instructions after it. */
+interface Stage {
+  readonly image: string
+  readonly name: string | undefined
+  readonly instructions: ReadonlyArray<Instruction>
+}
+
+const stagesOf = (all: ReadonlyArray<Instruction>): ReadonlyArray<Stage> => {
+  const stages: Array<{ image: string; name: string | undefined; instructions: Array<Instruction> }> = []
+  for (const i of all) {
+    if (i.keyword === "FROM") {
+      const [image, as, name] = i.args.split(/\s+/)
+      stages.push({ image: image!, name: as?.toUpperCase() === "AS" ? name : undefined, instructions: [] })
+    } else {
+      stages.at(-1)?.instructions.push(i)
+    }
+  }
+  return stages
+}
+
+/** A `COPY [--from=stage] source… destination` line. */
+const copyOf = (args: string) => {
+  const parts = args.split(/\s+/)
+  const from = parts[0]!.startsWith("--from=") ? parts.shift()!.slice("--from=".length) : undefined
+  return { from, sources: parts.slice(0, -1), destination: parts.at(-1)! }
+}
+
 describe("the Dockerfile", () => {
-  const dockerfile = instructions(readFileSync(join(root, "Dockerfile"), "utf8"))
-  const all = (keyword: string) => dockerfile.filter((i) => i.keyword === keyword)
+  const stages = stagesOf(instructions(readFileSync(join(root, "Dockerfile"), "utf8")))
+  const image = stages.at(-1)!
+  const dashboard = stages.find((s) => s.name === "dashboard")
+  const all = (keyword: string, stage: Stage = image) => stage.instructions.filter((i) => i.keyword === keyword)
 
   it("runs node itself, in exec form, on Node 24, with every copied path in the build context", () => {
-    expect(all("FROM").map((i) => i.args)).toEqual([expect.stringMatching(/^node:24(-|$)/)])
+    expect(stages.map((s) => s.image)).toEqual([expect.stringMatching(/^node:24(-|$)/), expect.stringMatching(/^node:24(-|$)/)])
     expect(all("ENTRYPOINT")).toEqual([])
     const cmd = all("CMD")
     expect(cmd).toHaveLength(1)
@@ -144,28 +176,58 @@ describe("the Dockerfile", () => {
     expect(all("USER").map((i) => i.args)).toEqual(["node"])
 
     const allowed = readFileSync(join(root, ".dockerignore"), "utf8").split("\n").filter((l) => l.startsWith("!"))
-    for (const copy of all("COPY")) {
-      const sources = copy.args.split(/\s+/).slice(0, -1)
-      for (const source of sources) {
-        expect(existsSync(join(root, source)), `COPY ${source}`).toBe(true)
-        const kept = allowed.some((a) => a === `!${source}` || a === `!${source}/`)
-        expect(kept, `${source} is in the build context (.dockerignore)`).toBe(true)
+    for (const stage of stages) {
+      for (const copy of all("COPY", stage).map((i) => copyOf(i.args)).filter((c) => c.from === undefined)) {
+        for (const source of copy.sources) {
+          expect(existsSync(join(root, source)), `COPY ${source}`).toBe(true)
+          const kept = allowed.some((a) => a === `!${source}` || a === `!${source}/`)
+          expect(kept, `${source} is in the build context (.dockerignore)`).toBe(true)
+        }
       }
     }
   })
 
-  it("its CMD, run on what its COPY lines copy, serves and stops on SIGTERM with exit code 0", async () => {
-    const app = tempDir("tasker-image-")
-    for (const copy of all("COPY")) {
-      const parts = copy.args.split(/\s+/)
-      const destination = parts.at(-1)!
-      for (const source of parts.slice(0, -1)) {
-        const target = destination.endsWith("/") ? join(app, destination, source) : join(app, destination)
-        cpSync(join(root, source), target, { recursive: true })
+  it("builds the dashboard in a stage of its own and copies only its files into the image", () => {
+    expect(dashboard, "a stage named dashboard").toBeDefined()
+    const runs = all("RUN", dashboard).map((i) => i.args)
+    expect(runs.some((r) => r.includes("vite") && r.includes("ui/vite.config.ts"))).toBe(true)
+    // the development dependencies stay in the build stage
+    expect(all("RUN").map((i) => i.args)).toContainEqual(expect.stringContaining("npm ci --omit=dev"))
+    const fromDashboard = all("COPY").map((i) => copyOf(i.args)).filter((c) => c.from !== undefined)
+    expect(fromDashboard).toEqual([{ from: "dashboard", sources: ["/build/dist/ui"], destination: "./dist/ui" }])
+  })
+
+  it("played without Docker — its dashboard stage built, its CMD run on what its COPY lines copy — serves the API and the dashboard, and stops on SIGTERM with exit code 0", async () => {
+    /**
+     * Plays a stage's COPY lines into `dir` (its WORKDIR), from the build context or from an earlier stage's
+     * directory; the repository's `node_modules` stands in for the stage's `npm ci`.
+     */
+    const played = new Map<string, { readonly dir: string; readonly workdir: string }>()
+    const play = (stage: Stage, dir: string) => {
+      const workdir = all("WORKDIR", stage).at(-1)!.args
+      for (const copy of all("COPY", stage).map((i) => copyOf(i.args))) {
+        const base = copy.from === undefined ? root : played.get(copy.from)!.dir
+        for (const source of copy.sources) {
+          const from = copy.from === undefined ? join(base, source) : join(base, source.slice(played.get(copy.from)!.workdir.length))
+          const target = copy.destination.endsWith("/") ? join(dir, copy.destination, source) : join(dir, copy.destination)
+          cpSync(from, target, { recursive: true })
+        }
       }
+      symlinkSync(join(root, "node_modules"), join(dir, "node_modules"), "dir")
+      if (stage.name !== undefined) played.set(stage.name, { dir, workdir })
     }
-    // `npm ci --omit=dev` of the image
-    symlinkSync(join(root, "node_modules"), join(app, "node_modules"), "dir")
+
+    // the dashboard stage: its RUN lines other than `npm ci`, in its directory
+    const build = tempDir("tasker-image-build-")
+    play(dashboard!, build)
+    for (const run of all("RUN", dashboard).map((i) => i.args).filter((r) => !r.startsWith("npm ci"))) {
+      const result = spawnSync("sh", ["-c", run], { cwd: build, encoding: "utf8", timeout: 180_000 })
+      expect(result.status, `${run}\n${result.stdout}\n${result.stderr}`).toBe(0)
+    }
+    expect(existsSync(join(build, "dist/ui/index.html"))).toBe(true)
+
+    const app = tempDir("tasker-image-")
+    play(image, app)
     const data = tempDir("tasker-volume-")
     const env = { ...Object.assign({}, ...all("ENV").map((i) => envPairs(i.args))) as Record<string, string> }
     expect(env).toMatchObject({ TASKER_EMBEDDED_DATA_DIR: "/data", TASKER_API_HOST: "0.0.0.0" })
@@ -180,9 +242,19 @@ describe("the Dockerfile", () => {
     expect(server.stderr()).toContain(`Using the embedded database in ${data}`)
     const created = await postLinearTask(url, 2)
     expect(created.status).toBe(201)
+    // the dashboard the stage built: its page and the script it loads
+    const page = await fetch(`${url}/ui/`)
+    expect(page.status).toBe(200)
+    const html = await page.text()
+    expect(html).toContain('<div id="root">')
+    const script = /<script type="module" crossorigin src="(\/ui\/assets\/[^"]+\.js)"/.exec(html)?.[1]
+    expect(script, html).toBeDefined()
+    const asset = await fetch(`${url}${script}`)
+    expect(asset.status).toBe(200)
+    expect(asset.headers.get("content-type")).toContain("javascript")
     await expectCleanStop(server, url, "SIGTERM")
     expect(existsSync(join(data, "tasker.lock"))).toBe(false)
-  }, 240_000)
+  }, 300_000)
 })
 
 describe("npm start", () => {

@@ -25,6 +25,8 @@ const task = (...args: ReadonlyArray<string>) => run(["task", ...args, "--url", 
 
 describe("tasker serve", () => {
   it("logs the database first and prints the API URL and a working curl command", async () => {
+    // plain `tasker serve` submits no example tasks (`npm start` adds --examples: ServeExamples.test.ts)
+    expect(server.stdout()).not.toContain("Example tasks")
     expect(logLines(server.stderr())[0]?.message).toBe(
       "Using the embedded database (in memory); set DATABASE_URL to use PostgreSQL"
     )

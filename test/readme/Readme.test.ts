@@ -1,7 +1,7 @@
 /**
- * The README's commands, run as the README gives them: `npm start` prints a URL and a `curl` that creates a task,
- * the CLI commands it suggests work against that server, and the embedding example (`npm run example`) is the
- * file the README shows and runs on the embedded database and on PostgreSQL. (`npm install`, `npm test` and
+ * The README's commands, run as the README gives them: `npm start` prints a URL and a `curl` that creates a task
+ * and submits the example tasks, the CLI commands it suggests work against that server, and the embedding example
+ * (`npm run example`) is the file the README shows and runs on the embedded database and on PostgreSQL. (`npm install`, `npm test` and
  * `npm run test:reliability` are what CI runs.)
  */
 import { execFile } from "node:child_process"
@@ -62,6 +62,14 @@ describe("README quick start", () => {
     const { stdout: task } = await sh("bash", ["-c", read.replace("<task_uuid>", created.task_uuid)])
     expect(JSON.parse(task)).toMatchObject({ task_uuid: created.task_uuid, namespace: "rust_e2e_linear" })
   })
+
+  it("npm start submits the example tasks, which the dashboard's API lists", async () => {
+    expect(server.stdout()).toContain(`Example tasks (--examples): submitted 4 into the empty database; see them at ${url}/ui/tasks`)
+    await expect.poll(async () => {
+      const page = (await (await fetch(`${url}/v1/tasks?tag=example`)).json()) as { tasks: ReadonlyArray<{ status: string }> }
+      return page.tasks.map((t) => t.status).sort()
+    }, { timeout: 60_000, interval: 500 }).toEqual(["blocked_by_failures", "complete", "complete", "complete"])
+  }, 90_000)
 
   it("the CLI commands the README suggests work against it", async () => {
     const commands = blockAfter("More to try", "sh")

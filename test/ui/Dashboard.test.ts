@@ -7,14 +7,19 @@
  *   turn green without a reload; cancel and resolve work, and a refusal shows the API's message;
  * - a step result carrying `<script>` and `<img onerror>` is shown as text and runs nothing;
  * - an unknown task is a not-found page; the templates page shows the DAG and refuses a bad context naming the field;
+ * - the live stream: one that cannot connect, one cut mid-connection (the page says reconnecting…, resumes with
+ *   Last-Event-ID and shows what it missed without a reload) and one that goes silent while staying open (dropped
+ *   after three heartbeats), the last two through a proxy (`StreamProxy.ts`);
  * - with a token configured, the page without it gets no data and asks for the token.
  *
- * Each page is photographed into `docs/ui/*.png` (the pictures of `docs/ui.md`). Skipped, saying why, when
+ * Each page is photographed into `screenshots/ui/*.png` (untracked), or into `docs/ui/*.png` (the pictures of
+ * `docs/ui.md`) with `TASKER_UPDATE_SCREENSHOTS=1` (`npm run docs:screenshots`). Skipped, saying why, when
  * `/usr/bin/chromium` or the built dashboard is missing.
  */
 import { existsSync, mkdirSync, readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { Effect, ManagedRuntime, type Schema } from "effect"
+import type { HttpServer } from "effect/http"
 import { SqlClient } from "effect/sql"
 import { type Browser, chromium, type Page } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -23,9 +28,16 @@ import { TaskerClient } from "../../src/client/Client.ts"
 import { Workflow } from "../../src/workflow/Workflow.ts"
 import { apiTestLayer, baseUrl, Fragile } from "../api/Support.ts"
 import { fixed } from "../support/Templates.ts"
+import { headerOf, lastEventIdOf, startStreamProxy, type StreamProxy } from "./StreamProxy.ts"
 
 const CHROMIUM = "/usr/bin/chromium"
-const SCREENSHOTS = fileURLToPath(new URL("../../docs/ui/", import.meta.url))
+/**
+ * Where the screenshots go: `screenshots/ui/` (untracked), or the pictures of `docs/ui.md` in `docs/ui/` when
+ * `TASKER_UPDATE_SCREENSHOTS=1` (`npm run docs:screenshots`), so that a test run leaves the tree clean.
+ */
+const SCREENSHOTS = fileURLToPath(
+  new URL(process.env["TASKER_UPDATE_SCREENSHOTS"] === "1" ? "../../docs/ui/" : "../../screenshots/ui/", import.meta.url)
+)
 const missing = !existsSync(CHROMIUM)
   ? `${CHROMIUM} is missing (apt-get install chromium)`
   : findDashboardDirectory() === undefined
@@ -66,6 +78,28 @@ const shot = async (page: Page, name: string) => {
   await page.screenshot({ path: `${SCREENSHOTS}${name}.png`, fullPage: true })
 }
 
+/** The header's live-stream indicator once it says exactly `label`. */
+const liveStatus = (page: Page, label: string) =>
+  page.locator("[data-testid=live-status]", { hasText: new RegExp(`^${label}$`) })
+
+/** A task of the linear example. */
+const linearTask = (evenNumber: number) => ({
+  namespace: "rust_e2e_linear",
+  name: "mathematical_sequence",
+  version: "1.0.0",
+  context: { even_number: evenNumber }
+})
+
+/** The real server of `runtime` (its URL) and a Chromium; `close` ends both. */
+const startServerAndBrowser = async (runtime: ManagedRuntime.ManagedRuntime<HttpServer.HttpServer, unknown>) => ({
+  url: await runtime.runPromise(baseUrl),
+  browser: await launch()
+})
+const closeServerAndBrowser = async (runtime: ManagedRuntime.ManagedRuntime<never, unknown>, browser: Browser | undefined) => {
+  await browser?.close()
+  await runtime.dispose()
+}
+
 const newPage = async (browser: Browser) => {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
   const errors: Array<string> = []
@@ -74,7 +108,10 @@ const newPage = async (browser: Browser) => {
 }
 
 describe.skipIf(missing !== undefined)("the dashboard in Chromium", () => {
-  const runtime = ManagedRuntime.make(apiTestLayer({ traceUrl: TRACE_URL }, {}, { templates: [Xss, Big] }))
+  // heartbeats every 2 s: a stalled event stream is noticed after 6 s of silence
+  const runtime = ManagedRuntime.make(
+    apiTestLayer({ traceUrl: TRACE_URL, eventHeartbeatMs: 2_000 }, {}, { templates: [Xss, Big] })
+  )
   const run = <A, E>(effect: Effect.Effect<A, E, TaskerClient | SqlClient.SqlClient>) => runtime.runPromise(effect)
   let browser: Browser
   let url = ""
@@ -87,27 +124,36 @@ describe.skipIf(missing !== undefined)("the dashboard in Chromium", () => {
       return task
     }))
 
-  beforeAll(async () => {
-    url = await runtime.runPromise(baseUrl)
-    browser = await launch()
-  }, 120_000)
+  beforeAll(async () => ({ url, browser } = await startServerAndBrowser(runtime)), 120_000)
+  afterAll(() => closeServerAndBrowser(runtime, browser), 60_000)
 
-  afterAll(async () => {
-    await browser?.close()
-    await runtime.dispose()
-  }, 60_000)
+  /** Runs `test` with a stream proxy in front of the server (`StreamProxy.ts`), closed afterwards. */
+  const withStreamProxy = async (test: (proxy: StreamProxy) => Promise<void>) => {
+    const proxy = await startStreamProxy(url)
+    try {
+      await test(proxy)
+    } finally {
+      await proxy.close()
+    }
+  }
+
+  /**
+   * A page of the dashboard at `path` reached through `proxy`, once its stream is live and has carried events
+   * (another task ran), so that the page has an event id to resume from: the page and the last event's id.
+   */
+  const liveThroughProxy = async (proxy: StreamProxy, path: string) => {
+    const { errors, page } = await newPage(browser)
+    await page.goto(`${proxy.url}${path}`)
+    await liveStatus(page, "live").waitFor({ timeout: 15_000 })
+    await createTask("test_errors", "success_only", { run: crypto.randomUUID() })
+    await expect.poll(() => lastEventIdOf(proxy.streams[0]?.received ?? ""), { timeout: 15_000 }).toBeDefined()
+    // the hub publishes within a second of a transition: let the last of them arrive
+    await page.waitForTimeout(2_000)
+    return { errors, page, lastSeen: lastEventIdOf(proxy.streams.map((c) => c.received).join("")) }
+  }
 
   it("the overview's counts are the database's; the tasks page lists them; a task UUID in the search opens it", async () => {
-    const linear = await run(Effect.gen(function*() {
-      const client = yield* TaskerClient
-      const created = yield* client.createTask({
-        namespace: "rust_e2e_linear",
-        name: "mathematical_sequence",
-        version: "1.0.0",
-        context: { even_number: 6 }
-      })
-      return yield* client.waitForCompletion(created.task_uuid, { timeout: "60 seconds" })
-    }))
+    const linear = await createTask("rust_e2e_linear", "mathematical_sequence", linearTask(6).context)
     expect(linear.status).toBe("complete")
     const blocked = await createTask(Fragile.namespace, Fragile.name)
     expect(blocked.status).toBe("blocked_by_failures")
@@ -165,7 +211,7 @@ describe.skipIf(missing !== undefined)("the dashboard in Chromium", () => {
     await shot(page, "task-failed")
 
     // the live stream is connected (the page's updates come from it, not from a reload)
-    await page.locator("[data-testid=live-status]", { hasText: /^live$/ }).waitFor({ timeout: 15_000 })
+    await liveStatus(page, "live").waitFor({ timeout: 15_000 })
     // the operator fixes the cause, then retries from the page; a marker on window proves there was no reload
     fixed.add(task.task_uuid)
     await page.evaluate(() => ((globalThis as unknown as { __marker: number }).__marker = 42))
@@ -279,15 +325,69 @@ describe.skipIf(missing !== undefined)("the dashboard in Chromium", () => {
     await page.route("**/v1/events**", (route) => route.abort("connectionreset"))
     await page.goto(`${url}/ui/`)
     const live = page.getByTestId("live-status")
-    await page.locator("[data-testid=live-status]", { hasText: /^reconnecting…$/ }).waitFor({ timeout: 15_000 })
+    await liveStatus(page, "reconnecting…").waitFor({ timeout: 15_000 })
     await page.getByTestId("total-tasks").waitFor()
     await shot(page, "reconnecting")
     // the server is back: the next attempt (backoff 1 s, 2 s, 4 s, …) connects
     await page.unroute("**/v1/events**")
-    await page.locator("[data-testid=live-status]", { hasText: /^live$/ }).waitFor({ timeout: 40_000 })
+    await liveStatus(page, "live").waitFor({ timeout: 40_000 })
     expect(await live.textContent()).toBe("live")
     expect(errors).toEqual([])
     await page.close()
+  }, 90_000)
+
+  it("a stream cut mid-connection says reconnecting…, resumes with Last-Event-ID and shows what it missed, without a reload", async () => {
+    const task = await createTask(Fragile.namespace, Fragile.name)
+    expect(task.status).toBe("blocked_by_failures")
+    // the page reaches the server through a proxy that can cut its event stream
+    await withStreamProxy(async (proxy) => {
+      const { errors, lastSeen, page } = await liveThroughProxy(proxy, `/ui/tasks/${task.task_uuid}`)
+      await page.getByTestId("dag-node-breaks").waitFor()
+      await page.evaluate(() => ((globalThis as unknown as { __marker: number }).__marker = 42))
+
+      // the connection drops mid-stream, and the server stays unreachable for a while
+      proxy.block(true)
+      proxy.cut()
+      await liveStatus(page, "reconnecting…").waitFor({ timeout: 15_000 })
+      // meanwhile the operator fixes the cause and retries the step through the API: the page misses those events
+      fixed.add(task.task_uuid)
+      const detail = await run(Effect.flatMap(TaskerClient, (c) => c.getTask(task.task_uuid)))
+      const breaks = detail.steps.find((s) => s.name === "breaks")!
+      await run(Effect.flatMap(TaskerClient, (c) => c.retryStep(task.task_uuid, breaks.step_uuid)))
+      const done = await run(Effect.flatMap(TaskerClient, (c) => c.waitForCompletion(task.task_uuid, { timeout: "60 seconds" })))
+      expect(done.status).toBe("complete")
+      const before = proxy.streams.length
+
+      // the server is reachable again: the next attempt resumes from the last event the page received
+      proxy.block(false)
+      await liveStatus(page, "live").waitFor({ timeout: 40_000 })
+      expect(proxy.streams.length).toBe(before + 1)
+      const resumed = proxy.streams.at(-1)!
+      expect(headerOf(resumed.head, "last-event-id")).toBe(lastSeen)
+      // the transitions it missed came over the resumed stream, and the page shows them
+      await expect.poll(() => resumed.received.includes(task.task_uuid), { timeout: 15_000 }).toBe(true)
+      await page.locator("[data-testid=dag-node-last][data-state=complete]").waitFor({ timeout: 20_000 })
+      await page.locator("[data-testid=task-status]", { hasText: /^complete$/ }).waitFor({ timeout: 15_000 })
+      expect(await page.evaluate(() => (globalThis as unknown as { __marker?: number }).__marker)).toBe(42)
+      expect(errors).toEqual([])
+      await page.close()
+    })
+  }, 150_000)
+
+  it("a stream that goes silent (a dead network path that stays open) is dropped after three heartbeats and resumed", async () => {
+    await withStreamProxy(async (proxy) => {
+      const { errors, lastSeen, page } = await liveThroughProxy(proxy, "/ui/")
+      // from now on nothing passes on the open connection, and nothing closes it
+      proxy.stall()
+      const stalledAt = Date.now()
+      await liveStatus(page, "reconnecting…").waitFor({ timeout: 20_000 })
+      expect(Date.now() - stalledAt).toBeGreaterThanOrEqual(4_000)
+      await liveStatus(page, "live").waitFor({ timeout: 15_000 })
+      expect(proxy.streams).toHaveLength(2)
+      expect(headerOf(proxy.streams[1]!.head, "last-event-id")).toBe(lastSeen)
+      expect(errors).toEqual([])
+      await page.close()
+    })
   }, 90_000)
 
   it("dead letters are listed with their payload as text; re-drive puts one back on its queue, discard deletes one", async () => {
@@ -372,25 +472,11 @@ describe.skipIf(missing !== undefined)("the dashboard with a token configured", 
   let browser: Browser
   let url = ""
 
-  beforeAll(async () => {
-    url = await runtime.runPromise(baseUrl)
-    browser = await launch()
-  }, 120_000)
-
-  afterAll(async () => {
-    await browser?.close()
-    await runtime.dispose()
-  }, 60_000)
+  beforeAll(async () => ({ url, browser } = await startServerAndBrowser(runtime)), 120_000)
+  afterAll(() => closeServerAndBrowser(runtime, browser), 60_000)
 
   it("gets no data without the token, asks for it, and shows the data once given it", async () => {
-    await runtime.runPromise(Effect.flatMap(TaskerClient, (c) =>
-      c.createTask({
-        namespace: "rust_e2e_linear",
-        name: "mathematical_sequence",
-        version: "1.0.0",
-        context: { even_number: 8 }
-      })
-    ))
+    await runtime.runPromise(Effect.flatMap(TaskerClient, (c) => c.createTask(linearTask(8))))
     const { page, errors } = await newPage(browser)
     const statuses: Array<string> = []
     page.on("response", (r) => {

@@ -1,7 +1,9 @@
 /**
  * The live stream: `GET /v1/events` (server-sent events) read with `fetch` streaming, because `EventSource` cannot
  * send the `Authorization` header. Reconnects with exponential backoff (1 s doubling to 30 s), resuming with
- * `Last-Event-ID`, and reports its state so the page can say "reconnecting…".
+ * `Last-Event-ID`, and reports its state so the page can say "reconnecting…". A connection that goes silent (a
+ * network path that died without closing it) is taken for lost after three heartbeats of nothing: the server says
+ * how often it sends one (`: heartbeat every <ms> ms`).
  */
 import { getToken } from "./api.ts"
 
@@ -11,6 +13,10 @@ export interface LiveEvent {
   readonly event: string
   readonly data: unknown
 }
+
+/** How long a silence means a dead connection before the server has said its heartbeat interval. */
+const DEFAULT_SILENCE_MS = 45_000
+const HEARTBEAT_INTERVAL = /^: heartbeat every (\d+) ms$/
 
 export const connectLive = (
   onEvent: (event: LiveEvent) => void,
@@ -32,14 +38,15 @@ export const connectLive = (
 
   const run = async () => {
     if (stopped) return
-    controller = new AbortController()
+    const aborter = new AbortController()
+    controller = aborter
     const headers: Record<string, string> = { accept: "text/event-stream" }
     const token = getToken()
     if (token !== undefined) headers["authorization"] = `Bearer ${token}`
     if (lastId !== undefined) headers["last-event-id"] = lastId
     try {
       const url = taskUuid === undefined ? "/v1/events" : `/v1/events?task_uuid=${encodeURIComponent(taskUuid)}`
-      const response = await fetch(url, { headers, signal: controller.signal })
+      const response = await fetch(url, { headers, signal: aborter.signal })
       if (!response.ok || response.body === null) {
         // no stream on this server (404) or no credential (401): say so, try again later
         return schedule(response.status === 404 || response.status === 401 ? "unavailable" : "reconnecting")
@@ -48,9 +55,18 @@ export const connectLive = (
       delay = 1000
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader()
       let buffer = ""
+      let silenceMs = DEFAULT_SILENCE_MS
+      let watchdog: ReturnType<typeof setTimeout> | undefined
+      const watch = () => {
+        if (watchdog !== undefined) clearTimeout(watchdog)
+        // nothing, not even a heartbeat, for that long: the connection is dead (the abort ends the read below)
+        watchdog = setTimeout(() => aborter.abort(), silenceMs)
+      }
+      watch()
       while (!stopped) {
-        const { done, value } = await reader.read()
+        const { done, value } = await reader.read().finally(() => clearTimeout(watchdog))
         if (done) break
+        watch()
         buffer += value
         let end: number
         while ((end = buffer.search(/\r?\n\r?\n/)) >= 0) {
@@ -59,7 +75,14 @@ export const connectLive = (
           let event = "message"
           const data: Array<string> = []
           for (const line of block.split(/\r?\n/)) {
-            if (line.startsWith(":")) continue
+            if (line.startsWith(":")) {
+              const interval = HEARTBEAT_INTERVAL.exec(line)
+              if (interval !== null) {
+                silenceMs = 3 * Number(interval[1])
+                watch()
+              }
+              continue
+            }
             const colon = line.indexOf(":")
             const field = colon < 0 ? line : line.slice(0, colon)
             const val = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "")
