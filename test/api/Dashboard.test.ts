@@ -123,8 +123,10 @@ layer(
       Effect.gen(function*() {
         const client = yield* TaskerClient
         const gate = yield* Deferred.make<void>()
-        const created = yield* client.createTask({ ...GATED, context: {} })
-        gates.set(created.task_uuid, gate)
+        // (by a key the handler finds in the context: the server's worker may start the step before the answer)
+        const key = crypto.randomUUID()
+        gates.set(key, gate)
+        const created = yield* client.createTask({ ...GATED, context: { gate: key } })
         const db = yield* sql
         const stepUuid = created.step_mapping.wait!
         // running: in progress, claimed by this process's worker

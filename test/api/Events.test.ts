@@ -128,9 +128,11 @@ layer(apiTestLayer({}, {}, { templates: [Gated] }), { excludeTestServices: true,
         const client = yield* TaskerClient
         const idle = yield* listeners
 
-        const created = yield* client.createTask({ ...GATED, context: {} })
         const gate = yield* Deferred.make<void>()
-        gates.set(created.task_uuid, gate)
+        // (by a key the handler finds in the context: the server's worker may start the step before the answer)
+        const key = crypto.randomUUID()
+        gates.set(key, gate)
+        const created = yield* client.createTask({ ...GATED, context: { gate: key } })
 
         const first = yield* Effect.scoped(Effect.gen(function*() {
           const stream = yield* openStream(`/v1/events?task_uuid=${created.task_uuid}`)
