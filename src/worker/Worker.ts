@@ -199,6 +199,22 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
       )
 
     /**
+     * Gives a claimed step back unrun (`tasker_release_step`: enqueued again, its attempt not used up), its message
+     * visible again after `delaySeconds` (default at once). A failure is ignored: the message comes back after its
+     * visibility timeout anyway.
+     */
+    const giveBack = (queue: string, claimed: ClaimedStep, delaySeconds?: number) =>
+      engine.releaseStep({
+        queue,
+        msgId: claimed.msgId,
+        claimId: claimed.claimId,
+        stepUuid: claimed.stepUuid,
+        attempts: claimed.attempt,
+        processorUuid: processor.processorUuid,
+        ...(delaySeconds === undefined ? {} : { delaySeconds })
+      }).pipe(Effect.ignore)
+
+    /**
      * Runs one claimed step in the slot its claim took, then submits its result (`resultBatcher`); children the
      * result made ready and this worker claimed start at once, the first one in this step's slot.
      */
@@ -214,16 +230,7 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
         // another worker may host this template (a rolling deploy adding a version): give the step back for a
         // while before failing it with HANDLER_NOT_FOUND
         return Effect.logWarning(`no handler for ${claimed.namespace}/${claimed.taskName}@${claimed.taskVersion} ${claimed.stepName}; giving the step back`).pipe(
-          Effect.andThen(engine.releaseStep({
-            queue,
-            msgId: claimed.msgId,
-            claimId: claimed.claimId,
-            stepUuid: claimed.stepUuid,
-            attempts: claimed.attempt,
-            processorUuid: processor.processorUuid,
-            delaySeconds: Math.min(5, vt)
-          })),
-          Effect.ignore,
+          Effect.andThen(giveBack(queue, claimed, Math.min(5, vt))),
           Effect.ensuring(slots.release(1)),
           inStepRegion(claimed)
         )
@@ -299,14 +306,7 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
         }
       }).pipe(
         Effect.onInterrupt(() =>
-          releaseOnShutdown === false ? Effect.void : engine.releaseStep({
-            queue,
-            msgId: claimed.msgId,
-            claimId: claimed.claimId,
-            stepUuid: claimed.stepUuid,
-            attempts: claimed.attempt,
-            processorUuid: processor.processorUuid
-          }).pipe(Effect.ignore)
+          releaseOnShutdown === false ? Effect.void : giveBack(queue, claimed)
         ),
         Effect.catchCause((cause) => Effect.logError("Step execution failed; the message will be redelivered", cause)),
         Effect.ensuring(Effect.suspend(() => {
@@ -484,14 +484,7 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
             const slot = yield* Effect.timeoutOption(slots.take(1), slotWait)
             if (Option.isSome(slot)) return yield* runStep(queue, claimed)
             // still no slot: back to the queue for any worker, the attempt not used up
-            yield* engine.releaseStep({
-              queue,
-              msgId: claimed.msgId,
-              claimId: claimed.claimId,
-              stepUuid: claimed.stepUuid,
-              attempts: claimed.attempt,
-              processorUuid: processor.processorUuid
-            }).pipe(Effect.ignore)
+            yield* giveBack(queue, claimed)
             yield* wakeups.signal(queue)
           })
         )
