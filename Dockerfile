@@ -15,8 +15,8 @@ RUN npm ci --ignore-scripts
 # the dashboard imports the API definition (src/api/Api.ts), so it needs the sources too
 COPY ui ./ui
 COPY src ./src
-# what `npm run build:ui` runs (vite through node itself: the `node` package's binary was not installed)
-RUN node node_modules/vite/bin/vite.js build --config ui/vite.config.ts
+# what `npm run build:ui` runs (node itself: the `node` package's binary was not installed; ui/build.ts builds in production mode)
+RUN node ui/build.ts
 
 # --- the image ------------------------------------------------------------------------------------------------
 FROM node:24-slim

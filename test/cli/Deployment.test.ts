@@ -190,7 +190,10 @@ describe("the Dockerfile", () => {
   it("builds the dashboard in a stage of its own and copies only its files into the image", () => {
     expect(dashboard, "a stage named dashboard").toBeDefined()
     const runs = all("RUN", dashboard).map((i) => i.args)
-    expect(runs.some((r) => r.includes("vite") && r.includes("ui/vite.config.ts"))).toBe(true)
+    // what `npm run build:ui` runs (the production build, ui/build.ts)
+    const buildUi = (JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { scripts: Record<string, string> })
+      .scripts["build:ui"]!
+    expect(runs.some((r) => r.includes(buildUi))).toBe(true)
     // the development dependencies stay in the build stage
     expect(all("RUN").map((i) => i.args)).toContainEqual(expect.stringContaining("npm ci --omit=dev"))
     const fromDashboard = all("COPY").map((i) => copyOf(i.args)).filter((c) => c.from !== undefined)
