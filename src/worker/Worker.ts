@@ -151,13 +151,14 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
       (result: Omit<PendingResult, "done" | "span">) => Effect.Effect<SubmitOutcome, SqlError.SqlError>
     >()
     const active = new Map<string, number>()
-    /** steps running on this worker now (any namespace) */
+    /** steps running on this worker now, every namespace (the sum of `active`) */
     let runningSteps = 0
     /** `tasker.steps.active_executions`: steps running on this worker, per namespace */
     const trackActive = (namespace: string, delta: number) =>
       Effect.suspend(() => {
         const count = (active.get(namespace) ?? 0) + delta
         active.set(namespace, count)
+        runningSteps += delta
         return Metric.update(Metrics.labelled(Metrics.stepsActiveExecutions, { namespace }), count)
       })
 
@@ -239,7 +240,6 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
       // whether this step's slot went to a handed-off child (which then releases it)
       const ticket: SlotTicket = { handedOver: false }
       return Effect.gen(function*() {
-        runningSteps++
         yield* Metrics.increment(Metrics.stepExecutions, { ...labels, handler_type: step?.handler?.kind ?? "none" })
         yield* trackActive(claimed.namespace, 1)
         const keeper = yield* Effect.forkChild(keepVisible)
@@ -309,10 +309,9 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
           releaseOnShutdown === false ? Effect.void : giveBack(queue, claimed)
         ),
         Effect.catchCause((cause) => Effect.logError("Step execution failed; the message will be redelivered", cause)),
-        Effect.ensuring(Effect.suspend(() => {
-          runningSteps--
-          return Effect.andThen(ticket.handedOver ? Effect.void : slots.release(1), trackActive(claimed.namespace, -1))
-        })),
+        Effect.ensuring(Effect.suspend(() =>
+          Effect.andThen(ticket.handedOver ? Effect.void : slots.release(1), trackActive(claimed.namespace, -1))
+        )),
         inStepRegion(claimed)
       )
     }
