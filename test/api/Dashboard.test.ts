@@ -14,7 +14,7 @@ import { TaskStates } from "../../src/domain/TaskStateMachine.ts"
 import { RESULTS_QUEUE } from "../../src/messaging/Channels.ts"
 import { StepError } from "../../src/workflow/StepError.ts"
 import { Workflow } from "../../src/workflow/Workflow.ts"
-import { gatedWorkflow, gates } from "../support/Templates.ts"
+import { gatedWorkflow, newGate } from "../support/Templates.ts"
 import { apiTestLayer, assertError, request } from "./Support.ts"
 
 const NS = "dash_test"
@@ -122,11 +122,8 @@ layer(
     it.effect("counts a running step for the processor that claimed it, until it finishes", () =>
       Effect.gen(function*() {
         const client = yield* TaskerClient
-        const gate = yield* Deferred.make<void>()
-        // (by a key the handler finds in the context: the server's worker may start the step before the answer)
-        const key = crypto.randomUUID()
-        gates.set(key, gate)
-        const created = yield* client.createTask({ ...GATED, context: { gate: key } })
+        const { context, gate } = yield* newGate
+        const created = yield* client.createTask({ ...GATED, context })
         const db = yield* sql
         const stepUuid = created.step_mapping.wait!
         // running: in progress, claimed by this process's worker

@@ -8,7 +8,7 @@ import { assert, describe, layer } from "@effect/vitest"
 import { Deferred, Effect } from "effect"
 import { SqlClient } from "effect/sql"
 import { TaskerClient } from "../../src/client/Client.ts"
-import { gatedWorkflow, gates } from "../support/Templates.ts"
+import { gatedWorkflow, newGate } from "../support/Templates.ts"
 import { apiTestLayer, baseUrl } from "./Support.ts"
 
 const Gated = gatedWorkflow("dash_events")
@@ -128,11 +128,8 @@ layer(apiTestLayer({}, {}, { templates: [Gated] }), { excludeTestServices: true,
         const client = yield* TaskerClient
         const idle = yield* listeners
 
-        const gate = yield* Deferred.make<void>()
-        // (by a key the handler finds in the context: the server's worker may start the step before the answer)
-        const key = crypto.randomUUID()
-        gates.set(key, gate)
-        const created = yield* client.createTask({ ...GATED, context: { gate: key } })
+        const { context, gate } = yield* newGate
+        const created = yield* client.createTask({ ...GATED, context })
 
         const first = yield* Effect.scoped(Effect.gen(function*() {
           const stream = yield* openStream(`/v1/events?task_uuid=${created.task_uuid}`)

@@ -13,7 +13,7 @@ import { TemplateRegistry } from "../../src/workflow/TemplateRegistry.ts"
 import { Workflow } from "../../src/workflow/Workflow.ts"
 import { engineLayer } from "../../layers/engine.ts"
 import { auditTransitions } from "../support/Audit.ts"
-import { fixed, fragileWorkflow, gatedWorkflow, gates } from "../support/Templates.ts"
+import { fixed, fragileWorkflow, gatedWorkflow, newGate } from "../support/Templates.ts"
 import { TestDatabaseLayer } from "../support/TestDatabase.ts"
 
 const NS = "lifecycle"
@@ -401,10 +401,8 @@ layer(TestLayer, { excludeTestServices: true, timeout: "60 seconds" })("engine l
       Effect.gen(function*() {
         const ops = yield* TaskOperations
         const sql = yield* SqlClient.SqlClient
-        const gate = yield* Deferred.make<void>()
-        const key = crypto.randomUUID()
-        gates.set(key, gate)
-        const { task_uuid, step_mapping } = yield* submit("slow", { gate: key })
+        const { context, gate } = yield* newGate
+        const { task_uuid, step_mapping } = yield* submit("slow", context)
         for (let i = 0; i < 100; i++) {
           const [row] = yield* sql<{ current_state: string }>`
             SELECT current_state FROM tasker_workflow_steps WHERE workflow_step_uuid = ${step_mapping.wait!}`
@@ -438,10 +436,8 @@ layer(TestLayer, { excludeTestServices: true, timeout: "60 seconds" })("engine l
     it.effect("cancelling a running task cancels its steps; the running handler's late result is discarded", () =>
       Effect.gen(function*() {
         const ops = yield* TaskOperations
-        const gate = yield* Deferred.make<void>()
-        const key = crypto.randomUUID()
-        gates.set(key, gate)
-        const { task_uuid, step_mapping } = yield* submit("slow", { gate: key })
+        const { context, gate } = yield* newGate
+        const { task_uuid, step_mapping } = yield* submit("slow", context)
         // wait until the step runs
         const sql = yield* SqlClient.SqlClient
         for (let i = 0; i < 100; i++) {

@@ -35,6 +35,16 @@ export const fragileWorkflow = (namespace: string) =>
 export const gates = new Map<string, Deferred.Deferred<void>>()
 
 /**
+ * A closed gate registered under a new key: `context` goes into the task's context, so that the handler finds the
+ * gate even when the step starts before `createTask` answers (a root handed to this process's worker).
+ */
+export const newGate = Effect.map(Deferred.make<void>(), (gate) => {
+  const key = crypto.randomUUID()
+  gates.set(key, gate)
+  return { gate, context: { gate: key } }
+})
+
+/**
  * `<namespace>/<name>@1.0.0`: wait (its first attempt waits at the task's gate in `gates`, if the test set one;
  * returns `{ attempt }`) → after (returns "after"). A test knows a step is running and decides when it may finish.
  * The gate is found by the task's uuid, or by the task context's `gate` key: a test whose process runs the worker
