@@ -164,11 +164,21 @@ export const openWriteCounter = async (url: string): Promise<WriteCounter & { re
       }
       const [row] = await run(sql<{ records: string; commits: string; bytes: string; fpi: string }>`
         WITH r AS (
-          SELECT xid::text AS xid, resource_manager, record_type, record_length, fpi_length, block_ref
+          SELECT xid::text AS xid, resource_manager, record_type, record_length, fpi_length, block_ref, description
           FROM pg_get_wal_records_info(${from}::pg_lsn, ${to}::pg_lsn)
         ),
         pattern AS (SELECT 'rel [0-9]+/' || oid || '/' AS re FROM pg_database WHERE datname = current_database()),
-        ours AS (SELECT DISTINCT xid FROM r, pattern WHERE xid <> '0' AND block_ref ~ pattern.re)
+        writers AS (SELECT DISTINCT xid FROM r, pattern WHERE xid <> '0' AND block_ref ~ pattern.re),
+        -- a transaction whose writes were all made in subtransactions (PL/pgSQL's BEGIN … EXCEPTION) is ours too: its
+        -- commit record lists them
+        ours AS (
+          SELECT xid FROM writers
+          UNION
+          SELECT r.xid FROM r
+          WHERE r.resource_manager = 'Transaction' AND r.record_type LIKE 'COMMIT%'
+            AND string_to_array(btrim(substring(r.description FROM 'subxacts:([ 0-9]+)')), ' ')
+                && ARRAY(SELECT xid FROM writers)
+        )
         SELECT count(*)::text AS records,
           count(*) FILTER (WHERE resource_manager = 'Transaction' AND record_type LIKE 'COMMIT%')::text AS commits,
           coalesce(sum(record_length - fpi_length), 0)::text AS bytes,
