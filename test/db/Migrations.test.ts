@@ -38,7 +38,8 @@ layer(TestDatabaseLayer, { excludeTestServices: true })("migrations", (it) => {
         [7, "engine"],
         [9, "task_context_size"],
         [10, "api_keys"],
-        [11, "dashboard"]
+        [11, "dashboard"],
+        [12, "batched_completions"]
       ])
       const again = yield* runMigrations()
       assert.deepStrictEqual(again, [])

@@ -1,0 +1,387 @@
+-- A worker's successful results applied set-based: a batch of step completions costs a fixed number of statements,
+-- whatever its size, instead of some thirty nested statements per result (tasker_submit_step_result and the
+-- functions it calls, each a round of the executor inside PL/pgSQL).
+--
+--   tasker_complete_step_results  the successes of a batch: messages, locks, completions, children, tasks — each a
+--                                 statement for the whole batch
+--   tasker_submit_step_results    (replaced) a batch of successes goes through tasker_complete_step_results; a batch
+--                                 with a failure, or one the set-based path could not apply, goes result by result
+--                                 through tasker_submit_step_result, as before
+--
+-- What is written is exactly what tasker_submit_step_result writes for the same results (the same transitions, rows,
+-- messages and notifications): the audit trail and the state machines do not see which path applied a result.
+
+-- One row of tasker_submit_step_results' answer.
+CREATE TYPE tasker_submit_outcome AS (
+  ord integer, outcome text, step_state varchar, task_uuid uuid, task_state varchar, result_outcome text,
+  enqueued_count integer, claims jsonb);
+
+-- Applies a batch of successful results (p_results as for tasker_submit_step_results; every item has success: true)
+-- inline, set-based, in this order of locks (the order every writer keeps):
+--   1. the results' messages, deleted while they are still these claims' (p_claim_id), which locks them;
+--   2. the steps' tasks and the steps, locked in task order (FOR UPDATE OF t, ws after the sort);
+--   3. a result that does not count — its message no longer this claim's, its step claimed again (attempts moved on)
+--      or ended meanwhile, an unknown step — writes nothing but what tasker_submit_step_result writes for it: a
+--      message of an ended step archived, of an unknown one dead-lettered, another claim's put back (outcomes
+--      'discarded' / 'superseded');
+--   4. the others: in_progress -> complete (Complete, the envelope stored), one insert and one update for all;
+--   5. their children, locked in uuid order: each has as many unfinished parents less as it has parents among the
+--      completed steps; a pending child left with none is ready. Ready children are claimed for this worker
+--      (Start, handoff: a hidden message read once, as tasker_release_children's 'handoff') — one per completed
+--      step that has any, then p_extra_slots more in result order — or enqueued (Enqueue, a message, the queue's
+--      consumers notified); p_handoff false enqueues them all. One update, one transition insert and one message
+--      insert for all;
+--   6. each task's count of active steps moves by its completions and its ready children; a task in
+--      steps_in_process left with nothing active is evaluated (tasker_advance_task, StepCompleted first), as
+--      tasker_apply_step_result does.
+-- Returns one row per result (ord = its position in p_results); claims as tasker_submit_step_result's.
+CREATE FUNCTION tasker_complete_step_results(
+  p_queue varchar, p_results jsonb, p_processor_uuid uuid, p_extra_slots integer, p_vt_seconds double precision,
+  p_handoff boolean)
+RETURNS SETOF tasker_submit_outcome
+LANGUAGE plpgsql AS $fn$
+#variable_conflict use_column
+DECLARE
+  -- the results, by position in p_results
+  v_ord integer[];
+  v_msg_id bigint[];
+  v_claim_id uuid[];
+  v_step uuid[];
+  v_attempts integer[];
+  v_envelope jsonb[];
+  v_headers jsonb[];
+  -- their messages, taken
+  v_taken tasker_queue_messages[];
+  -- the locked targets, one per known step (outcome: NULL = to complete)
+  l_ord integer[];
+  l_task uuid[];
+  l_task_state varchar[];
+  l_step_state varchar[];
+  l_outcome text[];
+  l_correlation uuid[];
+  l_parent_correlation uuid[];
+  l_headers jsonb[];
+  -- the completed results, with what their children's messages carry
+  c_ord integer[];
+  c_step uuid[];
+  c_task uuid[];
+  c_correlation uuid[];
+  c_parent_correlation uuid[];
+  c_headers jsonb[];
+  -- the children of the completed steps
+  k_step uuid[];
+  k_task uuid[];
+  k_ready boolean[];
+  k_parents integer[];
+  k_first integer[];
+  -- the ready children's messages: the result that released each, its message and whether it was claimed
+  s_ord integer[];
+  s_msg_id bigint[];
+  s_claimed boolean[];
+  v_enqueued integer;
+  v_task record;
+  v_eval record;
+  v_task_states jsonb := '{}'::jsonb;
+  v_eval_enqueued jsonb := '{}'::jsonb;
+  v_claims jsonb := '{}'::jsonb;
+  v_claimed bigint[];
+BEGIN
+  -- (the arrays in p_results' order: the aggregates read the items as jsonb_array_elements yields them)
+  SELECT array_agg(x.ord::integer), array_agg((x.item ->> 'msg_id')::bigint), array_agg((x.item ->> 'claim_id')::uuid),
+         array_agg((x.item ->> 'step_uuid')::uuid), array_agg((x.item ->> 'attempts')::integer),
+         array_agg(x.item -> 'results'), array_agg(COALESCE(x.item -> 'headers', '{}'::jsonb))
+  INTO v_ord, v_msg_id, v_claim_id, v_step, v_attempts, v_envelope, v_headers
+  FROM jsonb_array_elements(p_results) WITH ORDINALITY AS x(item, ord);
+  IF v_ord IS NULL THEN
+    RETURN;
+  END IF;
+
+  -- 1. the messages
+  WITH taken AS (
+    DELETE FROM tasker_queue_messages m
+    USING unnest(v_msg_id, v_claim_id) AS i(msg_id, claim_id)
+    WHERE m.queue_name = p_queue AND m.msg_id = i.msg_id AND m.claim_id = i.claim_id
+    RETURNING m
+  )
+  SELECT COALESCE(array_agg(taken.m), '{}') INTO v_taken FROM taken;
+
+  -- 2. the tasks and steps (the arrays in lock order); 3. which results count
+  SELECT array_agg(l.ord), array_agg(l.task_uuid), array_agg(l.task_state), array_agg(l.step_state),
+         array_agg(CASE
+           WHEN l.owned AND l.step_state = 'in_progress' AND l.attempts = l.claimed_attempts THEN NULL
+           WHEN l.step_state IN ('complete', 'cancelled', 'resolved_manually') THEN 'discarded'
+           ELSE 'superseded' END),
+         array_agg(l.correlation_id), array_agg(l.parent_correlation_id),
+         -- without a trace of the result's own, the children's messages continue the task's trace
+         array_agg(CASE WHEN l.headers ? 'traceparent' THEN l.headers ELSE l.trace_headers END)
+  INTO l_ord, l_task, l_task_state, l_step_state, l_outcome, l_correlation, l_parent_correlation, l_headers
+  FROM (
+    SELECT i.ord, t.task_uuid, t.current_state AS task_state, ws.current_state AS step_state, ws.attempts,
+           i.attempts AS claimed_attempts, i.msg_id IN (SELECT tm.msg_id FROM unnest(v_taken) tm) AS owned,
+           t.correlation_id, t.parent_correlation_id, t.trace_headers, i.headers
+    FROM unnest(v_ord, v_step, v_attempts, v_msg_id, v_headers) AS i(ord, step_uuid, attempts, msg_id, headers)
+    JOIN tasker_workflow_steps ws ON ws.workflow_step_uuid = i.step_uuid
+    JOIN tasker_tasks t ON t.task_uuid = ws.task_uuid
+    ORDER BY t.task_uuid, ws.workflow_step_uuid
+    FOR UPDATE OF t, ws
+  ) l;
+  l_ord := COALESCE(l_ord, '{}');
+
+  IF cardinality(l_ord) < cardinality(v_ord) OR array_position(l_outcome, 'discarded') IS NOT NULL
+     OR array_position(l_outcome, 'superseded') IS NOT NULL THEN
+    -- what tasker_submit_step_result writes for a result that does not count, for the messages this call took
+    INSERT INTO tasker_queue_archive (queue_name, msg_id, read_ct, enqueued_at, vt, message, headers, reason, dead_letter)
+    SELECT m.queue_name, m.msg_id, m.read_ct, m.enqueued_at, m.vt, m.message, m.headers,
+           CASE WHEN l.ord IS NULL THEN 'unknown step ' || i.step_uuid
+                ELSE 'result of a step already ' || l.step_state END,
+           l.ord IS NULL
+    FROM unnest(v_taken) m
+    JOIN unnest(v_ord, v_msg_id, v_step) AS i(ord, msg_id, step_uuid) ON i.msg_id = m.msg_id
+    LEFT JOIN unnest(l_ord, l_step_state, l_outcome) AS l(ord, step_state, outcome) ON l.ord = i.ord
+    WHERE l.ord IS NULL OR l.outcome = 'discarded';
+    INSERT INTO tasker_queue_messages
+    SELECT m.* FROM unnest(v_taken) m
+    JOIN unnest(v_ord, v_msg_id) AS i(ord, msg_id) ON i.msg_id = m.msg_id
+    JOIN unnest(l_ord, l_outcome) AS l(ord, outcome) ON l.ord = i.ord
+    WHERE l.outcome = 'superseded';
+  END IF;
+
+  -- 4. the completions
+  SELECT array_agg(l.ord), array_agg(v_step[l.ord]), array_agg(l.task_uuid), array_agg(l.correlation_id),
+         array_agg(l.parent_correlation_id), array_agg(l.headers)
+  INTO c_ord, c_step, c_task, c_correlation, c_parent_correlation, c_headers
+  FROM unnest(l_ord, l_task, l_outcome, l_correlation, l_parent_correlation, l_headers)
+    AS l(ord, task_uuid, outcome, correlation_id, parent_correlation_id, headers)
+  WHERE l.outcome IS NULL;
+
+  IF c_ord IS NOT NULL THEN
+    WITH completed AS (
+      UPDATE tasker_workflow_steps ws SET
+        current_state = 'complete', in_process = false, processed = true, processed_at = now(), retry_at = NULL,
+        results = COALESCE(i.envelope, ws.results), updated_at = now()
+      FROM unnest(v_ord, v_step, v_envelope) AS i(ord, step_uuid, envelope)
+      WHERE ws.workflow_step_uuid = i.step_uuid AND i.ord = ANY (c_ord)
+      RETURNING ws.workflow_step_uuid
+    )
+    INSERT INTO tasker_workflow_step_transitions (workflow_step_uuid, sort_key, to_state, from_state, metadata,
+                                                  processor_uuid)
+    SELECT c.step_uuid,
+           COALESCE((SELECT max(st.sort_key) FROM tasker_workflow_step_transitions st
+                     WHERE st.workflow_step_uuid = c.step_uuid), 0) + 1,
+           'complete', 'in_progress', '{"event": "Complete"}'::jsonb, p_processor_uuid
+    FROM unnest(c_step) AS c(step_uuid);
+
+    -- 5. the children, locked in a fixed order
+    SELECT array_agg(k.step_uuid), array_agg(k.task_uuid), array_agg(k.ready), array_agg(k.parents),
+           array_agg(k.first_ord)
+    INTO k_step, k_task, k_ready, k_parents, k_first
+    FROM (
+      SELECT ch.workflow_step_uuid AS step_uuid, ch.task_uuid, p.parents, p.first_ord,
+             ch.current_state = 'pending' AND ch.unfinished_parents = p.parents AS ready
+      FROM (SELECT e.to_step_uuid, count(*)::integer AS parents, min(c.ord) AS first_ord
+            FROM unnest(c_step, c_ord) AS c(step_uuid, ord)
+            JOIN tasker_workflow_step_edges e ON e.from_step_uuid = c.step_uuid
+            GROUP BY e.to_step_uuid) p
+      JOIN tasker_workflow_steps ch ON ch.workflow_step_uuid = p.to_step_uuid
+      ORDER BY ch.workflow_step_uuid
+      FOR UPDATE OF ch
+    ) k;
+  END IF;
+
+  IF k_step IS NOT NULL THEN
+    WITH kids AS (
+      SELECT k.*,
+             row_number() OVER (PARTITION BY k.first_ord, k.ready ORDER BY k.step_uuid) AS rank_in_result
+      FROM unnest(k_step, k_task, k_ready, k_parents, k_first) AS k(step_uuid, task_uuid, ready, parents, first_ord)
+    ),
+    decided AS (
+      SELECT kids.*,
+             CASE WHEN NOT kids.ready THEN 'wait'
+                  WHEN p_handoff AND (kids.rank_in_result = 1
+                       OR sum(CASE WHEN kids.ready AND kids.rank_in_result > 1 THEN 1 ELSE 0 END)
+                            OVER (ORDER BY kids.first_ord, kids.ready, kids.rank_in_result
+                                  ROWS UNBOUNDED PRECEDING) <= GREATEST(p_extra_slots, 0)) THEN 'claim'
+                  ELSE 'enqueue' END AS kind
+      FROM kids
+    ),
+    moved AS (
+      UPDATE tasker_workflow_steps ch SET
+        current_state = CASE d.kind WHEN 'claim' THEN 'in_progress' WHEN 'enqueue' THEN 'enqueued'
+                                    ELSE ch.current_state END,
+        unfinished_parents = CASE WHEN d.kind = 'wait' THEN ch.unfinished_parents - d.parents ELSE 0 END,
+        attempts = CASE WHEN d.kind = 'claim' THEN ch.attempts + 1 ELSE ch.attempts END,
+        in_process = CASE d.kind WHEN 'claim' THEN true WHEN 'enqueue' THEN false ELSE ch.in_process END,
+        last_attempted_at = CASE WHEN d.kind = 'claim' THEN now() ELSE ch.last_attempted_at END,
+        retry_at = CASE WHEN d.kind = 'wait' THEN ch.retry_at END,
+        updated_at = now()
+      FROM decided d
+      WHERE ch.workflow_step_uuid = d.step_uuid
+      RETURNING ch.workflow_step_uuid
+    ),
+    recorded AS (
+      INSERT INTO tasker_workflow_step_transitions (workflow_step_uuid, sort_key, to_state, from_state, metadata,
+                                                    processor_uuid)
+      SELECT d.step_uuid,
+             COALESCE((SELECT max(st.sort_key) FROM tasker_workflow_step_transitions st
+                       WHERE st.workflow_step_uuid = d.step_uuid), 0) + 1,
+             CASE WHEN d.kind = 'claim' THEN 'in_progress' ELSE 'enqueued' END, 'pending',
+             CASE WHEN d.kind = 'claim' THEN '{"event": "Start", "handoff": true}'::jsonb
+                  ELSE '{"event": "Enqueue"}'::jsonb END,
+             p_processor_uuid
+      FROM decided d WHERE d.kind <> 'wait'
+    ),
+    sent AS (
+      INSERT INTO tasker_queue_messages (queue_name, vt, read_ct, message, headers, claim_id)
+      SELECT p_queue,
+             CASE WHEN d.kind = 'claim' THEN clock_timestamp() + make_interval(secs => p_vt_seconds) ELSE now() END,
+             CASE WHEN d.kind = 'claim' THEN 1 ELSE 0 END,
+             tasker_step_message(d.task_uuid, d.step_uuid, c.correlation_id, c.parent_correlation_id), c.headers,
+             CASE WHEN d.kind = 'claim' THEN gen_random_uuid() END
+      FROM decided d
+      JOIN unnest(c_ord, c_correlation, c_parent_correlation, c_headers)
+        AS c(ord, correlation_id, parent_correlation_id, headers) ON c.ord = d.first_ord
+      WHERE d.kind <> 'wait'
+      RETURNING tasker_queue_messages.msg_id, (tasker_queue_messages.message ->> 'step_uuid')::uuid AS step_uuid,
+                tasker_queue_messages.claim_id IS NOT NULL AS claimed
+    )
+    SELECT array_agg(d.first_ord), array_agg(s.msg_id), array_agg(s.claimed)
+    INTO s_ord, s_msg_id, s_claimed
+    FROM sent s JOIN decided d ON d.step_uuid = s.step_uuid;
+
+    v_enqueued := cardinality(array_positions(s_claimed, false));
+    IF v_enqueued > 0 THEN
+      PERFORM tasker_notify_queue(p_queue);
+    END IF;
+  END IF;
+  s_ord := COALESCE(s_ord, '{}');
+  -- what the claimed children's handlers need, by the result that released them
+  IF array_position(s_claimed, true) IS NOT NULL THEN
+    -- (tasker_claimed_steps called with plain variables, so that it is inlined into this statement and planned once
+    -- per session; an argument computed by a subquery makes it a function call planned at every call)
+    v_claimed := ARRAY(SELECT s.msg_id FROM unnest(s_msg_id, s_claimed) AS s(msg_id, claimed) WHERE s.claimed);
+    SELECT jsonb_object_agg(x.ord::text, x.claims) INTO v_claims
+    FROM (SELECT s_ord[array_position(s_msg_id, cs.msg_id)] AS ord,
+                 jsonb_agg(to_jsonb(cs) || jsonb_build_object('msg_id', cs.msg_id::text) ORDER BY cs.msg_id) AS claims
+          FROM tasker_claimed_steps(p_queue, v_claimed) cs
+          GROUP BY 1) x;
+  END IF;
+
+  -- 6. the tasks
+  IF c_ord IS NOT NULL THEN
+    FOR v_task IN
+      SELECT t.task_uuid, t.current_state, t.active_steps,
+             t.active_steps - done.n + COALESCE(rel.n, 0) AS active, done.last_ord, done.last_step, done.headers
+      FROM (SELECT c.task_uuid, count(*)::integer AS n, max(c.ord) AS last_ord,
+                   (array_agg(c.step_uuid ORDER BY c.ord DESC))[1] AS last_step,
+                   (array_agg(i.headers ORDER BY c.ord DESC))[1] AS headers
+            FROM unnest(c_ord, c_step, c_task) AS c(ord, step_uuid, task_uuid)
+            JOIN unnest(v_ord, v_headers) AS i(ord, headers) ON i.ord = c.ord
+            GROUP BY c.task_uuid) done
+      JOIN tasker_tasks t ON t.task_uuid = done.task_uuid
+      LEFT JOIN (SELECT k.task_uuid, count(*)::integer AS n
+                 FROM unnest(k_task, k_ready) AS k(task_uuid, ready) WHERE k.ready
+                 GROUP BY k.task_uuid) rel ON rel.task_uuid = done.task_uuid
+      ORDER BY t.task_uuid
+    LOOP
+      IF v_task.current_state = 'steps_in_process' AND v_task.active <= 0 THEN
+        SELECT * INTO v_eval FROM tasker_advance_task(v_task.task_uuid, p_processor_uuid, v_task.headers,
+          'steps_in_process', ARRAY['evaluating_results']::varchar[],
+          ARRAY[jsonb_build_object('event', 'StepCompleted', 'stepUuid', v_task.last_step)]);
+        v_task_states := v_task_states || jsonb_build_object(v_task.last_ord::text, v_eval.task_state);
+        v_eval_enqueued := v_eval_enqueued
+          || jsonb_build_object(v_task.last_ord::text, cardinality(v_eval.enqueued_step_uuids));
+      ELSIF GREATEST(v_task.active, 0) <> v_task.active_steps THEN
+        UPDATE tasker_tasks SET active_steps = GREATEST(v_task.active, 0), updated_at = now()
+        WHERE task_uuid = v_task.task_uuid;
+      END IF;
+    END LOOP;
+  END IF;
+
+  RETURN QUERY
+  SELECT i.ord,
+         CASE WHEN l.ord IS NULL THEN 'discarded' WHEN l.outcome IS NULL THEN 'processed' ELSE l.outcome END,
+         CASE WHEN l.outcome IS NULL AND l.ord IS NOT NULL THEN 'complete'::varchar ELSE l.step_state END,
+         l.task_uuid,
+         CASE WHEN l.outcome IS NULL AND l.ord IS NOT NULL
+              THEN COALESCE(v_task_states ->> i.ord::text, l.task_state)::varchar END,
+         CASE WHEN l.outcome IS NULL AND l.ord IS NOT NULL THEN 'completed' END,
+         (SELECT count(*)::integer FROM unnest(s_ord) so(ord) WHERE so.ord = i.ord)
+           + COALESCE((v_eval_enqueued ->> i.ord::text)::integer, 0),
+         COALESCE(v_claims -> i.ord::text, '[]'::jsonb)
+  FROM unnest(v_ord) AS i(ord)
+  LEFT JOIN unnest(l_ord, l_task, l_task_state, l_step_state, l_outcome)
+    AS l(ord, task_uuid, task_state, step_state, outcome) ON l.ord = i.ord
+  ORDER BY i.ord;
+END
+$fn$;
+
+-- The results a worker has ready at the same time, in one transaction. p_results: [{"msg_id", "claim_id",
+-- "step_uuid", "task_uuid", "attempts", "success", "results", "headers"}, …]. Applied inline (p_process_inline), a
+-- batch of successes goes through tasker_complete_step_results: a fixed number of statements for the whole batch.
+-- Otherwise — a failure in the batch, results for the orchestrators, or a set-based application that raised (it is
+-- undone, with a warning) — each result goes through tasker_submit_step_result (applied in a subtransaction of its
+-- own, so one that fails to apply goes to the orchestrators alone), taken in task order so that two workers'
+-- batches lock their tasks in the same order. With p_handoff, each successful step's own slot can take one of its
+-- ready children, and the p_extra_slots other free slots of the worker go to the children of the first results that
+-- have more; without (a worker shutting down), every ready child is enqueued for the others. Returns one row per
+-- result, in p_results' order (ord = its position, from 1).
+CREATE OR REPLACE FUNCTION tasker_submit_step_results(
+  p_queue varchar, p_results jsonb, p_processor_uuid uuid, p_process_inline boolean DEFAULT false,
+  p_max_backoff_seconds double precision DEFAULT 300, p_jitter_fraction double precision DEFAULT 0,
+  p_extra_slots integer DEFAULT 0, p_vt_seconds double precision DEFAULT 30, p_handoff boolean DEFAULT true)
+RETURNS TABLE (ord integer, outcome text, step_state varchar, task_uuid uuid, task_state varchar, result_outcome text,
+               enqueued_count integer, claims jsonb)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  e record;
+  r record;
+  v_extra integer := GREATEST(p_extra_slots, 0);
+  v_applied tasker_submit_outcome[];
+BEGIN
+  IF current_setting('tasker.async_commit', true) = 'on' THEN
+    PERFORM set_config('synchronous_commit', 'off', true);
+  END IF;
+  -- the caller wakes its own consumers once this commits (tasker_notify_queue)
+  PERFORM set_config('tasker.notify_origin', p_processor_uuid::text, true);
+
+  -- (one result alone costs less the other way: the set-based statements start more executor nodes than the
+  -- per-result path's small ones, which pays from two results on)
+  IF p_process_inline AND jsonb_array_length(p_results) > 1
+     AND NOT jsonb_path_exists(p_results, '$[*] ? (@.success != true)') THEN
+    BEGIN
+      v_applied := ARRAY(SELECT c FROM tasker_complete_step_results(p_queue, p_results, p_processor_uuid, v_extra,
+                                                                     p_vt_seconds, p_handoff) c);
+    EXCEPTION WHEN OTHERS THEN
+      RAISE WARNING 'applying % results set-based failed (%); applying them one by one', jsonb_array_length(p_results),
+        SQLERRM;
+      v_applied := NULL;
+    END;
+    IF v_applied IS NOT NULL THEN
+      RETURN QUERY SELECT a.* FROM unnest(v_applied) a;
+      PERFORM set_config('tasker.notify_origin', '', true);
+      RETURN;
+    END IF;
+  END IF;
+
+  FOR e IN
+    SELECT x.ord::integer AS ord, (x.item ->> 'msg_id')::bigint AS msg_id, (x.item ->> 'step_uuid')::uuid AS step_uuid,
+           (x.item ->> 'attempts')::integer AS attempts, (x.item ->> 'success')::boolean AS success,
+           x.item -> 'results' AS results, COALESCE(x.item -> 'headers', '{}'::jsonb) AS headers,
+           (x.item ->> 'claim_id')::uuid AS claim_id
+    FROM jsonb_array_elements(p_results) WITH ORDINALITY AS x(item, ord)
+    -- (the step's task, as its claim returned it: a step never changes task)
+    ORDER BY (x.item ->> 'task_uuid')::uuid, x.ord
+  LOOP
+    SELECT * INTO r FROM tasker_submit_step_result(p_queue, e.msg_id, e.step_uuid, e.attempts, e.success, e.results,
+      p_processor_uuid, e.headers, p_process_inline, p_max_backoff_seconds, p_jitter_fraction,
+      CASE WHEN e.success AND p_handoff THEN 1 + v_extra ELSE 0 END, p_vt_seconds, e.claim_id);
+    v_extra := v_extra - GREATEST(jsonb_array_length(r.claims) - 1, 0);
+    RETURN QUERY SELECT e.ord, r.outcome, r.step_state, r.task_uuid, r.task_state, r.result_outcome, r.enqueued_count,
+                        r.claims;
+  END LOOP;
+  PERFORM set_config('tasker.notify_origin', '', true);
+END
+$fn$;
+
+ALTER FUNCTION tasker_submit_step_results SET enable_seqscan = off;
+ALTER FUNCTION tasker_complete_step_results SET enable_seqscan = off SET plan_cache_mode = force_generic_plan;
