@@ -168,6 +168,8 @@ export interface NewTask {
   readonly reason: string | null
   readonly requestedAt: Date | null
   readonly steps: ReadonlyArray<StepSpec>
+  /** this task's trace context (its `trace_headers` and its root steps' messages) in a batch; default the batch's */
+  readonly headers?: Schema.Json
 }
 
 export interface CreateTaskParams extends NewTask {
@@ -322,7 +324,8 @@ export class EngineFunctions extends Context.Service<EngineFunctions, {
               source_system: t.sourceSystem,
               reason: t.reason,
               requested_at: t.requestedAt?.toISOString() ?? null,
-              steps: t.steps as unknown as Schema.Json
+              steps: t.steps as unknown as Schema.Json,
+              ...(t.headers === undefined ? {} : { headers: t.headers })
             })))
           }::jsonb, ${p.processorUuid}::uuid, ${json(p.headers)}::jsonb)`
       })

@@ -11,7 +11,7 @@
  * it).
  */
 import { createHash } from "node:crypto"
-import { Cause, Context, Effect, Exit, Layer, Option, Predicate, Schema, SchemaIssue } from "effect"
+import { Cause, Context, Deferred, Effect, Exit, Layer, Option, Predicate, Queue, Schema, SchemaIssue, type Tracer } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import { v7 as uuidv7 } from "uuid"
 import type { StepUuid, TaskUuid } from "../domain/Ids.ts"
@@ -155,6 +155,20 @@ const inBatch = (index: number) => (error: InvalidTaskRequest) =>
   new InvalidTaskRequest({ field: `tasks.${index}.${error.field}`, message: `tasks.${index}.${error.message}` })
 
 
+/**
+ * The most creations one batch of `createTask` calls takes: a longer transaction holds back the workers (nothing of
+ * a batch runs before it commits) more than it saves.
+ */
+const CREATION_BATCH_SIZE = 100
+
+/** A creation waiting for its batch (`TaskInitializer`'s creation batching). */
+interface PendingCreation {
+  readonly task: NewTask
+  /** the creating request's span, linked from the batch's */
+  readonly span: Tracer.AnySpan | undefined
+  readonly done: Deferred.Deferred<CreatedTaskRow, SqlError.SqlError>
+}
+
 export class TaskInitializer extends Context.Service<TaskInitializer, {
   readonly createTask: (
     request: TaskRequest
@@ -221,6 +235,69 @@ export class TaskInitializer extends Context.Service<TaskInitializer, {
         }
         return { params, namespace: definition.namespace, key: template.key }
       })
+
+      /**
+       * Creation batching. A creation goes out at once when no other creation of this process is in flight (with its
+       * roots handed to this process's worker, `LocalHandoff`); the creations that come meanwhile wait for the next
+       * batch: one `tasker_create_tasks` transaction for up to `CREATION_BATCH_SIZE` of them, one insert per table, each
+       * task with its own trace context. So a task alone never waits, and a process creating many at once (a burst
+       * of API requests, or a loop of `createTask` calls) commits many per transaction. A batch that fails is retried
+       * one request at a time, so that a request the database refuses fails alone.
+       */
+      let inFlight = 0
+      let pending: Array<PendingCreation> = []
+      const wake = yield* Queue.sliding<void>(1)
+      const flush = Effect.gen(function*() {
+        const batch = pending.slice(0, CREATION_BATCH_SIZE)
+        pending = pending.slice(batch.length)
+        const exit = yield* engine.createTasks({
+          tasks: batch.map((p) => p.task),
+          processorUuid: processor.processorUuid,
+          headers: {}
+        }).pipe(
+          Effect.withSpan("TaskInitializer.createBatch", {
+            root: true,
+            attributes: { tasks: batch.length },
+            links: batch.flatMap((p) => p.span === undefined ? [] : [{ span: p.span, attributes: {} }])
+          }),
+          Effect.exit
+        )
+        if (Exit.isSuccess(exit) && exit.value.length === batch.length) {
+          yield* Effect.forEach(batch, (p, i) => Deferred.succeed(p.done, exit.value[i]!), { discard: true })
+          return
+        }
+        yield* Effect.forEach(batch, (p) =>
+          engine.createTask({ ...p.task, processorUuid: processor.processorUuid, headers: p.task.headers ?? {} }).pipe(
+            Effect.exit,
+            Effect.flatMap((one) => Deferred.done(p.done, one))
+          ), { discard: true })
+      })
+      yield* Effect.forkScoped(Effect.forever(Effect.gen(function*() {
+        if (pending.length === 0) yield* Queue.take(wake)
+        if (pending.length > 0) {
+          inFlight++
+          yield* Effect.uninterruptible(flush).pipe(Effect.ensuring(Effect.sync(() => inFlight--)))
+        }
+      })).pipe(
+        // (shutting down: the creations still waiting are interrupted, not left waiting)
+        Effect.onInterrupt(() => Effect.forEach(pending, (p) => Deferred.interrupt(p.done), { discard: true }))
+      ))
+      /** Waits for the next batch to create `task`. */
+      const inNextBatch = (task: NewTask) =>
+        Effect.gen(function*() {
+          const done = yield* Deferred.make<CreatedTaskRow, SqlError.SqlError>()
+          const span = Option.getOrUndefined(yield* Effect.option(Effect.currentSpan))
+          pending.push({ task, span, done })
+          yield* Queue.offer(wake, undefined)
+          return yield* Deferred.await(done)
+        })
+      /** Whether a creation goes out alone now (counted in flight) or waits for the next batch. */
+      const goesAlone = Effect.sync(() => {
+        if (inFlight > 0 || pending.length > 0) return false
+        inFlight++
+        return true
+      })
+      const doneAlone = Effect.sync(() => inFlight--)
 
       /** Root steps the creation handed to this process's worker (none for a batch creation). */
       const claimedCount = (row: CreatedTaskRow | CreatedTaskWithClaims) => "claims" in row ? row.claims.length : 0
@@ -299,8 +376,14 @@ export class TaskInitializer extends Context.Service<TaskInitializer, {
         // whose end this call does not see.
         const host = handoff.host()
         const inTransaction = Option.isSome(yield* Effect.serviceOption(sql.transactionService))
-        const row = host === undefined || inTransaction
+        const row = inTransaction
           ? yield* engine.createTask({ ...params, processorUuid: processor.processorUuid, headers })
+          : !(yield* goesAlone)
+          ? yield* inNextBatch({ ...params, headers })
+          : host === undefined
+          ? yield* engine.createTask({ ...params, processorUuid: processor.processorUuid, headers }).pipe(
+            Effect.ensuring(doneAlone)
+          )
           : yield* Effect.uninterruptible(Effect.gen(function*() {
             const roots = params.steps.filter((s) => s.depends_on.length === 0).length
             const reserved = yield* host.reserve(params.queue, prepared.key, roots)
@@ -314,7 +397,7 @@ export class TaskInitializer extends Context.Service<TaskInitializer, {
             }).pipe(Effect.onError(() => host.release(reserved)))
             yield* host.adopt(params.queue, row.claims, reserved)
             return row
-          }))
+          }).pipe(Effect.ensuring(doneAlone)))
         yield* Effect.annotateCurrentSpan({ task_uuid: row.task_uuid, created: row.created })
         const durationMs = performance.now() - started
         // (cached: no query while a live worker is known to host the template)

@@ -39,7 +39,8 @@ layer(TestDatabaseLayer, { excludeTestServices: true })("migrations", (it) => {
         [9, "task_context_size"],
         [10, "api_keys"],
         [11, "dashboard"],
-        [12, "batched_completions"]
+        [12, "batched_completions"],
+        [13, "batched_creations"]
       ])
       const again = yield* runMigrations()
       assert.deepStrictEqual(again, [])
