@@ -20,7 +20,13 @@ const url = process.env.BENCH_ENGINE_DATABASE_URL
 if (url === undefined) throw new Error("BENCH_ENGINE_DATABASE_URL is required")
 const on = (name: string) => process.env[name] !== "0"
 
-const layer = apiServerLayer({ port: Number(process.env.BENCH_ENGINE_PORT ?? 0), logRequests: false }).pipe(
+// (no per-caller rate limit: the benchmark client is one caller sending as fast as the engine answers)
+const layer = apiServerLayer({
+  port: Number(process.env.BENCH_ENGINE_PORT ?? 0),
+  logRequests: false,
+  rateLimit: 1_000_000,
+  rateBurst: 1_000_000
+}).pipe(
   Layer.provideMerge(engineLayer({
     templates: benchTemplates,
     worker: on("BENCH_ENGINE_WORKER"),
