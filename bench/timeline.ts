@@ -5,7 +5,10 @@
  * then the server-side time per call of the engine's SQL functions (`pg_stat_user_functions`, with
  * `track_functions = pl` set on the benchmark database).
  *
- *   node bench/timeline.ts [--workflow linear4|diamond4] [--tasks 60]
+ *   node bench/timeline.ts [--workflow linear4|diamond4] [--tasks 60] [--burst 1000]
+ *
+ * With `--burst N`, N more tasks are then submitted at once (the throughput case's load: results and creations go in
+ * batches) and the functions' server time is printed again for those alone, per step.
  *
  * Reading it: the gap from the first step's `Enqueue` to its `Start` is the wake-up and the claim; a handed-off
  * step's `Start` shares its parent's `Complete` stamp (one transaction), so the gap from one `Complete` to the next
@@ -17,12 +20,14 @@ import { SqlClient } from "effect/sql"
 import { TaskInitializer } from "../src/tasks/TaskInitializer.ts"
 import { TaskQueries } from "../src/tasks/TaskQueries.ts"
 import { startBenchEngine } from "./support/BenchEngine.ts"
+import { burst } from "./support/EndToEnd.ts"
 import { flagValue } from "./support/Harness.ts"
 import { benchTemplates } from "./support/workflows.ts"
 
 const argv = process.argv.slice(2)
 const workflow = flagValue(argv, "--workflow") ?? "linear4"
 const tasks = Number(flagValue(argv, "--tasks") ?? 60)
+const burstSize = Number(flagValue(argv, "--burst") ?? 0)
 const WARMUP = 10
 
 const engine = await startBenchEngine({
@@ -76,19 +81,36 @@ for (const key of Object.keys(samples[0]!).sort((a, b) => median(a) - median(b))
   console.log(`  ${median(key).toFixed(2).padStart(7)}  ${key}`)
 }
 
-const functions = await engine.runtime.runPromise(Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
-  yield* sql`SELECT pg_stat_force_next_flush()`.pipe(Effect.ignore)
-  return yield* sql<{ funcname: string; calls: number; total: number; self: number }>`
-    SELECT funcname, calls::int, total_time AS total, self_time AS self FROM pg_stat_user_functions
-    WHERE calls > 0 ORDER BY total_time DESC LIMIT 15`
-}) as Effect.Effect<ReadonlyArray<{ funcname: string; calls: number; total: number; self: number }>, unknown, never>)
+type FunctionStat = { funcname: string; calls: number; total: number; self: number }
+const functionStats = () =>
+  engine.runtime.runPromise(Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`SELECT pg_stat_force_next_flush()`.pipe(Effect.ignore)
+    return yield* sql<FunctionStat>`
+      SELECT funcname, calls::int, total_time AS total, self_time AS self FROM pg_stat_user_functions
+      WHERE calls > 0 ORDER BY total_time DESC LIMIT 15`
+  }) as Effect.Effect<ReadonlyArray<FunctionStat>, unknown, never>)
+const printStats = (functions: ReadonlyArray<FunctionStat>, per: number, unit: string) => {
+  console.log(`  ${"function".padEnd(34)} ${"calls".padStart(6)} ${`per ${unit}`.padStart(9)} ${"ms/call".padStart(8)} ${"self".padStart(7)} ${`ms/${unit}`.padStart(8)}`)
+  for (const f of functions) {
+    console.log(
+      `  ${f.funcname.padEnd(34)} ${String(f.calls).padStart(6)} ${(f.calls / per).toFixed(1).padStart(9)} ` +
+        `${(f.total / f.calls).toFixed(3).padStart(8)} ${(f.self / f.calls).toFixed(3).padStart(7)} ${(f.total / per).toFixed(3).padStart(8)}`
+    )
+  }
+}
+
 console.log(`\nSQL functions, server side (all ${tasks + WARMUP} tasks; statistics may lag by a few calls)`)
-console.log(`  ${"function".padEnd(34)} ${"calls".padStart(6)} ${"per task".padStart(9)} ${"ms/call".padStart(8)} ${"self".padStart(7)}`)
-for (const f of functions) {
-  console.log(
-    `  ${f.funcname.padEnd(34)} ${String(f.calls).padStart(6)} ${(f.calls / (tasks + WARMUP)).toFixed(1).padStart(9)} ` +
-      `${(f.total / f.calls).toFixed(3).padStart(8)} ${(f.self / f.calls).toFixed(3).padStart(7)}`
-  )
+printStats(await functionStats(), tasks + WARMUP, "task")
+
+if (burstSize > 0) {
+  await engine.runtime.runPromise(Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`SELECT pg_stat_reset()`
+  }) as Effect.Effect<void, unknown, never>)
+  const { seconds } = await burst(engine, workflow, burstSize)
+  const steps = burstSize * 4
+  console.log(`\n${burstSize} ${workflow} submitted at once: ${(burstSize / seconds).toFixed(0)} workflows/s; SQL functions, server side, per step`)
+  printStats(await functionStats(), steps, "step")
 }
 await engine.dispose()
