@@ -233,6 +233,7 @@ $fn$;
 -- Task initializer
 -- ---------------------------------------------------------------------------------------------------
 
+-- (Replaced by 0013_batched_creations.sql, where each request may carry its own trace context.)
 -- Creates tasks from registered templates in one transaction (TaskInitializer.createTasks, and createTask through
 -- tasker_create_task), set-based: one insert per table for the whole batch, whatever the templates.
 -- p_requests: [{"named_task_uuid", "queue" (its namespace's worker queue), "identity_hash", "correlation_id",
@@ -988,6 +989,8 @@ BEGIN
 END
 $fn$;
 
+-- (Replaced by 0012_batched_completions.sql, which applies a batch of successes set-based and keeps this loop for
+-- the rest.)
 -- The results a worker has ready at the same time, in one transaction: each as tasker_submit_step_result (applied in
 -- a subtransaction of its own, so one that fails to apply goes to the orchestrators alone), taken in task order so
 -- that two workers' batches lock their tasks in the same order. p_results: [{"msg_id", "claim_id", "step_uuid",
