@@ -12,7 +12,7 @@ import { SqlClient } from "effect/sql"
 import { engineLayer } from "../../layers/engine.ts"
 import { type ClaimRow, EngineFunctions, type HandedOffClaim } from "../../src/db/EngineFunctions.ts"
 import { CurrentProcessor } from "../../src/db/Processors.ts"
-import type { TaskUuid } from "../../src/domain/Ids.ts"
+import type { StepUuid, TaskUuid } from "../../src/domain/Ids.ts"
 import { workerQueueName } from "../../src/messaging/Channels.ts"
 import { TaskInitializer } from "../../src/tasks/TaskInitializer.ts"
 import { TemplateRegistry } from "../../src/workflow/TemplateRegistry.ts"
@@ -220,5 +220,31 @@ describe("batched completions", () => {
       assert.strictEqual(yield* task(y), "cancelled/0")
       assert.strictEqual(yield* task(x), "steps_in_process/2")
       assert.deepStrictEqual(yield* auditTransitions, [])
+    }).pipe(Effect.provide(TestLayer)), 60_000)
+
+  it.effect("a batch's result for a step claimed again puts its message back; one for an unknown step dead-letters it", () =>
+    Effect.gen(function*() {
+      const { x, y } = yield* setup
+      const sql = yield* SqlClient.SqlClient
+      const roots = yield* claim(2)
+      const rootOf = (t: unknown) => roots.find((r) => r.task_uuid === t)!
+      // x's step moved on to another attempt while its message is still this claim's (as after a crash undid a claim)
+      yield* sql`UPDATE tasker_workflow_steps SET attempts = attempts + 1 WHERE workflow_step_uuid = ${rootOf(x).step_uuid!}`
+      const unknown = "00000000-0000-4000-8000-0000000000aa"
+      const rows = yield* submit([rootOf(x), { ...rootOf(y), step_uuid: unknown as StepUuid }])
+      assert.deepStrictEqual(rows.map((r) => [r.outcome, r.step_state, r.task_uuid, r.claims.length]), [
+        ["superseded", "in_progress", x, 0],
+        ["discarded", null, null, 0]
+      ])
+      // x's message is back, as it was (same id, same claim); y's went to the dead letters
+      const messages = yield* sql<{ msg_id: string; claim_id: string; read_ct: number }>`
+        SELECT msg_id::text, claim_id::text, read_ct FROM tasker_queue_messages WHERE queue_name = ${queue}`
+      assert.deepStrictEqual(messages, [{ msg_id: String(rootOf(x).msg_id), claim_id: rootOf(x).claim_id!, read_ct: 1 }])
+      const archived = yield* sql<{ msg_id: string; reason: string; dead_letter: boolean }>`
+        SELECT msg_id::text, reason, dead_letter FROM tasker_queue_archive WHERE queue_name = ${queue}`
+      assert.deepStrictEqual(archived, [{ msg_id: String(rootOf(y).msg_id), reason: `unknown step ${unknown}`, dead_letter: true }])
+      // nothing else written: both steps still in progress, no transition beyond their Start
+      assert.strictEqual((yield* steps(x)).a, "in_progress/0/2")
+      assert.strictEqual((yield* steps(y)).a, "in_progress/0/1")
     }).pipe(Effect.provide(TestLayer)), 60_000)
 })
