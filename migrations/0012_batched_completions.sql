@@ -1,11 +1,12 @@
--- A worker's successful results applied set-based: a batch of step completions costs a fixed number of statements,
--- whatever its size, instead of some thirty nested statements per result (tasker_submit_step_result and the
--- functions it calls, each a round of the executor inside PL/pgSQL).
+-- A worker's successful results applied with fewer, flatter statements: a batch of them set-based (a fixed number of
+-- statements, whatever its size), one alone by a function with no nested calls, instead of some thirty nested
+-- statements and eight nested function calls per result (tasker_submit_step_result and the functions it calls).
 --
 --   tasker_complete_step_results  the successes of a batch: messages, locks, completions, children, tasks — each a
 --                                 statement for the whole batch
---   tasker_submit_step_results    (replaced) a batch of successes goes through tasker_complete_step_results; a batch
---                                 with a failure, or one the set-based path could not apply, goes result by result
+--   tasker_complete_step_result   one success alone, its statements inline
+--   tasker_submit_step_results    (replaced) successes go through the two above; a batch with a failure, results for
+--                                 the orchestrators, or successes the two could not apply go result by result
 --                                 through tasker_submit_step_result, as before
 --
 -- What is written is exactly what tasker_submit_step_result writes for the same results (the same transitions, rows,
@@ -315,11 +316,173 @@ BEGIN
 END
 $fn$;
 
+-- Applies one successful result inline (p_results' single item of tasker_submit_step_results), as
+-- tasker_submit_step_result and tasker_apply_step_result do, in one function with no nested calls: the message
+-- (deleted while it is still this claim's), the step and its task (locked, task first), the step's completion, its
+-- children (locked in uuid order; each has one unfinished parent less; the ready ones claimed for this worker, up to
+-- p_handoff_limit, or enqueued), and the task's count of active steps (or its evaluation when nothing stays active).
+-- A result that does not count gets what tasker_submit_step_result gives it ('discarded': the message of an ended
+-- step archived, of an unknown one dead-lettered; 'superseded': another claim's message left or put back).
+CREATE FUNCTION tasker_complete_step_result(
+  p_queue varchar, p_msg_id bigint, p_claim_id uuid, p_step_uuid uuid, p_attempts integer, p_envelope jsonb,
+  p_headers jsonb, p_processor_uuid uuid, p_handoff_limit integer, p_vt_seconds double precision)
+RETURNS tasker_submit_outcome
+LANGUAGE plpgsql AS $fn$
+#variable_conflict use_column
+DECLARE
+  v_message tasker_queue_messages;
+  v_owned boolean;
+  v_target record;
+  v_ready uuid[];
+  v_children integer;
+  v_claims integer;
+  v_claimed bigint[] := '{}';
+  v_enqueued bigint := 0;
+  v_active integer;
+  v_eval record;
+  v_task_state varchar;
+  v_count integer;
+BEGIN
+  DELETE FROM tasker_queue_messages m WHERE m.queue_name = p_queue AND m.msg_id = p_msg_id AND m.claim_id = p_claim_id
+  RETURNING m.* INTO v_message;
+  v_owned := FOUND;
+  SELECT tk.task_uuid, tk.current_state AS task_state, tk.active_steps, tk.correlation_id, tk.parent_correlation_id,
+         tk.trace_headers, ws.current_state AS step_state, ws.attempts
+  INTO v_target
+  FROM tasker_tasks tk JOIN tasker_workflow_steps ws ON ws.task_uuid = tk.task_uuid
+  WHERE ws.workflow_step_uuid = p_step_uuid
+  FOR UPDATE OF tk, ws;
+  IF NOT FOUND THEN
+    IF v_owned THEN
+      INSERT INTO tasker_queue_archive (queue_name, msg_id, read_ct, enqueued_at, vt, message, headers, reason, dead_letter)
+      VALUES (v_message.queue_name, v_message.msg_id, v_message.read_ct, v_message.enqueued_at, v_message.vt,
+              v_message.message, v_message.headers, 'unknown step ' || p_step_uuid, true);
+    END IF;
+    RETURN ROW(1, 'discarded', NULL, NULL, NULL, NULL, 0, '[]'::jsonb)::tasker_submit_outcome;
+  END IF;
+  IF NOT v_owned OR v_target.step_state <> 'in_progress' OR v_target.attempts <> p_attempts THEN
+    IF v_target.step_state IN ('complete', 'cancelled', 'resolved_manually') THEN
+      IF v_owned THEN
+        INSERT INTO tasker_queue_archive (queue_name, msg_id, read_ct, enqueued_at, vt, message, headers, reason)
+        VALUES (v_message.queue_name, v_message.msg_id, v_message.read_ct, v_message.enqueued_at, v_message.vt,
+                v_message.message, v_message.headers, 'result of a step already ' || v_target.step_state);
+      END IF;
+      RETURN ROW(1, 'discarded', v_target.step_state, v_target.task_uuid, NULL, NULL, 0, '[]'::jsonb)::tasker_submit_outcome;
+    END IF;
+    -- another claim's step now: its message stays for it
+    IF v_owned THEN
+      INSERT INTO tasker_queue_messages SELECT (v_message).*;
+    END IF;
+    RETURN ROW(1, 'superseded', v_target.step_state, v_target.task_uuid, NULL, NULL, 0, '[]'::jsonb)::tasker_submit_outcome;
+  END IF;
+
+  WITH completed AS (
+    UPDATE tasker_workflow_steps ws SET
+      current_state = 'complete', in_process = false, processed = true, processed_at = now(), retry_at = NULL,
+      results = COALESCE(p_envelope, ws.results), updated_at = now()
+    WHERE ws.workflow_step_uuid = p_step_uuid
+    RETURNING ws.workflow_step_uuid
+  )
+  INSERT INTO tasker_workflow_step_transitions (workflow_step_uuid, sort_key, to_state, from_state, metadata,
+                                                processor_uuid)
+  VALUES (p_step_uuid,
+          COALESCE((SELECT max(st.sort_key) FROM tasker_workflow_step_transitions st
+                    WHERE st.workflow_step_uuid = p_step_uuid), 0) + 1,
+          'complete', 'in_progress', '{"event": "Complete"}'::jsonb, p_processor_uuid);
+
+  -- the children, locked in a fixed order; those this step was the last unfinished parent of are ready
+  SELECT COALESCE(array_agg(c.workflow_step_uuid ORDER BY c.workflow_step_uuid)
+                    FILTER (WHERE c.unfinished_parents = 1 AND c.current_state = 'pending'), '{}'),
+         count(*)::integer
+  INTO v_ready, v_children
+  FROM (SELECT ch.workflow_step_uuid, ch.unfinished_parents, ch.current_state
+        FROM tasker_workflow_step_edges e JOIN tasker_workflow_steps ch ON ch.workflow_step_uuid = e.to_step_uuid
+        WHERE e.from_step_uuid = p_step_uuid
+        ORDER BY ch.workflow_step_uuid
+        FOR UPDATE OF ch) c;
+  IF v_children > cardinality(v_ready) THEN
+    UPDATE tasker_workflow_steps ch SET unfinished_parents = ch.unfinished_parents - 1, updated_at = now()
+    FROM tasker_workflow_step_edges e
+    WHERE e.from_step_uuid = p_step_uuid AND ch.workflow_step_uuid = e.to_step_uuid
+      AND ch.workflow_step_uuid <> ALL (v_ready);
+  END IF;
+  IF cardinality(v_ready) > 0 THEN
+    v_claims := LEAST(GREATEST(p_handoff_limit, 0), cardinality(v_ready));
+    WITH kids AS (
+      SELECT r.step_uuid, r.ord <= v_claims AS claim FROM unnest(v_ready) WITH ORDINALITY AS r(step_uuid, ord)
+    ),
+    moved AS (
+      UPDATE tasker_workflow_steps ch SET
+        current_state = CASE WHEN k.claim THEN 'in_progress' ELSE 'enqueued' END,
+        unfinished_parents = 0,
+        attempts = CASE WHEN k.claim THEN ch.attempts + 1 ELSE ch.attempts END,
+        in_process = k.claim,
+        last_attempted_at = CASE WHEN k.claim THEN now() ELSE ch.last_attempted_at END,
+        retry_at = NULL,
+        updated_at = now()
+      FROM kids k
+      WHERE ch.workflow_step_uuid = k.step_uuid
+      RETURNING ch.workflow_step_uuid
+    ),
+    recorded AS (
+      INSERT INTO tasker_workflow_step_transitions (workflow_step_uuid, sort_key, to_state, from_state, metadata,
+                                                    processor_uuid)
+      SELECT k.step_uuid,
+             COALESCE((SELECT max(st.sort_key) FROM tasker_workflow_step_transitions st
+                       WHERE st.workflow_step_uuid = k.step_uuid), 0) + 1,
+             CASE WHEN k.claim THEN 'in_progress' ELSE 'enqueued' END, 'pending',
+             CASE WHEN k.claim THEN '{"event": "Start", "handoff": true}'::jsonb ELSE '{"event": "Enqueue"}'::jsonb END,
+             p_processor_uuid
+      FROM kids k
+    ),
+    sent AS (
+      INSERT INTO tasker_queue_messages (queue_name, vt, read_ct, message, headers, claim_id)
+      SELECT p_queue,
+             CASE WHEN k.claim THEN clock_timestamp() + make_interval(secs => p_vt_seconds) ELSE now() END,
+             CASE WHEN k.claim THEN 1 ELSE 0 END,
+             tasker_step_message(v_target.task_uuid, k.step_uuid, v_target.correlation_id,
+                                 v_target.parent_correlation_id),
+             -- without a trace of the result's own, the children's messages continue the task's trace
+             CASE WHEN COALESCE(p_headers, '{}'::jsonb) ? 'traceparent' THEN p_headers ELSE v_target.trace_headers END,
+             CASE WHEN k.claim THEN gen_random_uuid() END
+      FROM kids k
+      RETURNING tasker_queue_messages.msg_id, tasker_queue_messages.claim_id IS NOT NULL AS claimed
+    )
+    SELECT COALESCE(array_agg(s.msg_id ORDER BY s.msg_id) FILTER (WHERE s.claimed), '{}'),
+           count(*) FILTER (WHERE NOT s.claimed)
+    INTO v_claimed, v_enqueued
+    FROM sent s;
+    IF v_enqueued > 0 THEN
+      PERFORM tasker_notify_queue(p_queue);
+    END IF;
+  END IF;
+
+  -- the task: its count of active steps moves by this result (the step leaves, its ready children come in)
+  v_active := v_target.active_steps - 1 + cardinality(v_ready);
+  v_count := cardinality(v_ready);
+  v_task_state := v_target.task_state;
+  IF v_target.task_state = 'steps_in_process' AND v_active <= 0 THEN
+    SELECT * INTO v_eval FROM tasker_advance_task(v_target.task_uuid, p_processor_uuid, p_headers, 'steps_in_process',
+      ARRAY['evaluating_results']::varchar[], ARRAY[jsonb_build_object('event', 'StepCompleted', 'stepUuid', p_step_uuid)]);
+    v_task_state := v_eval.task_state;
+    v_count := v_count + cardinality(v_eval.enqueued_step_uuids);
+  ELSIF GREATEST(v_active, 0) <> v_target.active_steps THEN
+    UPDATE tasker_tasks SET active_steps = GREATEST(v_active, 0), updated_at = now() WHERE task_uuid = v_target.task_uuid;
+  END IF;
+
+  RETURN ROW(1, 'processed', 'complete', v_target.task_uuid, v_task_state, 'completed', v_count,
+    CASE WHEN cardinality(v_claimed) = 0 THEN '[]'::jsonb
+         ELSE (SELECT jsonb_agg(to_jsonb(c) || jsonb_build_object('msg_id', c.msg_id::text))
+               FROM tasker_claimed_steps(p_queue, v_claimed) c) END)::tasker_submit_outcome;
+END
+$fn$;
+
 -- The results a worker has ready at the same time, in one transaction. p_results: [{"msg_id", "claim_id",
 -- "step_uuid", "task_uuid", "attempts", "success", "results", "headers"}, …]. Applied inline (p_process_inline), a
--- batch of successes goes through tasker_complete_step_results: a fixed number of statements for the whole batch.
--- Otherwise — a failure in the batch, results for the orchestrators, or a set-based application that raised (it is
--- undone, with a warning) — each result goes through tasker_submit_step_result (applied in a subtransaction of its
+-- batch of successes goes through tasker_complete_step_results (a fixed number of statements for the whole batch),
+-- one success alone through tasker_complete_step_result. Otherwise — a failure in the batch, results for the
+-- orchestrators, or successes those raised on (undone, with a warning) — each result goes through
+-- tasker_submit_step_result (applied in a subtransaction of its
 -- own, so one that fails to apply goes to the orchestrators alone), taken in task order so that two workers'
 -- batches lock their tasks in the same order. With p_handoff, each successful step's own slot can take one of its
 -- ready children, and the p_extra_slots other free slots of the worker go to the children of the first results that
@@ -344,15 +507,21 @@ BEGIN
   -- the caller wakes its own consumers once this commits (tasker_notify_queue)
   PERFORM set_config('tasker.notify_origin', p_processor_uuid::text, true);
 
-  -- (one result alone costs less the other way: the set-based statements start more executor nodes than the
-  -- per-result path's small ones, which pays from two results on)
-  IF p_process_inline AND jsonb_array_length(p_results) > 1
-     AND NOT jsonb_path_exists(p_results, '$[*] ? (@.success != true)') THEN
+  IF p_process_inline AND NOT jsonb_path_exists(p_results, '$[*] ? (@.success != true)') THEN
     BEGIN
-      v_applied := ARRAY(SELECT c FROM tasker_complete_step_results(p_queue, p_results, p_processor_uuid, v_extra,
-                                                                     p_vt_seconds, p_handoff) c);
+      IF jsonb_array_length(p_results) = 1 THEN
+        -- (one result alone: plain statements cost less than the set-based ones, which pay from two results on)
+        v_applied := ARRAY[tasker_complete_step_result(p_queue, (p_results -> 0 ->> 'msg_id')::bigint,
+          (p_results -> 0 ->> 'claim_id')::uuid, (p_results -> 0 ->> 'step_uuid')::uuid,
+          (p_results -> 0 ->> 'attempts')::integer, p_results -> 0 -> 'results',
+          COALESCE(p_results -> 0 -> 'headers', '{}'::jsonb), p_processor_uuid,
+          CASE WHEN p_handoff THEN 1 + v_extra ELSE 0 END, p_vt_seconds)];
+      ELSE
+        v_applied := ARRAY(SELECT c FROM tasker_complete_step_results(p_queue, p_results, p_processor_uuid, v_extra,
+                                                                       p_vt_seconds, p_handoff) c);
+      END IF;
     EXCEPTION WHEN OTHERS THEN
-      RAISE WARNING 'applying % results set-based failed (%); applying them one by one', jsonb_array_length(p_results),
+      RAISE WARNING 'applying % successful results failed (%); applying them one by one', jsonb_array_length(p_results),
         SQLERRM;
       v_applied := NULL;
     END;
@@ -385,3 +554,5 @@ $fn$;
 
 ALTER FUNCTION tasker_submit_step_results SET enable_seqscan = off;
 ALTER FUNCTION tasker_complete_step_results SET enable_seqscan = off SET plan_cache_mode = force_generic_plan;
+-- (tasker_complete_step_result runs under its caller's settings: a SET of its own would cost each result a save and
+-- restore of the setting)

@@ -1,7 +1,8 @@
 /**
  * A worker's batch of successful results is applied set-based (`tasker_complete_step_results`: a fixed number of
- * statements for the whole batch); one result alone, or a batch with a failure, goes result by result. The
- * set-based path must write exactly what the per-result path writes: these tests submit batches by hand (no worker
+ * statements for the whole batch), one success alone by a flat function (`tasker_complete_step_result`); a batch
+ * with a failure goes result by result. These paths must write exactly what the per-result path writes: these
+ * tests submit batches and single results by hand (no worker
  * loop) and check outcomes, the hand-off of ready children (one per completed step, then the extra slots in result
  * order), a child whose two parents complete in the same batch, the end of a task, the results that do not count
  * (another claim's, an ended step's), and the audit of every recorded transition and counter.
@@ -51,7 +52,8 @@ const submit = (claims: ReadonlyArray<Claim>, options: { readonly extraSlots?: n
     yield* sql`SELECT set_config('track_functions', 'pl', true)`
     const calls = sql<{ funcname: string; calls: number }>`
       SELECT f.name AS funcname, COALESCE((SELECT x.calls::int FROM pg_stat_xact_user_functions x WHERE x.funcname = f.name), 0) AS calls
-      FROM unnest(ARRAY['tasker_complete_step_results', 'tasker_submit_step_result']) AS f(name)`
+      FROM unnest(ARRAY['tasker_complete_step_results', 'tasker_complete_step_result', 'tasker_submit_step_result'])
+        AS f(name)`
     const before = yield* calls
     const rows = yield* engine.submitStepResults({
       queue,
@@ -74,9 +76,11 @@ const submit = (claims: ReadonlyArray<Claim>, options: { readonly extraSlots?: n
       handoff: true
     })
     const after = yield* calls
-    // the batch went the set-based way, and none of its results the per-result way
+    // a batch went the set-based way, a result alone the flat one, and none the per-result way
+    const single = claims.length === 1
     assert.deepStrictEqual(after.map((c, i) => [c.funcname, c.calls - before[i]!.calls]), [
-      ["tasker_complete_step_results", 1],
+      ["tasker_complete_step_results", single ? 0 : 1],
+      ["tasker_complete_step_result", single ? 1 : 0],
       ["tasker_submit_step_result", 0]
     ])
     return rows
@@ -246,5 +250,62 @@ describe("batched completions", () => {
       // nothing else written: both steps still in progress, no transition beyond their Start
       assert.strictEqual((yield* steps(x)).a, "in_progress/0/2")
       assert.strictEqual((yield* steps(y)).a, "in_progress/0/1")
+    }).pipe(Effect.provide(TestLayer)), 60_000)
+
+  it.effect("one result alone takes the flat path, with the same outcomes and message fates", () =>
+    Effect.gen(function*() {
+      const { x, y } = yield* setup
+      const sql = yield* SqlClient.SqlClient
+      const engine = yield* EngineFunctions
+      const { processorUuid } = yield* CurrentProcessor
+      const roots = yield* claim(2)
+      const rootOf = (t: unknown) => roots.find((r) => r.task_uuid === t)!
+
+      // its own slot and one free one: both children handed off
+      const [root] = yield* submit([rootOf(x)], { extraSlots: 1 })
+      assert.deepStrictEqual([root!.outcome, root!.step_state, root!.task_state, root!.enqueued_count], [
+        "processed",
+        "complete",
+        "steps_in_process",
+        2
+      ])
+      assert.deepStrictEqual(root!.claims.map((c) => c.step_name).sort(), ["b", "c"])
+      assert.strictEqual(yield* task(x), "steps_in_process/2")
+
+      // another claim's result: superseded, nothing written
+      const [stale] = yield* submit([rootOf(y)], { claimId: "00000000-0000-4000-8000-000000000000" })
+      assert.deepStrictEqual([stale!.outcome, stale!.step_state], ["superseded", "in_progress"])
+      // its message still this claim's but the step claimed again: superseded, the message put back as it was
+      yield* sql`UPDATE tasker_workflow_steps SET attempts = attempts + 1 WHERE workflow_step_uuid = ${rootOf(y).step_uuid!}`
+      const [moved] = yield* submit([rootOf(y)])
+      assert.strictEqual(moved!.outcome, "superseded")
+      const [message] = yield* sql<{ claim_id: string }>`
+        SELECT claim_id::text FROM tasker_queue_messages WHERE queue_name = ${queue} AND msg_id = ${rootOf(y).msg_id}`
+      assert.strictEqual(message!.claim_id, rootOf(y).claim_id)
+      yield* sql`UPDATE tasker_workflow_steps SET attempts = attempts - 1 WHERE workflow_step_uuid = ${rootOf(y).step_uuid!}`
+      // the task cancelled meanwhile: discarded, the message archived
+      yield* engine.cancelTask(y as TaskUuid, processorUuid, "test")
+      const [ended] = yield* submit([rootOf(y)])
+      assert.deepStrictEqual([ended!.outcome, ended!.step_state], ["discarded", "cancelled"])
+
+      // an unknown step's result: discarded, its message dead-lettered
+      const b = root!.claims.find((c) => c.step_name === "b")!
+      const c = root!.claims.find((c) => c.step_name === "c")!
+      const unknown = "00000000-0000-4000-8000-0000000000bb"
+      const [lost] = yield* submit([{ ...b, step_uuid: unknown as StepUuid }])
+      assert.deepStrictEqual([lost!.outcome, lost!.step_state, lost!.task_uuid], ["discarded", null, null])
+      const archived = yield* sql<{ reason: string; dead_letter: boolean }>`
+        SELECT reason, dead_letter FROM tasker_queue_archive WHERE queue_name = ${queue} ORDER BY archived_at, msg_id`
+      assert.deepStrictEqual(archived.map((a) => [a.reason, a.dead_letter]), [
+        ["result of a step already cancelled", false],
+        [`unknown step ${unknown}`, true]
+      ])
+
+      // c completes alone: d keeps one unfinished parent, the task one active step less
+      const [last] = yield* submit([c])
+      assert.deepStrictEqual([last!.outcome, last!.enqueued_count, last!.claims.length], ["processed", 0, 0])
+      assert.strictEqual((yield* steps(x)).d, "pending/1/0")
+      assert.strictEqual(yield* task(x), "steps_in_process/1")
+      assert.deepStrictEqual(yield* auditTransitions, [])
     }).pipe(Effect.provide(TestLayer)), 60_000)
 })
