@@ -120,12 +120,18 @@ const setup = Effect.gen(function*() {
   return { x: x.task_uuid, y: y.task_uuid }
 })
 
+/** Both tasks' roots claimed from the queue, by task. */
+const setupClaimed = Effect.gen(function*() {
+  const { x, y } = yield* setup
+  const roots = yield* claim(2)
+  const rootOf = (t: unknown) => roots.find((r) => r.task_uuid === t)!
+  return { x, y, rootOf }
+})
+
 describe("batched completions", () => {
   it.effect("a batch of successes hands children off, releases a child of two parents once and ends a task", () =>
     Effect.gen(function*() {
-      const { x, y } = yield* setup
-      const roots = yield* claim(2)
-      const rootOf = (t: unknown) => roots.find((r) => r.task_uuid === t)!
+      const { rootOf, x, y } = yield* setupClaimed
 
       // both roots in one batch, one free slot besides their own: the first result takes both of its children, the
       // second one (its own slot), its other child is enqueued
@@ -193,12 +199,10 @@ describe("batched completions", () => {
 
   it.effect("results in a batch that do not count write nothing but their message's fate", () =>
     Effect.gen(function*() {
-      const { x, y } = yield* setup
+      const { rootOf, x, y } = yield* setupClaimed
       const sql = yield* SqlClient.SqlClient
       const engine = yield* EngineFunctions
       const { processorUuid } = yield* CurrentProcessor
-      const roots = yield* claim(2)
-      const rootOf = (t: unknown) => roots.find((r) => r.task_uuid === t)!
 
       // another claim's result (its claim_id is not the message's): superseded, the message stays for its claim
       const stale = yield* submit([rootOf(x), rootOf(y)], { claimId: "00000000-0000-4000-8000-000000000000" })
@@ -228,10 +232,8 @@ describe("batched completions", () => {
 
   it.effect("a batch's result for a step claimed again puts its message back; one for an unknown step dead-letters it", () =>
     Effect.gen(function*() {
-      const { x, y } = yield* setup
+      const { rootOf, x, y } = yield* setupClaimed
       const sql = yield* SqlClient.SqlClient
-      const roots = yield* claim(2)
-      const rootOf = (t: unknown) => roots.find((r) => r.task_uuid === t)!
       // x's step moved on to another attempt while its message is still this claim's (as after a crash undid a claim)
       yield* sql`UPDATE tasker_workflow_steps SET attempts = attempts + 1 WHERE workflow_step_uuid = ${rootOf(x).step_uuid!}`
       const unknown = "00000000-0000-4000-8000-0000000000aa"
@@ -254,12 +256,10 @@ describe("batched completions", () => {
 
   it.effect("one result alone takes the flat path, with the same outcomes and message fates", () =>
     Effect.gen(function*() {
-      const { x, y } = yield* setup
+      const { rootOf, x, y } = yield* setupClaimed
       const sql = yield* SqlClient.SqlClient
       const engine = yield* EngineFunctions
       const { processorUuid } = yield* CurrentProcessor
-      const roots = yield* claim(2)
-      const rootOf = (t: unknown) => roots.find((r) => r.task_uuid === t)!
 
       // its own slot and one free one: both children handed off
       const [root] = yield* submit([rootOf(x)], { extraSlots: 1 })
