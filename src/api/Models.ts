@@ -14,24 +14,11 @@ import { MAX_BATCH_SIZE, TaskRecord, TaskSummary, TaskWarning } from "../domain/
 import { StepState } from "../domain/StepStateMachine.ts"
 import { TaskState } from "../domain/TaskStateMachine.ts"
 import { ReadinessCheck } from "./Errors.ts"
+import { findBadJson, unstorable } from "../domain/StorableJson.ts"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Input building blocks
 // ---------------------------------------------------------------------------------------------------------------
-
-/** The deepest nesting accepted in a JSON input (contexts, result data). */
-export const MAX_JSON_DEPTH = 64
-
-/** An unpaired UTF-16 surrogate (`"\ud800"` in JSON): not Unicode text, so PostgreSQL cannot store it. */
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
-
-/** Why PostgreSQL cannot store the string, or undefined when it can. */
-const unstorable = (s: string): string | undefined =>
-  s.includes("\u0000")
-    ? "must not contain NUL (\\u0000) characters"
-    : LONE_SURROGATE.test(s)
-    ? "must not contain unpaired UTF-16 surrogates (\\ud800-\\udfff)"
-    : undefined
 
 const noNul = Schema.makeFilter<string>(
   (s) => unstorable(s) ?? true,
@@ -47,30 +34,6 @@ export const Identifier = (max: number) =>
 
 /** A UUID in its canonical text form. */
 export const Uuid = Schema.String.pipe(Schema.check(Schema.isUUID()))
-
-/** The first string (or key) PostgreSQL cannot store, or over-deep value, of a JSON tree, as a path (iterative: no recursion). */
-const findBadJson = (root: unknown): { path: ReadonlyArray<PropertyKey>; message: string } | undefined => {
-  const stack: Array<{ value: unknown; path: ReadonlyArray<PropertyKey> }> = [{ value: root, path: [] }]
-  while (stack.length > 0) {
-    const { path, value } = stack.pop()!
-    if (typeof value === "string") {
-      const problem = unstorable(value)
-      if (problem !== undefined) return { path, message: problem }
-    } else if (typeof value === "object" && value !== null) {
-      if (path.length >= MAX_JSON_DEPTH) return { path, message: `must not be nested deeper than ${MAX_JSON_DEPTH} levels` }
-      if (Array.isArray(value)) {
-        value.forEach((item, i) => stack.push({ value: item, path: [...path, i] }))
-      } else {
-        for (const [key, item] of Object.entries(value)) {
-          const problem = unstorable(key)
-          if (problem !== undefined) return { path: [...path, key], message: `keys ${problem}` }
-          stack.push({ value: item, path: [...path, key] })
-        }
-      }
-    }
-  }
-  return undefined
-}
 
 const storableJson = Schema.makeFilter<Schema.Json>((value) => {
   const bad = findBadJson(value)

@@ -15,6 +15,7 @@ import { Cause, Context, Deferred, Effect, Exit, Layer, Option, Predicate, Queue
 import { SqlClient, type SqlError } from "effect/sql"
 import { v7 as uuidv7 } from "uuid"
 import type { StepUuid, TaskUuid } from "../domain/Ids.ts"
+import { findBadJson, unstorable } from "../domain/StorableJson.ts"
 import { MAX_BATCH_SIZE, noLiveWorker, type TaskWarning } from "../domain/TaskRecord.ts"
 import { CurrentProcessor, TemplateHosting } from "../db/Processors.ts"
 import { finishedTaskStates, type TaskState } from "../domain/TaskStateMachine.ts"
@@ -206,14 +207,24 @@ export class TaskInitializer extends Context.Service<TaskInitializer, {
         if (!Predicate.isObject(context) || Array.isArray(context)) {
           return yield* invalid("context", "must be a JSON object")
         }
+        // what the database cannot store is refused here, naming its field, as the API does (StorableJson)
+        const bad = findBadJson(context)
+        if (bad !== undefined) return yield* invalid(["context", ...bad.path.map(String)].join("."), bad.message)
+        for (const [i, tag] of (request.tags ?? []).entries()) {
+          const problem = unstorable(tag)
+          if (problem !== undefined) return yield* invalid(`tags.${i}`, problem)
+        }
         if (definition.input !== undefined) {
           yield* Schema.decodeUnknownEffect(definition.input)(context).pipe(Effect.mapError(contextMismatch(context)))
         }
-        for (const field of ["initiator", "source_system", "reason"] as const) {
+        for (const field of ["initiator", "source_system", "reason", "idempotency_key"] as const) {
           const value = request[field]
-          if (typeof value === "string" && value.length > LIMITS[field]) {
+          if (typeof value !== "string") continue
+          if (field !== "idempotency_key" && value.length > LIMITS[field]) {
             return yield* invalid(field, `longer than ${LIMITS[field]} characters`)
           }
+          const problem = unstorable(value)
+          if (problem !== undefined) return yield* invalid(field, problem)
         }
         if (definition.identityStrategy === "caller_provided" && request.idempotency_key === undefined) {
           return yield* invalid("idempotency_key", `required: ${template.key} uses the caller_provided identity strategy`)

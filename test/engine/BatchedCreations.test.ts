@@ -69,9 +69,16 @@ describe("batched creations", () => {
       yield* (yield* TemplateRegistry).register(Pair)
       const tasks = yield* TaskInitializer
       const sql = yield* SqlClient.SqlClient
-      // (PostgreSQL's jsonb has no NUL character: the insert of this context fails)
+      // the database refuses one task of the batch: a trigger of the test's, on the context
+      yield* sql.unsafe(`CREATE FUNCTION test_refuse_task() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF NEW.context ? 'refuse' THEN RAISE EXCEPTION 'refused by the test'; END IF;
+          RETURN NEW;
+        END $$`)
+      yield* sql.unsafe(`CREATE TRIGGER test_refuse BEFORE INSERT ON tasker_tasks
+        FOR EACH ROW EXECUTE FUNCTION test_refuse_task()`)
       const exits = yield* Effect.forEach(Array.from({ length: 20 }, (_, i) => i), (i) =>
-        tasks.createTask({ ...request, context: i === 7 ? { bad: "a\u0000b" } : { i } }).pipe(Effect.exit), {
+        tasks.createTask({ ...request, context: i === 7 ? { refuse: true } : { i } }).pipe(Effect.exit), {
           concurrency: "unbounded"
         })
       const failed = exits.flatMap((exit, i) => Exit.isFailure(exit) ? [i] : [])

@@ -83,6 +83,38 @@ layer(TestDatabaseLayer, { excludeTestServices: true, timeout: "90 seconds" })("
       assert.strictEqual(yield* countTasks, before)
     }))
 
+  it.effect("text PostgreSQL cannot store is an InvalidTaskRequest naming the field in-process too, as over the API; nothing is written", () =>
+    Effect.gen(function*() {
+      const engine = yield* engineOn(yield* Effect.scope, { templates: [LinearWorkflow] })
+      const init = Context.get(engine, TaskInitializer)
+      const before = yield* countTasks
+      const refused = (request: Omit<TaskRequest, keyof typeof LINEAR>) =>
+        Effect.map(Effect.flip(init.createTask({ ...LINEAR, ...request })), (e) => e._tag === "InvalidTaskRequest" ? e.message : e._tag)
+
+      assert.strictEqual(
+        yield* refused({ context: { even_number: 2, note: { lines: ["ok", "a\u0000b"] } } }),
+        "context.note.lines.1: must not contain NUL (\\u0000) characters"
+      )
+      assert.strictEqual(
+        yield* refused({ context: { even_number: 2, ["k\ud800"]: 1 } }),
+        "context.k\ud800: keys must not contain unpaired UTF-16 surrogates (\\ud800-\\udfff)"
+      )
+      assert.strictEqual(
+        yield* refused({ context: { even_number: 2 }, tags: ["fine", "bad\u0000"] }),
+        "tags.1: must not contain NUL (\\u0000) characters"
+      )
+      assert.strictEqual(
+        yield* refused({ context: { even_number: 2 }, initiator: "x\u0000" }),
+        "initiator: must not contain NUL (\\u0000) characters"
+      )
+      const inBatch = yield* Effect.flip(init.createTasks([
+        { ...LINEAR, context: { even_number: 2 } },
+        { ...LINEAR, context: { even_number: 4, s: "\u0000" } }
+      ]))
+      assert.strictEqual(inBatch._tag === "InvalidTaskRequest" && inBatch.field, "tasks.1.context.s")
+      assert.strictEqual(yield* countTasks, before)
+    }))
+
   it.effect("a process that reads the template from the database validates with the stored JSON Schema (code and YAML templates)", () =>
     Effect.gen(function*() {
       const scope = yield* Effect.scope
