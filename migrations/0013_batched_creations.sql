@@ -1,9 +1,20 @@
--- Task creations batched by the process that makes them: concurrent createTask calls of one process go together in
--- one tasker_create_tasks transaction (TaskInitializer), each with its own trace. tasker_create_tasks takes a
--- request's own "headers" (its trace context: the task's trace_headers and its root steps' messages), p_headers
--- for the requests without.
+-- Task creation in batches: TaskInitializer.createTasks, and the createTask calls of one process that arrive while
+-- another creation of the process is in flight (TaskInitializer batches them, each with its own trace context).
+-- Lock order: as 0007_engine.sql; concurrent batch creations insert in identity-hash order.
 
-CREATE OR REPLACE FUNCTION tasker_create_tasks(p_requests jsonb, p_processor_uuid uuid, p_headers jsonb DEFAULT '{}'::jsonb)
+-- Creates tasks from registered templates in one transaction (TaskInitializer.createTasks, and createTask through
+-- tasker_create_task), set-based: one insert per table for the whole batch, whatever the templates.
+-- p_requests: [{"named_task_uuid", "queue" (its namespace's worker queue), "identity_hash", "correlation_id",
+-- "parent_correlation_id", "context", "tags", "priority", "initiator", "source_system", "reason", "requested_at",
+-- "steps": [{"name", "named_step_uuid", "retryable", "max_attempts", "backoff", "backoff_base_ms", "max_backoff_ms",
+-- "timeout_seconds", "inputs", "depends_on": ["name", …]}, …], "headers"}, …]; a request's "headers" (its trace
+-- context: the task's trace_headers and its root steps' messages) default to p_headers.
+-- A new task is started at once: its root steps (no dependencies) are enqueued with their messages, the other steps
+-- wait with their count of unfinished parents, and the task is recorded going through its start (pending ->
+-- initializing -> enqueuing_steps -> steps_in_process; a task without steps -> complete). A request whose identity
+-- matches an existing task, or an earlier request of the batch, returns that task (created = false; identity
+-- hashes are unique). One row per request, in order (ord from 1).
+CREATE FUNCTION tasker_create_tasks(p_requests jsonb, p_processor_uuid uuid, p_headers jsonb DEFAULT '{}'::jsonb)
 RETURNS TABLE (ord integer, task_uuid uuid, created boolean, task_state varchar, step_mapping jsonb,
                correlation_id uuid, enqueued_count integer, created_at timestamptz)
 LANGUAGE plpgsql AS $fn$
