@@ -10,7 +10,8 @@
 --   tasker_process_result_messages  the orchestrator's consumer: read result messages and process each
 --   tasker_claim_step_messages    the worker's consumer: read step messages, claim steps, return handler context
 --   tasker_submit_step_result     the worker's hand-back: store and apply the result, claim ready children for itself
---   tasker_submit_step_results    the same for the results a worker has ready at the same time, in one transaction
+--                                 (the worker calls tasker_submit_step_results, 0012_batched_completions, which goes
+--                                 through it for a failure and applies successes with fewer statements)
 --   tasker_release_step           graceful shutdown: give an unfinished step back
 --   tasker_cancel_task            cancel a task and its unfinished steps
 --   tasker_reevaluate_task        after an operator's step action: move a blocked or running task on at once
@@ -833,50 +834,6 @@ BEGIN
 END
 $fn$;
 
--- (Replaced by 0012_batched_completions.sql, which applies a batch of successes set-based and keeps this loop for
--- the rest.)
--- The results a worker has ready at the same time, in one transaction: each as tasker_submit_step_result (applied in
--- a subtransaction of its own, so one that fails to apply goes to the orchestrators alone), taken in task order so
--- that two workers' batches lock their tasks in the same order. p_results: [{"msg_id", "claim_id", "step_uuid",
--- "task_uuid", "attempts", "success", "results", "headers"}, …]. With p_handoff, each successful step's own slot can take one of its ready
--- children, and the p_extra_slots other free slots of the worker go to the children of the first results that have
--- more; without (a worker shutting down), every ready child is enqueued for the others. Returns one row per result,
--- in p_results' order (ord = its position, from 1).
-CREATE FUNCTION tasker_submit_step_results(
-  p_queue varchar, p_results jsonb, p_processor_uuid uuid, p_process_inline boolean DEFAULT false,
-  p_max_backoff_seconds double precision DEFAULT 300, p_jitter_fraction double precision DEFAULT 0,
-  p_extra_slots integer DEFAULT 0, p_vt_seconds double precision DEFAULT 30, p_handoff boolean DEFAULT true)
-RETURNS TABLE (ord integer, outcome text, step_state varchar, task_uuid uuid, task_state varchar, result_outcome text,
-               enqueued_count integer, claims jsonb)
-LANGUAGE plpgsql AS $fn$
-DECLARE
-  e record;
-  r record;
-  v_extra integer := GREATEST(p_extra_slots, 0);
-BEGIN
-  PERFORM tasker_apply_commit_mode();
-  -- the caller wakes its own consumers once this commits (tasker_notify_queue)
-  PERFORM set_config('tasker.notify_origin', p_processor_uuid::text, true);
-  FOR e IN
-    SELECT x.ord::integer AS ord, (x.item ->> 'msg_id')::bigint AS msg_id, (x.item ->> 'step_uuid')::uuid AS step_uuid,
-           (x.item ->> 'attempts')::integer AS attempts, (x.item ->> 'success')::boolean AS success,
-           x.item -> 'results' AS results, COALESCE(x.item -> 'headers', '{}'::jsonb) AS headers,
-           (x.item ->> 'claim_id')::uuid AS claim_id
-    FROM jsonb_array_elements(p_results) WITH ORDINALITY AS x(item, ord)
-    -- (the step's task, as its claim returned it: a step never changes task)
-    ORDER BY (x.item ->> 'task_uuid')::uuid, x.ord
-  LOOP
-    SELECT * INTO r FROM tasker_submit_step_result(p_queue, e.msg_id, e.step_uuid, e.attempts, e.success, e.results,
-      p_processor_uuid, e.headers, p_process_inline, p_max_backoff_seconds, p_jitter_fraction,
-      CASE WHEN e.success AND p_handoff THEN 1 + v_extra ELSE 0 END, p_vt_seconds, e.claim_id);
-    v_extra := v_extra - GREATEST(jsonb_array_length(r.claims) - 1, 0);
-    RETURN QUERY SELECT e.ord, r.outcome, r.step_state, r.task_uuid, r.task_state, r.result_outcome, r.enqueued_count,
-                        r.claims;
-  END LOOP;
-  PERFORM set_config('tasker.notify_origin', '', true);
-END
-$fn$;
-
 -- Gives an unfinished claimed attempt back (graceful shutdown, or a worker without the step's handler):
 -- in_progress -> enqueued without using up the attempt; the message becomes visible again after p_delay_seconds.
 -- Returns false when the attempt was superseded (the step claimed again, or the message no longer this claim's).
@@ -1024,7 +981,6 @@ ALTER FUNCTION tasker_create_task SET enable_seqscan = off;
 ALTER FUNCTION tasker_evaluate_task SET enable_seqscan = off;
 ALTER FUNCTION tasker_process_result_messages SET enable_seqscan = off;
 ALTER FUNCTION tasker_claim_step_messages SET enable_seqscan = off;
-ALTER FUNCTION tasker_submit_step_results SET enable_seqscan = off;
 ALTER FUNCTION tasker_release_step SET enable_seqscan = off;
 ALTER FUNCTION tasker_cancel_task SET enable_seqscan = off;
 ALTER FUNCTION tasker_reevaluate_task SET enable_seqscan = off;

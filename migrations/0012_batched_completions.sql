@@ -5,9 +5,9 @@
 --   tasker_complete_step_results  the successes of a batch: messages, locks, completions, children, tasks — each a
 --                                 statement for the whole batch
 --   tasker_complete_step_result   one success alone, its statements inline
---   tasker_submit_step_results    (replaced) successes go through the two above; a batch with a failure, results for
---                                 the orchestrators, or successes the two could not apply go result by result
---                                 through tasker_submit_step_result, as before
+--   tasker_submit_step_results    the worker's submission: successes go through the two above; a batch with a
+--                                 failure, results for the orchestrators, or successes the two could not apply go
+--                                 result by result through tasker_submit_step_result (0007_engine.sql)
 --
 -- What is written is exactly what tasker_submit_step_result writes for the same results (the same transitions, rows,
 -- messages and notifications): the audit trail and the state machines do not see which path applied a result.
@@ -488,7 +488,7 @@ $fn$;
 -- ready children, and the p_extra_slots other free slots of the worker go to the children of the first results that
 -- have more; without (a worker shutting down), every ready child is enqueued for the others. Returns one row per
 -- result, in p_results' order (ord = its position, from 1).
-CREATE OR REPLACE FUNCTION tasker_submit_step_results(
+CREATE FUNCTION tasker_submit_step_results(
   p_queue varchar, p_results jsonb, p_processor_uuid uuid, p_process_inline boolean DEFAULT false,
   p_max_backoff_seconds double precision DEFAULT 300, p_jitter_fraction double precision DEFAULT 0,
   p_extra_slots integer DEFAULT 0, p_vt_seconds double precision DEFAULT 30, p_handoff boolean DEFAULT true)
