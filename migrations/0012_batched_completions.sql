@@ -1,16 +1,20 @@
--- A worker's successful results applied with fewer, flatter statements: a batch of them set-based (a fixed number of
--- statements, whatever its size), one alone by a function with no nested calls, instead of some thirty nested
--- statements and eight nested function calls per result (tasker_submit_step_result and the functions it calls).
+-- A worker's results: tasker_submit_step_results, which applies successes with fewer, flatter statements than the
+-- per-result path of 0007_engine.sql (tasker_submit_step_result and the functions it calls: some thirty nested
+-- statements and eight nested function calls per result).
 --
---   tasker_complete_step_results  the successes of a batch: messages, locks, completions, children, tasks — each a
+--   tasker_submit_step_results    the worker's submission: a batch of successes through tasker_complete_step_results,
+--                                 one alone through tasker_complete_step_result; a failure, results for the
+--                                 orchestrators, and any result the two do not apply, result by result through
+--                                 tasker_submit_step_result
+--   tasker_complete_step_results  successes set-based: messages, locks, completions, children, tasks — each one
 --                                 statement for the whole batch
---   tasker_complete_step_result   one success alone, its statements inline
---   tasker_submit_step_results    the worker's submission: successes go through the two above; a batch with a
---                                 failure, results for the orchestrators, or successes the two could not apply go
---                                 result by result through tasker_submit_step_result (0007_engine.sql)
+--   tasker_complete_step_result   one success, its statements inline
 --
--- What is written is exactly what tasker_submit_step_result writes for the same results (the same transitions, rows,
--- messages and notifications): the audit trail and the state machines do not see which path applied a result.
+-- The two only apply results that count: every message still its claim's, every step in_progress with the claimed
+-- attempt. Otherwise they raise tasker_result_not_counted (SQLSTATE TKR01) before writing anything that stays: the
+-- caller undoes them and goes result by result, where tasker_submit_step_result decides each outcome (superseded,
+-- discarded) in one place. What they write is exactly what tasker_submit_step_result writes for the same results
+-- (the same transitions, rows, messages and notifications): the audit trail does not see which path applied a result.
 
 -- One row of tasker_submit_step_results' answer.
 CREATE TYPE tasker_submit_outcome AS (
@@ -20,19 +24,16 @@ CREATE TYPE tasker_submit_outcome AS (
 -- Applies a batch of successful results (p_results as for tasker_submit_step_results; every item has success: true)
 -- inline, set-based, in this order of locks (the order every writer keeps):
 --   1. the results' messages, deleted while they are still these claims' (p_claim_id), which locks them;
---   2. the steps' tasks and the steps, locked in task order (FOR UPDATE OF t, ws after the sort);
---   3. a result that does not count — its message no longer this claim's, its step claimed again (attempts moved on)
---      or ended meanwhile, an unknown step — writes nothing but what tasker_submit_step_result writes for it: a
---      message of an ended step archived, of an unknown one dead-lettered, another claim's put back (outcomes
---      'discarded' / 'superseded');
---   4. the others: in_progress -> complete (Complete, the envelope stored), one insert and one update for all;
---   5. their children, locked in uuid order: each has as many unfinished parents less as it has parents among the
+--   2. the steps' tasks and the steps, locked in task order (FOR UPDATE OF t, ws after the sort); a message no longer
+--      its claim's, a step no longer in_progress with the claimed attempt, or an unknown step raises TKR01 (above);
+--   3. in_progress -> complete (Complete, the envelope stored), one insert and one update for all;
+--   4. their children, locked in uuid order: each has as many unfinished parents less as it has parents among the
 --      completed steps; a pending child left with none is ready. Ready children are claimed for this worker
 --      (Start, handoff: a hidden message read once, as tasker_release_children's 'handoff') — one per completed
 --      step that has any, then p_extra_slots more in result order — or enqueued (Enqueue, a message, the queue's
 --      consumers notified); p_handoff false enqueues them all. One update, one transition insert and one message
 --      insert for all;
---   6. each task's count of active steps moves by its completions and its ready children; a task in
+--   5. each task's count of active steps moves by its completions and its ready children; a task in
 --      steps_in_process left with nothing active is evaluated (tasker_advance_task, StepCompleted first), as
 --      tasker_apply_step_result does.
 -- Returns one row per result (ord = its position in p_results); claims as tasker_submit_step_result's.
@@ -51,21 +52,13 @@ DECLARE
   v_attempts integer[];
   v_envelope jsonb[];
   v_headers jsonb[];
-  -- their messages, taken
-  v_taken tasker_queue_messages[];
-  -- the locked targets, one per known step (outcome: NULL = to complete)
-  l_ord integer[];
-  l_task uuid[];
-  l_task_state varchar[];
-  l_step_state varchar[];
-  l_outcome text[];
-  l_correlation uuid[];
-  l_parent_correlation uuid[];
-  l_headers jsonb[];
-  -- the completed results, with what their children's messages carry
+  v_taken integer;
+  v_counted integer;
+  -- the results in lock order, with their tasks and what their children's messages carry
   c_ord integer[];
   c_step uuid[];
   c_task uuid[];
+  c_task_state varchar[];
   c_correlation uuid[];
   c_parent_correlation uuid[];
   c_headers jsonb[];
@@ -76,7 +69,7 @@ DECLARE
   k_parents integer[];
   k_first integer[];
   -- the ready children's messages: the result that released each, its message and whether it was claimed
-  s_ord integer[];
+  s_ord integer[] := '{}';
   s_msg_id bigint[];
   s_claimed boolean[];
   v_enqueued integer;
@@ -98,96 +91,68 @@ BEGIN
   END IF;
 
   -- 1. the messages
-  WITH taken AS (
-    DELETE FROM tasker_queue_messages m
-    USING unnest(v_msg_id, v_claim_id) AS i(msg_id, claim_id)
-    WHERE m.queue_name = p_queue AND m.msg_id = i.msg_id AND m.claim_id = i.claim_id
-    RETURNING m
-  )
-  SELECT COALESCE(array_agg(taken.m), '{}') INTO v_taken FROM taken;
+  DELETE FROM tasker_queue_messages m
+  USING unnest(v_msg_id, v_claim_id) AS i(msg_id, claim_id)
+  WHERE m.queue_name = p_queue AND m.msg_id = i.msg_id AND m.claim_id = i.claim_id;
+  GET DIAGNOSTICS v_taken = ROW_COUNT;
+  IF v_taken < cardinality(v_ord) THEN
+    RAISE EXCEPTION USING ERRCODE = 'TKR01', MESSAGE = 'tasker_result_not_counted: a message is no longer its claim''s';
+  END IF;
 
-  -- 2. the tasks and steps (the arrays in lock order); 3. which results count
-  SELECT array_agg(l.ord), array_agg(l.task_uuid), array_agg(l.task_state), array_agg(l.step_state),
-         array_agg(CASE
-           WHEN l.owned AND l.step_state = 'in_progress' AND l.attempts = l.claimed_attempts THEN NULL
-           WHEN l.step_state IN ('complete', 'cancelled', 'resolved_manually') THEN 'discarded'
-           ELSE 'superseded' END),
+  -- 2. the tasks and steps (the arrays in lock order)
+  SELECT array_agg(l.ord), array_agg(l.step_uuid), array_agg(l.task_uuid), array_agg(l.task_state),
          array_agg(l.correlation_id), array_agg(l.parent_correlation_id),
          -- without a trace of the result's own, the children's messages continue the task's trace
-         array_agg(CASE WHEN l.headers ? 'traceparent' THEN l.headers ELSE l.trace_headers END)
-  INTO l_ord, l_task, l_task_state, l_step_state, l_outcome, l_correlation, l_parent_correlation, l_headers
+         array_agg(CASE WHEN l.headers ? 'traceparent' THEN l.headers ELSE l.trace_headers END),
+         count(*) FILTER (WHERE l.step_state = 'in_progress' AND l.attempts = l.claimed_attempts)
+  INTO c_ord, c_step, c_task, c_task_state, c_correlation, c_parent_correlation, c_headers, v_counted
   FROM (
-    SELECT i.ord, t.task_uuid, t.current_state AS task_state, ws.current_state AS step_state, ws.attempts,
-           i.attempts AS claimed_attempts, i.msg_id IN (SELECT tm.msg_id FROM unnest(v_taken) tm) AS owned,
-           t.correlation_id, t.parent_correlation_id, t.trace_headers, i.headers
-    FROM unnest(v_ord, v_step, v_attempts, v_msg_id, v_headers) AS i(ord, step_uuid, attempts, msg_id, headers)
+    SELECT i.ord, ws.workflow_step_uuid AS step_uuid, t.task_uuid, t.current_state AS task_state,
+           ws.current_state AS step_state, ws.attempts, i.attempts AS claimed_attempts, t.correlation_id,
+           t.parent_correlation_id, t.trace_headers, i.headers
+    FROM unnest(v_ord, v_step, v_attempts, v_headers) AS i(ord, step_uuid, attempts, headers)
     JOIN tasker_workflow_steps ws ON ws.workflow_step_uuid = i.step_uuid
     JOIN tasker_tasks t ON t.task_uuid = ws.task_uuid
     ORDER BY t.task_uuid, ws.workflow_step_uuid
     FOR UPDATE OF t, ws
   ) l;
-  l_ord := COALESCE(l_ord, '{}');
-
-  IF cardinality(l_ord) < cardinality(v_ord) OR array_position(l_outcome, 'discarded') IS NOT NULL
-     OR array_position(l_outcome, 'superseded') IS NOT NULL THEN
-    -- what tasker_submit_step_result writes for a result that does not count, for the messages this call took
-    INSERT INTO tasker_queue_archive (queue_name, msg_id, read_ct, enqueued_at, vt, message, headers, reason, dead_letter)
-    SELECT m.queue_name, m.msg_id, m.read_ct, m.enqueued_at, m.vt, m.message, m.headers,
-           CASE WHEN l.ord IS NULL THEN 'unknown step ' || i.step_uuid
-                ELSE 'result of a step already ' || l.step_state END,
-           l.ord IS NULL
-    FROM unnest(v_taken) m
-    JOIN unnest(v_ord, v_msg_id, v_step) AS i(ord, msg_id, step_uuid) ON i.msg_id = m.msg_id
-    LEFT JOIN unnest(l_ord, l_step_state, l_outcome) AS l(ord, step_state, outcome) ON l.ord = i.ord
-    WHERE l.ord IS NULL OR l.outcome = 'discarded';
-    INSERT INTO tasker_queue_messages
-    SELECT m.* FROM unnest(v_taken) m
-    JOIN unnest(v_ord, v_msg_id) AS i(ord, msg_id) ON i.msg_id = m.msg_id
-    JOIN unnest(l_ord, l_outcome) AS l(ord, outcome) ON l.ord = i.ord
-    WHERE l.outcome = 'superseded';
+  IF v_counted < cardinality(v_ord) THEN
+    RAISE EXCEPTION USING ERRCODE = 'TKR01',
+      MESSAGE = 'tasker_result_not_counted: a step is unknown, ended or claimed again';
   END IF;
 
-  -- 4. the completions
-  SELECT array_agg(l.ord), array_agg(v_step[l.ord]), array_agg(l.task_uuid), array_agg(l.correlation_id),
-         array_agg(l.parent_correlation_id), array_agg(l.headers)
-  INTO c_ord, c_step, c_task, c_correlation, c_parent_correlation, c_headers
-  FROM unnest(l_ord, l_task, l_outcome, l_correlation, l_parent_correlation, l_headers)
-    AS l(ord, task_uuid, outcome, correlation_id, parent_correlation_id, headers)
-  WHERE l.outcome IS NULL;
+  -- 3. the completions
+  WITH completed AS (
+    UPDATE tasker_workflow_steps ws SET
+      current_state = 'complete', in_process = false, processed = true, processed_at = now(), retry_at = NULL,
+      results = COALESCE(i.envelope, ws.results), updated_at = now()
+    FROM unnest(v_step, v_envelope) AS i(step_uuid, envelope)
+    WHERE ws.workflow_step_uuid = i.step_uuid
+    RETURNING ws.workflow_step_uuid
+  )
+  INSERT INTO tasker_workflow_step_transitions (workflow_step_uuid, sort_key, to_state, from_state, metadata,
+                                                processor_uuid)
+  SELECT c.step_uuid,
+         COALESCE((SELECT max(st.sort_key) FROM tasker_workflow_step_transitions st
+                   WHERE st.workflow_step_uuid = c.step_uuid), 0) + 1,
+         'complete', 'in_progress', '{"event": "Complete"}'::jsonb, p_processor_uuid
+  FROM unnest(c_step) AS c(step_uuid);
 
-  IF c_ord IS NOT NULL THEN
-    WITH completed AS (
-      UPDATE tasker_workflow_steps ws SET
-        current_state = 'complete', in_process = false, processed = true, processed_at = now(), retry_at = NULL,
-        results = COALESCE(i.envelope, ws.results), updated_at = now()
-      FROM unnest(v_ord, v_step, v_envelope) AS i(ord, step_uuid, envelope)
-      WHERE ws.workflow_step_uuid = i.step_uuid AND i.ord = ANY (c_ord)
-      RETURNING ws.workflow_step_uuid
-    )
-    INSERT INTO tasker_workflow_step_transitions (workflow_step_uuid, sort_key, to_state, from_state, metadata,
-                                                  processor_uuid)
-    SELECT c.step_uuid,
-           COALESCE((SELECT max(st.sort_key) FROM tasker_workflow_step_transitions st
-                     WHERE st.workflow_step_uuid = c.step_uuid), 0) + 1,
-           'complete', 'in_progress', '{"event": "Complete"}'::jsonb, p_processor_uuid
-    FROM unnest(c_step) AS c(step_uuid);
-
-    -- 5. the children, locked in a fixed order
-    SELECT array_agg(k.step_uuid), array_agg(k.task_uuid), array_agg(k.ready), array_agg(k.parents),
-           array_agg(k.first_ord)
-    INTO k_step, k_task, k_ready, k_parents, k_first
-    FROM (
-      SELECT ch.workflow_step_uuid AS step_uuid, ch.task_uuid, p.parents, p.first_ord,
-             ch.current_state = 'pending' AND ch.unfinished_parents = p.parents AS ready
-      FROM (SELECT e.to_step_uuid, count(*)::integer AS parents, min(c.ord) AS first_ord
-            FROM unnest(c_step, c_ord) AS c(step_uuid, ord)
-            JOIN tasker_workflow_step_edges e ON e.from_step_uuid = c.step_uuid
-            GROUP BY e.to_step_uuid) p
-      JOIN tasker_workflow_steps ch ON ch.workflow_step_uuid = p.to_step_uuid
-      ORDER BY ch.workflow_step_uuid
-      FOR UPDATE OF ch
-    ) k;
-  END IF;
+  -- 4. the children, locked in a fixed order
+  SELECT array_agg(k.step_uuid), array_agg(k.task_uuid), array_agg(k.ready), array_agg(k.parents),
+         array_agg(k.first_ord)
+  INTO k_step, k_task, k_ready, k_parents, k_first
+  FROM (
+    SELECT ch.workflow_step_uuid AS step_uuid, ch.task_uuid, p.parents, p.first_ord,
+           ch.current_state = 'pending' AND ch.unfinished_parents = p.parents AS ready
+    FROM (SELECT e.to_step_uuid, count(*)::integer AS parents, min(c.ord) AS first_ord
+          FROM unnest(c_step, c_ord) AS c(step_uuid, ord)
+          JOIN tasker_workflow_step_edges e ON e.from_step_uuid = c.step_uuid
+          GROUP BY e.to_step_uuid) p
+    JOIN tasker_workflow_steps ch ON ch.workflow_step_uuid = p.to_step_uuid
+    ORDER BY ch.workflow_step_uuid
+    FOR UPDATE OF ch
+  ) k;
 
   IF k_step IS NOT NULL THEN
     WITH kids AS (
@@ -254,7 +219,6 @@ BEGIN
       PERFORM tasker_notify_queue(p_queue);
     END IF;
   END IF;
-  s_ord := COALESCE(s_ord, '{}');
   -- what the claimed children's handlers need, by the result that released them
   IF array_position(s_claimed, true) IS NOT NULL THEN
     -- (tasker_claimed_steps called with plain variables, so that it is inlined into this statement and planned once
@@ -267,62 +231,51 @@ BEGIN
           GROUP BY 1) x;
   END IF;
 
-  -- 6. the tasks
-  IF c_ord IS NOT NULL THEN
-    FOR v_task IN
-      SELECT t.task_uuid, t.current_state, t.active_steps,
-             t.active_steps - done.n + COALESCE(rel.n, 0) AS active, done.last_ord, done.last_step, done.headers
-      FROM (SELECT c.task_uuid, count(*)::integer AS n, max(c.ord) AS last_ord,
-                   (array_agg(c.step_uuid ORDER BY c.ord DESC))[1] AS last_step,
-                   (array_agg(i.headers ORDER BY c.ord DESC))[1] AS headers
-            FROM unnest(c_ord, c_step, c_task) AS c(ord, step_uuid, task_uuid)
-            JOIN unnest(v_ord, v_headers) AS i(ord, headers) ON i.ord = c.ord
-            GROUP BY c.task_uuid) done
-      JOIN tasker_tasks t ON t.task_uuid = done.task_uuid
-      LEFT JOIN (SELECT k.task_uuid, count(*)::integer AS n
-                 FROM unnest(k_task, k_ready) AS k(task_uuid, ready) WHERE k.ready
-                 GROUP BY k.task_uuid) rel ON rel.task_uuid = done.task_uuid
-      ORDER BY t.task_uuid
-    LOOP
-      IF v_task.current_state = 'steps_in_process' AND v_task.active <= 0 THEN
-        SELECT * INTO v_eval FROM tasker_advance_task(v_task.task_uuid, p_processor_uuid, v_task.headers,
-          'steps_in_process', ARRAY['evaluating_results']::varchar[],
-          ARRAY[jsonb_build_object('event', 'StepCompleted', 'stepUuid', v_task.last_step)]);
-        v_task_states := v_task_states || jsonb_build_object(v_task.last_ord::text, v_eval.task_state);
-        v_eval_enqueued := v_eval_enqueued
-          || jsonb_build_object(v_task.last_ord::text, cardinality(v_eval.enqueued_step_uuids));
-      ELSIF GREATEST(v_task.active, 0) <> v_task.active_steps THEN
-        UPDATE tasker_tasks SET active_steps = GREATEST(v_task.active, 0), updated_at = now()
-        WHERE task_uuid = v_task.task_uuid;
-      END IF;
-    END LOOP;
-  END IF;
+  -- 5. the tasks
+  FOR v_task IN
+    SELECT t.task_uuid, t.current_state, t.active_steps,
+           t.active_steps - done.n + COALESCE(rel.n, 0) AS active, done.last_ord, done.last_step, done.headers
+    FROM (SELECT c.task_uuid, count(*)::integer AS n, max(c.ord) AS last_ord,
+                 (array_agg(c.step_uuid ORDER BY c.ord DESC))[1] AS last_step,
+                 (array_agg(v_headers[c.ord] ORDER BY c.ord DESC))[1] AS headers
+          FROM unnest(c_ord, c_step, c_task) AS c(ord, step_uuid, task_uuid)
+          GROUP BY c.task_uuid) done
+    JOIN tasker_tasks t ON t.task_uuid = done.task_uuid
+    LEFT JOIN (SELECT k.task_uuid, count(*)::integer AS n
+               FROM unnest(k_task, k_ready) AS k(task_uuid, ready) WHERE k.ready
+               GROUP BY k.task_uuid) rel ON rel.task_uuid = done.task_uuid
+    ORDER BY t.task_uuid
+  LOOP
+    IF v_task.current_state = 'steps_in_process' AND v_task.active <= 0 THEN
+      SELECT * INTO v_eval FROM tasker_advance_task(v_task.task_uuid, p_processor_uuid, v_task.headers,
+        'steps_in_process', ARRAY['evaluating_results']::varchar[],
+        ARRAY[jsonb_build_object('event', 'StepCompleted', 'stepUuid', v_task.last_step)]);
+      v_task_states := v_task_states || jsonb_build_object(v_task.last_ord::text, v_eval.task_state);
+      v_eval_enqueued := v_eval_enqueued
+        || jsonb_build_object(v_task.last_ord::text, cardinality(v_eval.enqueued_step_uuids));
+    ELSIF GREATEST(v_task.active, 0) <> v_task.active_steps THEN
+      UPDATE tasker_tasks SET active_steps = GREATEST(v_task.active, 0), updated_at = now()
+      WHERE task_uuid = v_task.task_uuid;
+    END IF;
+  END LOOP;
 
   RETURN QUERY
-  SELECT i.ord,
-         CASE WHEN l.ord IS NULL THEN 'discarded' WHEN l.outcome IS NULL THEN 'processed' ELSE l.outcome END,
-         CASE WHEN l.outcome IS NULL AND l.ord IS NOT NULL THEN 'complete'::varchar ELSE l.step_state END,
-         l.task_uuid,
-         CASE WHEN l.outcome IS NULL AND l.ord IS NOT NULL
-              THEN COALESCE(v_task_states ->> i.ord::text, l.task_state)::varchar END,
-         CASE WHEN l.outcome IS NULL AND l.ord IS NOT NULL THEN 'completed' END,
-         (SELECT count(*)::integer FROM unnest(s_ord) so(ord) WHERE so.ord = i.ord)
-           + COALESCE((v_eval_enqueued ->> i.ord::text)::integer, 0),
-         COALESCE(v_claims -> i.ord::text, '[]'::jsonb)
-  FROM unnest(v_ord) AS i(ord)
-  LEFT JOIN unnest(l_ord, l_task, l_task_state, l_step_state, l_outcome)
-    AS l(ord, task_uuid, task_state, step_state, outcome) ON l.ord = i.ord
-  ORDER BY i.ord;
+  SELECT c.ord, 'processed'::text, 'complete'::varchar, c.task_uuid,
+         COALESCE(v_task_states ->> c.ord::text, c.task_state)::varchar, 'completed'::text,
+         (SELECT count(*)::integer FROM unnest(s_ord) so(ord) WHERE so.ord = c.ord)
+           + COALESCE((v_eval_enqueued ->> c.ord::text)::integer, 0),
+         COALESCE(v_claims -> c.ord::text, '[]'::jsonb)
+  FROM unnest(c_ord, c_task, c_task_state) AS c(ord, task_uuid, task_state)
+  ORDER BY c.ord;
 END
 $fn$;
 
 -- Applies one successful result inline (p_results' single item of tasker_submit_step_results), as
 -- tasker_submit_step_result and tasker_apply_step_result do, in one function with no nested calls: the message
--- (deleted while it is still this claim's), the step and its task (locked, task first), the step's completion, its
--- children (locked in uuid order; each has one unfinished parent less; the ready ones claimed for this worker, up to
--- p_handoff_limit, or enqueued), and the task's count of active steps (or its evaluation when nothing stays active).
--- A result that does not count gets what tasker_submit_step_result gives it ('discarded': the message of an ended
--- step archived, of an unknown one dead-lettered; 'superseded': another claim's message left or put back).
+-- (deleted while it is still this claim's), the step and its task (locked, task first; a result that does not count
+-- raises TKR01, above), the step's completion, its children (locked in uuid order; each has one unfinished parent
+-- less; the ready ones claimed for this worker, up to p_handoff_limit, or enqueued), and the task's count of active
+-- steps (or its evaluation when nothing stays active).
 CREATE FUNCTION tasker_complete_step_result(
   p_queue varchar, p_msg_id bigint, p_claim_id uuid, p_step_uuid uuid, p_attempts integer, p_envelope jsonb,
   p_headers jsonb, p_processor_uuid uuid, p_handoff_limit integer, p_vt_seconds double precision)
@@ -330,8 +283,6 @@ RETURNS tasker_submit_outcome
 LANGUAGE plpgsql AS $fn$
 #variable_conflict use_column
 DECLARE
-  v_message tasker_queue_messages;
-  v_owned boolean;
   v_target record;
   v_ready uuid[];
   v_children integer;
@@ -343,37 +294,18 @@ DECLARE
   v_task_state varchar;
   v_count integer;
 BEGIN
-  DELETE FROM tasker_queue_messages m WHERE m.queue_name = p_queue AND m.msg_id = p_msg_id AND m.claim_id = p_claim_id
-  RETURNING m.* INTO v_message;
-  v_owned := FOUND;
+  DELETE FROM tasker_queue_messages m WHERE m.queue_name = p_queue AND m.msg_id = p_msg_id AND m.claim_id = p_claim_id;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION USING ERRCODE = 'TKR01', MESSAGE = 'tasker_result_not_counted: the message is no longer its claim''s';
+  END IF;
   SELECT tk.task_uuid, tk.current_state AS task_state, tk.active_steps, tk.correlation_id, tk.parent_correlation_id,
          tk.trace_headers, ws.current_state AS step_state, ws.attempts
   INTO v_target
   FROM tasker_tasks tk JOIN tasker_workflow_steps ws ON ws.task_uuid = tk.task_uuid
   WHERE ws.workflow_step_uuid = p_step_uuid
   FOR UPDATE OF tk, ws;
-  IF NOT FOUND THEN
-    IF v_owned THEN
-      INSERT INTO tasker_queue_archive (queue_name, msg_id, read_ct, enqueued_at, vt, message, headers, reason, dead_letter)
-      VALUES (v_message.queue_name, v_message.msg_id, v_message.read_ct, v_message.enqueued_at, v_message.vt,
-              v_message.message, v_message.headers, 'unknown step ' || p_step_uuid, true);
-    END IF;
-    RETURN ROW(1, 'discarded', NULL, NULL, NULL, NULL, 0, '[]'::jsonb)::tasker_submit_outcome;
-  END IF;
-  IF NOT v_owned OR v_target.step_state <> 'in_progress' OR v_target.attempts <> p_attempts THEN
-    IF v_target.step_state IN ('complete', 'cancelled', 'resolved_manually') THEN
-      IF v_owned THEN
-        INSERT INTO tasker_queue_archive (queue_name, msg_id, read_ct, enqueued_at, vt, message, headers, reason)
-        VALUES (v_message.queue_name, v_message.msg_id, v_message.read_ct, v_message.enqueued_at, v_message.vt,
-                v_message.message, v_message.headers, 'result of a step already ' || v_target.step_state);
-      END IF;
-      RETURN ROW(1, 'discarded', v_target.step_state, v_target.task_uuid, NULL, NULL, 0, '[]'::jsonb)::tasker_submit_outcome;
-    END IF;
-    -- another claim's step now: its message stays for it
-    IF v_owned THEN
-      INSERT INTO tasker_queue_messages SELECT (v_message).*;
-    END IF;
-    RETURN ROW(1, 'superseded', v_target.step_state, v_target.task_uuid, NULL, NULL, 0, '[]'::jsonb)::tasker_submit_outcome;
+  IF NOT FOUND OR v_target.step_state <> 'in_progress' OR v_target.attempts <> p_attempts THEN
+    RAISE EXCEPTION USING ERRCODE = 'TKR01', MESSAGE = 'tasker_result_not_counted: the step is unknown, ended or claimed again';
   END IF;
 
   WITH completed AS (
@@ -481,13 +413,13 @@ $fn$;
 -- "step_uuid", "task_uuid", "attempts", "success", "results", "headers"}, …]. Applied inline (p_process_inline), a
 -- batch of successes goes through tasker_complete_step_results (a fixed number of statements for the whole batch),
 -- one success alone through tasker_complete_step_result. Otherwise — a failure in the batch, results for the
--- orchestrators, or successes those raised on (undone, with a warning) — each result goes through
--- tasker_submit_step_result (applied in a subtransaction of its
--- own, so one that fails to apply goes to the orchestrators alone), taken in task order so that two workers'
--- batches lock their tasks in the same order. With p_handoff, each successful step's own slot can take one of its
--- ready children, and the p_extra_slots other free slots of the worker go to the children of the first results that
--- have more; without (a worker shutting down), every ready child is enqueued for the others. Returns one row per
--- result, in p_results' order (ord = its position, from 1).
+-- orchestrators, a result that does not count (TKR01), or successes the two failed on (with a warning) — their
+-- work is undone and each result goes through tasker_submit_step_result (applied in a subtransaction of its own, so
+-- one that fails to apply goes to the orchestrators alone), taken in task order so that two workers' batches lock
+-- their tasks in the same order. With p_handoff, each successful step's own slot can take one of its ready
+-- children, and the p_extra_slots other free slots of the worker go to the children of the first results that have
+-- more; without (a worker shutting down), every ready child is enqueued for the others. Returns one row per result,
+-- in p_results' order (ord = its position, from 1).
 CREATE FUNCTION tasker_submit_step_results(
   p_queue varchar, p_results jsonb, p_processor_uuid uuid, p_process_inline boolean DEFAULT false,
   p_max_backoff_seconds double precision DEFAULT 300, p_jitter_fraction double precision DEFAULT 0,
@@ -520,10 +452,14 @@ BEGIN
         v_applied := ARRAY(SELECT c FROM tasker_complete_step_results(p_queue, p_results, p_processor_uuid, v_extra,
                                                                        p_vt_seconds, p_handoff) c);
       END IF;
-    EXCEPTION WHEN OTHERS THEN
-      RAISE WARNING 'applying % successful results failed (%); applying them one by one', jsonb_array_length(p_results),
-        SQLERRM;
-      v_applied := NULL;
+    EXCEPTION
+      WHEN SQLSTATE 'TKR01' THEN
+        -- a result that does not count: undone, and every result goes the per-result way, which decides its outcome
+        v_applied := NULL;
+      WHEN OTHERS THEN
+        RAISE WARNING 'applying % successful results failed (%); applying them one by one',
+          jsonb_array_length(p_results), SQLERRM;
+        v_applied := NULL;
     END;
     IF v_applied IS NOT NULL THEN
       RETURN QUERY SELECT a.* FROM unnest(v_applied) a;
