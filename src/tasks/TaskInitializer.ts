@@ -22,7 +22,7 @@ import { finishedTaskStates, type TaskState } from "../domain/TaskStateMachine.t
 import { type InvalidStoredTemplate, type TemplateNotFound, TemplateRegistry } from "../workflow/TemplateRegistry.ts"
 import { type IdentityStrategy, templateKey } from "../workflow/Workflow.ts"
 import { workerQueueName } from "../messaging/Channels.ts"
-import { LocalHandoff } from "../messaging/LocalHandoff.ts"
+import { type HandoffHost, LocalHandoff } from "../messaging/LocalHandoff.ts"
 import { Wakeups } from "../messaging/Wakeups.ts"
 import { withCorrelation } from "../telemetry/Correlation.ts"
 import { recordEnqueued, recordTaskOutcome } from "../telemetry/EngineMetrics.ts"
@@ -248,6 +248,30 @@ export class TaskInitializer extends Context.Service<TaskInitializer, {
       })
 
       /**
+       * Creates one task in a transaction of its own. With `handoff.host` (this process's worker, `LocalHandoff`), as
+       * many of its roots as the worker has free slots for are claimed for it in that transaction and start once it
+       * commits.
+       */
+      const createOne = (
+        task: NewTask,
+        handoff?: { readonly host: HandoffHost | undefined; readonly template: string }
+      ): Effect.Effect<CreatedTaskWithClaims, SqlError.SqlError> => {
+        const params = { ...task, processorUuid: processor.processorUuid, headers: task.headers ?? {} }
+        const host = handoff?.host
+        if (host === undefined) return engine.createTask(params)
+        return Effect.uninterruptible(Effect.gen(function*() {
+          const roots = task.steps.filter((s) => s.depends_on.length === 0).length
+          const reserved = yield* host.reserve(task.queue, handoff!.template, roots)
+          const row = yield* engine.createTask({
+            ...params,
+            handoffLimit: reserved,
+            visibilityTimeoutSeconds: host.visibilityTimeoutSeconds
+          }).pipe(Effect.onError(() => host.release(reserved)))
+          yield* host.adopt(task.queue, row.claims, reserved)
+          return row
+        }))
+      }
+      /**
        * Creation batching. A creation goes out at once when no other creation of this process is in flight (with its
        * roots handed to this process's worker, `LocalHandoff`); the creations that come meanwhile wait for the next
        * batch: one `tasker_create_tasks` transaction for up to `CREATION_BATCH_SIZE` of them, one insert per table, each
@@ -278,10 +302,7 @@ export class TaskInitializer extends Context.Service<TaskInitializer, {
           return
         }
         yield* Effect.forEach(batch, (p) =>
-          engine.createTask({ ...p.task, processorUuid: processor.processorUuid, headers: p.task.headers ?? {} }).pipe(
-            Effect.exit,
-            Effect.flatMap((one) => Deferred.done(p.done, one))
-          ), { discard: true })
+          createOne(p.task).pipe(Effect.exit, Effect.flatMap((one) => Deferred.done(p.done, one))), { discard: true })
       })
       yield* Effect.forkScoped(Effect.forever(Effect.gen(function*() {
         if (pending.length === 0) yield* Queue.take(wake)
@@ -381,34 +402,15 @@ export class TaskInitializer extends Context.Service<TaskInitializer, {
         yield* Effect.annotateCurrentSpan({ task_type: request.name, namespace: request.namespace })
         const prepared = yield* prepare(request, correlationId).pipe(countRequest(request))
         const { params } = prepared
-        const headers = yield* currentTraceHeaders
-        // This process's worker, when it runs the template and has free slots, gets the root steps claimed in the
-        // creation's transaction and starts them once it commits (LocalHandoff): not inside a caller's transaction,
-        // whose end this call does not see.
-        const host = handoff.host()
+        // the root steps' messages carry this span, so the workers' spans join the request's trace
+        const task: NewTask = { ...params, headers: yield* currentTraceHeaders }
+        // inside a caller's transaction: alone, its roots enqueued (this call does not see the transaction's end)
         const inTransaction = Option.isSome(yield* Effect.serviceOption(sql.transactionService))
         const row = inTransaction
-          ? yield* engine.createTask({ ...params, processorUuid: processor.processorUuid, headers })
-          : !(yield* goesAlone)
-          ? yield* inNextBatch({ ...params, headers })
-          : host === undefined
-          ? yield* engine.createTask({ ...params, processorUuid: processor.processorUuid, headers }).pipe(
-            Effect.ensuring(doneAlone)
-          )
-          : yield* Effect.uninterruptible(Effect.gen(function*() {
-            const roots = params.steps.filter((s) => s.depends_on.length === 0).length
-            const reserved = yield* host.reserve(params.queue, prepared.key, roots)
-            const row = yield* engine.createTask({
-              ...params,
-              processorUuid: processor.processorUuid,
-              // the root steps' messages carry this span, so the workers' spans join the request's trace
-              headers,
-              handoffLimit: reserved,
-              visibilityTimeoutSeconds: host.visibilityTimeoutSeconds
-            }).pipe(Effect.onError(() => host.release(reserved)))
-            yield* host.adopt(params.queue, row.claims, reserved)
-            return row
-          }).pipe(Effect.ensuring(doneAlone)))
+          ? yield* createOne(task)
+          : (yield* goesAlone)
+          ? yield* createOne(task, { host: handoff.host(), template: prepared.key }).pipe(Effect.ensuring(doneAlone))
+          : yield* inNextBatch(task)
         yield* Effect.annotateCurrentSpan({ task_uuid: row.task_uuid, created: row.created })
         const durationMs = performance.now() - started
         // (cached: no query while a live worker is known to host the template)
