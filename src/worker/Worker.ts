@@ -82,6 +82,13 @@ interface PendingResult {
 }
 
 /**
+ * Result batches one worker queue has in flight at once. Two let the worker run the steps handed back by one batch
+ * while the database applies the next (measured: 2 000 linear-4 tasks at once, 30 slots, 175 → 200 workflows/s);
+ * the two lock their tasks in the same order, as two workers' batches do.
+ */
+const SUBMISSIONS_IN_FLIGHT = 2
+
+/**
  * The worker's spans capture no stack trace: one per span and step is a captured Error on the hot path, and it
  * would always point into this module.
  */
@@ -317,9 +324,10 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
     }
 
     /**
-     * Result submission, one batcher per queue: a result goes out at once when no submission is in flight, and the
-     * results that finish meanwhile go together in the next transaction (`tasker_submit_step_results`, at most
-     * `resultBatchSize`), so a step alone never waits and a busy worker commits many results at a time. Children
+     * Result submission, one batcher per queue: a result goes out at once when fewer than `SUBMISSIONS_IN_FLIGHT`
+     * submissions are in flight, and the results that finish meanwhile go together in the next transaction
+     * (`tasker_submit_step_results`, at most `resultBatchSize`), so a step alone never waits and a busy worker commits
+     * many results at a time, its steps running while the database applies the previous batch. Children
      * the results made ready are claimed for this worker in the same transaction, as many as it has slots for (each
      * successful step's own, and the free ones taken before submitting): the batcher starts them at once, each in a
      * fiber and a slot of its own (a result's first child inherits its step's slot, which the ticket records).
@@ -328,9 +336,7 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
       Effect.gen(function*() {
         let pending: Array<PendingResult> = []
         const wake = yield* Queue.sliding<void>(1)
-        const flush = Effect.gen(function*() {
-          const batch = pending.slice(0, config.resultBatchSize)
-          pending = pending.slice(batch.length)
+        const flush = (batch: ReadonlyArray<PendingResult>) => Effect.gen(function*() {
           // a worker shutting down takes nothing new: the children go to the queue
           const handoff = config.inlineResultProcessing && !stopping
           const successes = handoff ? batch.filter((r) => r.outcome.success).length : 0
@@ -384,10 +390,20 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
           }
           if (extra > used) yield* slots.release(extra - used)
         })
+        const inFlight = yield* Semaphore.make(SUBMISSIONS_IN_FLIGHT)
+        const flushes = yield* FiberSet.make<void, never>()
         yield* Effect.forkScoped(Effect.forever(Effect.gen(function*() {
           // (a wake-up may be stale: its result already went out with the previous batch)
           if (pending.length === 0) yield* Queue.take(wake)
-          if (pending.length > 0) yield* Effect.uninterruptible(flush)
+          if (pending.length === 0) return
+          yield* inFlight.take(1)
+          // the batch is what waits now; it goes out in a fiber of its own, which nothing interrupts (its results'
+          // steps wait for it, and the worker's shutdown waits for those)
+          yield* Effect.uninterruptible(Effect.suspend(() => {
+            const batch = pending.slice(0, config.resultBatchSize)
+            pending = pending.slice(batch.length)
+            return FiberSet.run(flushes, Effect.ensuring(flush(batch), inFlight.release(1)))
+          }))
         })))
         return (result: Omit<PendingResult, "done" | "span">) =>
           Effect.gen(function*() {
