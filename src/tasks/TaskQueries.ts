@@ -7,6 +7,7 @@ import { NotFound } from "../domain/Errors.ts"
 import { StepUuid, TaskUuid } from "../domain/Ids.ts"
 import { TaskRecord } from "../domain/TaskRecord.ts"
 import { ReadinessFunctions, type TaskExecutionContext } from "../db/SqlFunctions.ts"
+import { coalesced } from "../internal/Coalesced.ts"
 import { Wakeups } from "../messaging/Wakeups.ts"
 import { StepState } from "../domain/StepStateMachine.ts"
 import { finishedTaskStates } from "../domain/TaskStateMachine.ts"
@@ -106,6 +107,22 @@ export class TaskQueries extends Context.Service<TaskQueries, {
               WHERE ws.task_uuid = ${taskUuid} ORDER BY l.dependency_level, ns.name`
       })
 
+      // the waiters' reads: with thousands of tasks in flight, the waiters a burst of completions wakes share round
+      // trips (one query for the reads asked for while another is in flight, at most 500)
+      const findTasks = SqlSchema.findAll({
+        Request: Schema.Array(Schema.String),
+        Result: TaskRow,
+        execute: (taskUuids) => sql`${selectTaskRows(sql)} WHERE t.task_uuid = ANY(${taskUuids}::uuid[])`
+      })
+      const readTask = yield* coalesced({
+        maxBatch: 500,
+        read: (taskUuids) =>
+          findTasks(taskUuids).pipe(
+            Effect.catchTag("SchemaError", (e) => Effect.die(e)),
+            Effect.map((rows) => new Map(rows.map((row) => [row.task_uuid as string, row])))
+          )
+      })
+
       const getTask = Effect.fn("TaskQueries.getTask")(function*(taskUuid: TaskUuid) {
         const row = yield* findTask(taskUuid).pipe(Effect.catchTag("SchemaError", (e) => Effect.die(e)))
         if (Option.isNone(row)) return yield* new NotFound({ entity: "task", id: taskUuid })
@@ -119,7 +136,9 @@ export class TaskQueries extends Context.Service<TaskQueries, {
         const watch = yield* wakeups.watchTask(taskUuid)
         const deadline = Date.now() + Duration.toMillis(Duration.fromInputUnsafe(options?.timeout ?? "5 minutes"))
         while (true) {
-          const task = yield* getTask(taskUuid)
+          const row = yield* readTask(taskUuid)
+          if (Option.isNone(row)) return yield* new NotFound({ entity: "task", id: taskUuid })
+          const task = row.value
           if (finishedTaskStates.has(task.status)) return task
           const remaining = deadline - Date.now()
           if (remaining <= 0) return yield* new WaitTimeout({ taskUuid, state: task.status })
