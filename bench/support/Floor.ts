@@ -17,8 +17,10 @@
  * notification wakes one runner, which claims one message (each message has its own notification, so none is left
  * behind). The last hop's `done:<chain>` notification completes the chain's waiter. Like the engine: one pool of
  * `maxConnections` (default 10) through `@effect/sql-pg` with prepared statements, one of them held by the LISTEN,
- * and as many runners as the engine's worker runs steps at once (`workerConcurrency`, 32). `asyncCommit` sets `synchronous_commit` for
- * the floor's sessions: every floor transaction (submission included) commits asynchronously or synchronously.
+ * and 10 runners, one per connection of its pool (more would only wait for a connection: with 32, as many as the
+ * engine's worker slots, the floor was no faster, and slower with synchronous commit). `asyncCommit` sets
+ * `synchronous_commit` for the floor's sessions: every floor transaction (submission included) commits
+ * asynchronously or synchronously.
  *
  * The floor reads nothing back: no task row, no step context, no audit trail, no visibility timeout (a claimed
  * message stays locked by the hop's transaction instead).
@@ -26,7 +28,6 @@
 import { PgClient } from "@effect/sql-pg"
 import { Deferred, Effect, Exit, Queue, Redacted, Scope } from "effect"
 import { Reactivity } from "effect/reactivity"
-import { defaultEngineSettings } from "../../src/config/EngineConfig.ts"
 import { createBenchDatabase } from "./BenchEngine.ts"
 
 const CHANNEL = "bench_floor"
@@ -94,7 +95,7 @@ export const startFloor = async (options: {
         yield* sql`SELECT pg_notify(${CHANNEL}, ${`done:${message.chain}`})`
       }
     }))
-    for (let i = 0; i < (options.runners ?? defaultEngineSettings.workerConcurrency); i++) {
+    for (let i = 0; i < (options.runners ?? 10); i++) {
       yield* Queue.take(wake).pipe(
         Effect.andThen(hop),
         Effect.forever,
