@@ -5,10 +5,12 @@
  * then the server-side time per call of the engine's SQL functions (`pg_stat_user_functions`, with
  * `track_functions = pl` set on the benchmark database).
  *
- *   node bench/timeline.ts [--workflow linear4|diamond4] [--tasks 60] [--burst 1000]
+ *   node bench/timeline.ts [--workflow linear4|diamond4] [--tasks 60] [--burst 1000] [--worker-concurrency 32]
  *
  * With `--burst N`, N more tasks are then submitted at once (the throughput case's load: results and creations go in
- * batches) and the functions' server time is printed again for those alone, per step.
+ * batches) and the functions' server time is printed again for those alone, per step, with the workflows per
+ * second, the transactions per step (`pg_stat_database`: the waiters' reads included) and the engine process's CPU
+ * per step. `--worker-concurrency` sets the worker's slots (default: the engine's default).
  *
  * Reading it: the gap from the first step's `Enqueue` to its `Start` is the wake-up and the claim; a handed-off
  * step's `Start` shares its parent's `Complete` stamp (one transaction), so the gap from one `Complete` to the next
@@ -28,12 +30,14 @@ const argv = process.argv.slice(2)
 const workflow = flagValue(argv, "--workflow") ?? "linear4"
 const tasks = Number(flagValue(argv, "--tasks") ?? 60)
 const burstSize = Number(flagValue(argv, "--burst") ?? 0)
+const workerConcurrency = flagValue(argv, "--worker-concurrency")
 const WARMUP = 10
 
 const engine = await startBenchEngine({
   templates: benchTemplates,
   maxConnections: 10,
-  databaseSettings: { track_functions: "pl" }
+  databaseSettings: { track_functions: "pl" },
+  ...(workerConcurrency === undefined ? {} : { settings: { workerConcurrency: Number(workerConcurrency) } })
 })
 
 type Marks = Record<string, number>
@@ -108,9 +112,26 @@ if (burstSize > 0) {
     const sql = yield* SqlClient.SqlClient
     yield* sql`SELECT pg_stat_reset()`
   }) as Effect.Effect<void, unknown, never>)
+  const transactions = () =>
+    engine.runtime.runPromise(Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`SELECT pg_stat_force_next_flush()`
+      const [row] = yield* sql<{ n: number }>`
+        SELECT (xact_commit + xact_rollback)::int AS n FROM pg_stat_database WHERE datname = current_database()`
+      return row!.n
+    }) as Effect.Effect<number, unknown, never>)
+  const transactionsBefore = await transactions()
+  const cpuBefore = process.cpuUsage()
   const { seconds } = await burst(engine, workflow, burstSize)
+  const cpu = process.cpuUsage(cpuBefore)
+  // (less the two statistics queries of this count)
+  const transactionCount = (await transactions()) - transactionsBefore - 2
   const steps = burstSize * 4
-  console.log(`\n${burstSize} ${workflow} submitted at once: ${(burstSize / seconds).toFixed(0)} workflows/s; SQL functions, server side, per step`)
+  console.log(
+    `\n${burstSize} ${workflow} submitted at once: ${(burstSize / seconds).toFixed(0)} workflows/s, ` +
+      `${(transactionCount / steps).toFixed(2)} transactions per step, engine CPU ` +
+      `${((cpu.user + cpu.system) / 1000 / steps).toFixed(3)} ms per step; SQL functions, server side, per step`
+  )
   printStats(await functionStats(), steps, "step")
 }
 await engine.dispose()
