@@ -133,7 +133,9 @@ $fn$;
 --   processing -> steps_in_process (ownership released until the next result)
 --   all_complete -> complete;  blocked_by_failures -> blocked_by_failures
 --   waiting_for_retry -> waiting_for_retry;  waiting_for_dependencies -> waiting_for_dependencies
--- A task taken over in `enqueuing_steps` finishes its enqueue.
+-- A task taken over in `enqueuing_steps` finishes its enqueue. A task being evaluated whose steps have all ended
+-- complete (or resolved) is complete without its context: one probe of its steps instead of the readiness of each
+-- (the end of every successful task; the context would say all_complete).
 CREATE FUNCTION tasker_advance_task(p_task_uuid uuid, p_processor_uuid uuid, p_headers jsonb, p_from_state varchar,
                                     p_path varchar[], p_metas jsonb[])
 RETURNS TABLE (task_state varchar, execution_status text, action text, enqueued_step_uuids uuid[])
@@ -146,6 +148,15 @@ DECLARE
   v_enqueued uuid[] := '{}';
   v_action text;
 BEGIN
+  IF v_state = 'evaluating_results' AND NOT EXISTS (
+       SELECT 1 FROM tasker_workflow_steps ws
+       WHERE ws.task_uuid = p_task_uuid AND ws.current_state NOT IN ('complete', 'resolved_manually')) THEN
+    PERFORM tasker_write_task_transitions(p_task_uuid, p_from_state, v_path || 'complete'::varchar, p_processor_uuid,
+      v_metas || '{"event": "AllStepsSuccessful"}'::jsonb, 0);
+    RETURN QUERY SELECT 'complete'::varchar, 'all_complete'::text, 'completed'::text, '{}'::uuid[];
+    RETURN;
+  END IF;
+
   SELECT * INTO v_ctx FROM get_task_execution_context(p_task_uuid);
 
   IF v_state = 'enqueuing_steps' OR v_ctx.execution_status = 'has_ready_steps' THEN
