@@ -169,9 +169,12 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
         return Metric.update(Metrics.labelled(Metrics.stepsActiveExecutions, { namespace }), count)
       })
 
-    /** Every ancestor's result of a claimed step, by step name (a handler asked for one that is not a parent). */
+    /**
+     * Every ancestor's result of a claimed step, by step name (a handler asked for one that is not a parent). Built
+     * when run: most handlers never ask, and the query's span would capture a stack trace for every step.
+     */
     const ancestorsOf = (claimed: ClaimedStep) =>
-      readiness.stepTransitiveDependencies(claimed.stepUuid).pipe(
+      Effect.suspend(() => readiness.stepTransitiveDependencies(claimed.stepUuid)).pipe(
         Effect.map((rows) => {
           const results: Record<string, Schema.Json> = {}
           for (const row of rows) {
@@ -228,7 +231,8 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
      */
     const runStep = (queue: string, claimed: ClaimedStep): Effect.Effect<void> => {
       const entry = hosted.get(templateKey({ namespace: claimed.namespace, name: claimed.taskName, version: claimed.taskVersion }))
-      const keepVisible = engine.extendClaim(queue, claimed.msgId, claimed.claimId, vt).pipe(
+      // (the extension is built when it first runs, half a visibility timeout in: most steps end before)
+      const keepVisible = Effect.suspend(() => engine.extendClaim(queue, claimed.msgId, claimed.claimId, vt)).pipe(
         Effect.ignore,
         Effect.repeat(keepVisibleEvery),
         Effect.delay(halfVisibilityTimeout)
