@@ -12,7 +12,7 @@
  * OpenTelemetry JS SDK's data point types have no field for them), so exemplars reach Prometheus only through the
  * scrape (docs/observability/metrics.md#exemplars).
  */
-import { Context, Effect, Metric } from "effect"
+import { Context, Effect, Metric, Option, Tracer } from "effect"
 import { CurrentCorrelation } from "./Correlation.ts"
 
 /** One exemplar: an observation with the IDs of where it was recorded. */
@@ -69,11 +69,6 @@ export const registerHistogram = (id: string, boundaries: ReadonlyArray<number>)
   boundariesById.set(id, boundaries)
 }
 
-const currentTraceId = Effect.currentParentSpan.pipe(
-  Effect.map((span): string | undefined => span.traceId),
-  Effect.catchTag("NoSuchElementError", () => Effect.succeed(undefined))
-)
-
 /**
  * Records `value`, just observed in `metric` with `attributes`, as its bucket's exemplar when it was observed inside
  * a span or a correlation region. A no-op for metrics not declared with `registerHistogram`. `cache` keeps the
@@ -88,21 +83,22 @@ export const recordExemplar = (
 ): Effect.Effect<void> => {
   const boundaries = boundariesById.get(metric.id)
   if (boundaries === undefined) return Effect.void
-  return Effect.gen(function*() {
-    const traceId = yield* currentTraceId
-    const correlationId = (yield* CurrentCorrelation)?.correlationId
-    if (traceId === undefined && correlationId === undefined) return
-    const extra = yield* Metric.CurrentMetricAttributes
+  // (read from the context directly: this runs for every histogram observation)
+  return Effect.contextWith((context: Context.Context<never>) => {
+    const traceId = Option.getOrUndefined(Context.getOption(context, Tracer.ParentSpan))?.traceId
+    const correlationId = Context.get(context, CurrentCorrelation)?.correlationId
+    if (traceId === undefined && correlationId === undefined) return Effect.void
+    const extra = Context.get(context, Metric.CurrentMetricAttributes)
     let key: string
     if (Object.keys(extra).length > 0) key = seriesKey(metric.id, { ...extra, ...attributes })
     else if (cache === undefined) key = seriesKey(metric.id, attributes)
     else key = cache.exemplarKey ??= seriesKey(metric.id, attributes)
-    const store = yield* Exemplars
-    store.record(key, bucketOf(value, boundaries), {
+    Context.get(context, Exemplars).record(key, bucketOf(value, boundaries), {
       value,
       traceId,
       correlationId,
       timestampMs: Date.now()
     })
+    return Effect.void
   })
 }

@@ -18,7 +18,7 @@
  * The other attributes are given where the metric is recorded (`increment`/`observeMs` take them explicitly).
  * docs/observability/metrics.md lists each metric with the point it is recorded at.
  */
-import { Effect, Metric } from "effect"
+import { Context, Effect, Metric } from "effect"
 import { CorrelationOnMetrics, CurrentCorrelation } from "./Correlation.ts"
 import { recordExemplar, registerHistogram } from "./Exemplars.ts"
 
@@ -204,18 +204,20 @@ export const queueOldestMessageAge = gauge("tasker.queue.oldest_message.age", "A
 
 // --- helpers ---------------------------------------------------------------------------------------------------
 
-/** `{ correlation_id }` of the current region when correlation on metrics is on, else `{}`. */
-const correlationAttribute = Effect.gen(function*() {
-  if (!(yield* CorrelationOnMetrics)) return {}
-  const current = yield* CurrentCorrelation
-  return current === undefined ? {} : { correlation_id: current.correlationId }
-})
+/** The region's correlation ID when correlation on metrics is on (read from the context, without an Effect.gen). */
+const correlationIdOf = (context: Context.Context<never>): string | undefined =>
+  Context.get(context, CorrelationOnMetrics) ? Context.get(context, CurrentCorrelation)?.correlationId : undefined
 
 /** Adds `by` (default 1) to `metric` with `attributes`, and the region's correlation when it is a per-task counter. */
 export const increment = (metric: Metric.Metric<number, unknown>, attributes: Record<string, string>, by = 1) =>
   perTaskIds.has(metric.id)
-    ? Effect.flatMap(correlationAttribute, (correlation) =>
-      Metric.update(labelled(metric, { ...attributes, ...correlation }), by))
+    ? Effect.contextWith((context: Context.Context<never>) => {
+      const correlationId = correlationIdOf(context)
+      return Metric.update(
+        labelled(metric, correlationId === undefined ? attributes : { ...attributes, correlation_id: correlationId }),
+        by
+      )
+    })
     : Metric.update(labelled(metric, attributes), by)
 
 /**
