@@ -684,6 +684,8 @@ DECLARE
   v_step record;
   v_envelope jsonb;
   v_claimed bigint[] := '{}';
+  -- the steps claimed from `enqueued`: their Start is written for all of them at once, after the loop
+  v_started uuid[] := '{}';
 BEGIN
   PERFORM tasker_apply_commit_mode();
   FOR m IN SELECT * FROM tasker_read(p_queue, p_vt_seconds, p_limit) LOOP
@@ -697,6 +699,13 @@ BEGIN
       CONTINUE;
     END IF;
     v_step_uuid := (m.message ->> 'step_uuid')::uuid;
+    IF v_step_uuid = ANY (v_started) THEN
+      -- a second message for a step this read started: its Start is written first, so that this one sees the
+      -- step in_progress (and reclaims it), as it would have message by message
+      PERFORM tasker_write_step_transitions(v_started, array_fill('enqueued'::varchar, ARRAY[cardinality(v_started)]),
+                                            'in_progress', p_processor_uuid, '{"event": "Start"}'::jsonb);
+      v_started := '{}';
+    END IF;
 
     SELECT ws.task_uuid, ws.current_state, ws.attempts, ws.max_attempts, ws.retryable, t.correlation_id,
            t.parent_correlation_id
@@ -731,8 +740,7 @@ BEGIN
         NULL::jsonb, NULL::uuid;
       CONTINUE;
     ELSIF v_step.current_state = 'enqueued' THEN
-      PERFORM tasker_write_step_transition(v_step_uuid, 'enqueued', 'in_progress', p_processor_uuid,
-                                           '{"event": "Start"}'::jsonb, NULL);
+      v_started := v_started || v_step_uuid;
     ELSIF v_step.current_state = 'in_progress' THEN
       PERFORM tasker_write_step_transition(v_step_uuid, 'in_progress', 'in_progress', p_processor_uuid,
                                            '{"event": "Reclaim"}'::jsonb, NULL);
@@ -747,6 +755,11 @@ BEGIN
     v_claimed := v_claimed || m.msg_id;
   END LOOP;
 
+  IF cardinality(v_started) > 0 THEN
+    -- (the rows are locked by the loop; one insert and one update for every step started)
+    PERFORM tasker_write_step_transitions(v_started, array_fill('enqueued'::varchar, ARRAY[cardinality(v_started)]),
+                                          'in_progress', p_processor_uuid, '{"event": "Start"}'::jsonb);
+  END IF;
   IF cardinality(v_claimed) > 0 THEN
     RETURN QUERY SELECT * FROM tasker_claimed_steps(p_queue, v_claimed);
   END IF;

@@ -133,4 +133,42 @@ describe("claim identity", () => {
       assert.strictEqual((yield* submit(lost2)).outcome, "superseded")
       assert.strictEqual((yield* submit(current2)).outcome, "processed")
     }).pipe(Effect.provide(TestLayer)), 60_000)
+
+  it.effect("one read claims several steps (their Starts written together); a second message for one of them reclaims it", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const engine = yield* EngineFunctions
+      const { processorUuid } = yield* CurrentProcessor
+      yield* (yield* TemplateRegistry).register(Single)
+      const tasks = yield* TaskInitializer
+      const created = yield* Effect.forEach([1, 2, 3], () =>
+        tasks.createTask({ namespace: "claims", name: "single", version: "1.0.0", context: {} }))
+      const steps = created.map((c) => c.step_mapping.only! as StepUuid)
+      // a stray second message for the second task's step, behind the three
+      yield* sql`SELECT tasker_send(${queue}, jsonb_build_object('step_uuid', ${steps[1]!}::text), '{}'::jsonb)`
+
+      const rows = yield* engine.claimStepMessages({ queue, processorUuid, limit: 10, visibilityTimeoutSeconds: 30 })
+      assert.deepStrictEqual(rows.map((r) => [r.step_uuid, r.outcome, r.attempts]), [
+        [steps[0], "claimed", 1],
+        [steps[1], "claimed", 2],
+        [steps[2], "claimed", 1],
+        [steps[1], "claimed", 2]
+      ])
+      const events = yield* sql<{ step: string; event: string; attempts: number }>`
+        SELECT st.workflow_step_uuid::text AS step, st.metadata ->> 'event' AS event, ws.attempts
+        FROM tasker_workflow_step_transitions st JOIN tasker_workflow_steps ws USING (workflow_step_uuid)
+        WHERE st.workflow_step_uuid = ANY(${steps}::uuid[]) AND st.sort_key > 1
+        ORDER BY array_position(${steps}::uuid[], st.workflow_step_uuid), st.sort_key`
+      assert.deepStrictEqual(events.map((e) => [e.step, e.event]), [
+        [steps[0], "Enqueue"],
+        [steps[0], "Start"],
+        [steps[1], "Enqueue"],
+        [steps[1], "Start"],
+        [steps[1], "Reclaim"],
+        [steps[2], "Enqueue"],
+        [steps[2], "Start"]
+      ])
+      assert.deepStrictEqual(yield* stepState(steps[0]!), { current_state: "in_progress", attempts: 1 })
+      assert.deepStrictEqual(yield* stepState(steps[1]!), { current_state: "in_progress", attempts: 2 })
+    }).pipe(Effect.provide(TestLayer)), 60_000)
 })
