@@ -406,7 +406,7 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
           yield* Effect.uninterruptible(Effect.suspend(() => {
             const batch = pending.slice(0, config.resultBatchSize)
             pending = pending.slice(batch.length)
-            return FiberSet.run(flushes, Effect.ensuring(flush(batch), inFlight.release(1)))
+            return FiberSet.run(flushes, Effect.uninterruptible(Effect.ensuring(flush(batch), inFlight.release(1))))
           }))
         })))
         return (result: Omit<PendingResult, "done" | "span">) =>
