@@ -11,11 +11,12 @@
  * it).
  */
 import { createHash } from "node:crypto"
-import { Cause, Context, Deferred, Effect, Exit, Layer, Option, Predicate, Queue, Schema, SchemaIssue, type Tracer } from "effect"
+import { Cause, Context, Deferred, Effect, Exit, Layer, Option, Predicate, Schema, SchemaIssue, type Tracer } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import { v7 as uuidv7 } from "uuid"
 import type { StepUuid, TaskUuid } from "../domain/Ids.ts"
 import { findBadJson, unstorable } from "../domain/StorableJson.ts"
+import { batchLoop } from "../internal/Batching.ts"
 import { MAX_BATCH_SIZE, noLiveWorker, type TaskWarning } from "../domain/TaskRecord.ts"
 import { CurrentProcessor, TemplateHosting } from "../db/Processors.ts"
 import { finishedTaskStates, type TaskState } from "../domain/TaskStateMachine.ts"
@@ -281,10 +282,7 @@ export class TaskInitializer extends Context.Service<TaskInitializer, {
        */
       let inFlight = 0
       let pending: Array<PendingCreation> = []
-      const wake = yield* Queue.sliding<void>(1)
-      const flush = Effect.gen(function*() {
-        const batch = pending.slice(0, CREATION_BATCH_SIZE)
-        pending = pending.slice(batch.length)
+      const flush = (batch: ReadonlyArray<PendingCreation>) => Effect.gen(function*() {
         const exit = yield* engine.createTasks({
           tasks: batch.map((p) => p.task),
           processorUuid: processor.processorUuid,
@@ -303,24 +301,27 @@ export class TaskInitializer extends Context.Service<TaskInitializer, {
         }
         yield* Effect.forEach(batch, (p) =>
           createOne(p.task).pipe(Effect.exit, Effect.flatMap((one) => Deferred.done(p.done, one))), { discard: true })
-      })
-      yield* Effect.forkScoped(Effect.forever(Effect.gen(function*() {
-        if (pending.length === 0) yield* Queue.take(wake)
-        if (pending.length > 0) {
+      }).pipe(Effect.ensuring(Effect.sync(() => inFlight--)))
+      const signal = yield* batchLoop({
+        inFlight: 1,
+        cut: () => {
+          if (pending.length === 0) return undefined
+          const batch = pending.slice(0, CREATION_BATCH_SIZE)
+          pending = pending.slice(batch.length)
           inFlight++
-          yield* Effect.uninterruptible(flush).pipe(Effect.ensuring(Effect.sync(() => inFlight--)))
-        }
-      })).pipe(
-        // (shutting down: the creations still waiting are interrupted, not left waiting)
-        Effect.onInterrupt(() => Effect.forEach(pending, (p) => Deferred.interrupt(p.done), { discard: true }))
-      ))
+          return batch
+        },
+        flush
+      })
+      // (shutting down: the creations still waiting are interrupted, not left waiting)
+      yield* Effect.addFinalizer(() => Effect.forEach(pending, (p) => Deferred.interrupt(p.done), { discard: true }))
       /** Waits for the next batch to create `task`. */
       const inNextBatch = (task: NewTask) =>
         Effect.gen(function*() {
           const done = yield* Deferred.make<CreatedTaskRow, SqlError.SqlError>()
           const span = Option.getOrUndefined(yield* Effect.option(Effect.currentSpan))
           pending.push({ task, span, done })
-          yield* Queue.offer(wake, undefined)
+          yield* signal
           return yield* Deferred.await(done)
         })
       /** Whether a creation goes out alone now (counted in flight) or waits for the next batch. */

@@ -25,7 +25,6 @@ import {
   Metric,
   Option,
   Predicate,
-  Queue,
   Schedule,
   type Schema,
   Semaphore,
@@ -40,6 +39,7 @@ import { LocalHandoff } from "../messaging/LocalHandoff.ts"
 import { Wakeups } from "../messaging/Wakeups.ts"
 import { EngineConfig } from "../config/EngineConfig.ts"
 import { EngineFunctions, type SubmitOutcome } from "../db/EngineFunctions.ts"
+import { batchLoop } from "../internal/Batching.ts"
 import { supervised } from "../internal/Supervised.ts"
 import { withCorrelation } from "../telemetry/Correlation.ts"
 import { recordResultApplied } from "../telemetry/EngineMetrics.ts"
@@ -339,7 +339,6 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
     const resultBatcher = (queue: string) =>
       Effect.gen(function*() {
         let pending: Array<PendingResult> = []
-        const wake = yield* Queue.sliding<void>(1)
         const flush = (batch: ReadonlyArray<PendingResult>) => Effect.gen(function*() {
           // a worker shutting down takes nothing new: the children go to the queue
           const handoff = config.inlineResultProcessing && !stopping
@@ -394,27 +393,22 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
           }
           if (extra > used) yield* slots.release(extra - used)
         })
-        const inFlight = yield* Semaphore.make(SUBMISSIONS_IN_FLIGHT)
-        const flushes = yield* FiberSet.make<void, never>()
-        yield* Effect.forkScoped(Effect.forever(Effect.gen(function*() {
-          // (a wake-up may be stale: its result already went out with the previous batch)
-          if (pending.length === 0) yield* Queue.take(wake)
-          if (pending.length === 0) return
-          yield* inFlight.take(1)
-          // the batch is what waits now; it goes out in a fiber of its own, which nothing interrupts (its results'
-          // steps wait for it, and the worker's shutdown waits for those)
-          yield* Effect.uninterruptible(Effect.suspend(() => {
+        const signal = yield* batchLoop({
+          inFlight: SUBMISSIONS_IN_FLIGHT,
+          cut: () => {
+            if (pending.length === 0) return undefined
             const batch = pending.slice(0, config.resultBatchSize)
             pending = pending.slice(batch.length)
-            return FiberSet.run(flushes, Effect.uninterruptible(Effect.ensuring(flush(batch), inFlight.release(1))))
-          }))
-        })))
+            return batch
+          },
+          flush
+        })
         return (result: Omit<PendingResult, "done" | "span">) =>
           Effect.gen(function*() {
             const done = yield* Deferred.make<SubmitOutcome, SqlError.SqlError>()
             const span = Option.getOrUndefined(yield* Effect.option(Effect.currentSpan))
             pending.push({ ...result, done, span })
-            yield* Queue.offer(wake, undefined)
+            yield* signal
             return yield* Deferred.await(done)
           })
       })
