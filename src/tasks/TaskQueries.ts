@@ -135,10 +135,12 @@ export class TaskQueries extends Context.Service<TaskQueries, {
       ) {
         const watch = yield* wakeups.watchTask(taskUuid)
         const deadline = Date.now() + Duration.toMillis(Duration.fromInputUnsafe(options?.timeout ?? "5 minutes"))
+        // (inside a caller's transaction the reads go through it, as getTask's do: the coalesced ones use the pool)
+        const inTransaction = Option.isSome(yield* Effect.serviceOption(sql.transactionService))
+        const read = inTransaction ? getTask(taskUuid) : Effect.flatMap(readTask(taskUuid), (row) =>
+          Option.isNone(row) ? Effect.fail(new NotFound({ entity: "task", id: taskUuid })) : Effect.succeed(row.value))
         while (true) {
-          const row = yield* readTask(taskUuid)
-          if (Option.isNone(row)) return yield* new NotFound({ entity: "task", id: taskUuid })
-          const task = row.value
+          const task = yield* read
           if (finishedTaskStates.has(task.status)) return task
           const remaining = deadline - Date.now()
           if (remaining <= 0) return yield* new WaitTimeout({ taskUuid, state: task.status })

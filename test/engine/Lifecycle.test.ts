@@ -210,6 +210,19 @@ layer(TestLayer, { excludeTestServices: true, timeout: "60 seconds" })("engine l
         assert.deepStrictEqual(yield* auditTransitions, [])
       }))
 
+    it.effect("waitForCompletion inside the transaction that created the task reads it through that transaction", () =>
+      Effect.gen(function*() {
+        const init = yield* TaskInitializer
+        const queries = yield* TaskQueries
+        const sql = yield* SqlClient.SqlClient
+        // (the task is visible to this transaction only: the coalesced reads, on the pool, would not find it)
+        const done = yield* sql.withTransaction(Effect.gen(function*() {
+          const created = yield* init.createTask({ namespace: NS, name: "empty", version: "1.0.0" })
+          return yield* queries.waitForCompletion(created.task_uuid as TaskUuid, { timeout: "5 seconds" })
+        }))
+        assert.strictEqual(done.status, "complete")
+      }))
+
     it.effect("a batch request matching a task created before gets that task; a batch spans namespaces (one queue each)", () =>
       Effect.gen(function*() {
         const init = yield* TaskInitializer
