@@ -81,14 +81,21 @@ const stepState = (stepUuid: StepUuid) =>
     return row!
   })
 
+/** The services a test uses, with the template registered. */
+const setup = Effect.gen(function*() {
+  yield* (yield* TemplateRegistry).register(Single)
+  return {
+    sql: yield* SqlClient.SqlClient,
+    engine: yield* EngineFunctions,
+    processorUuid: (yield* CurrentProcessor).processorUuid,
+    tasks: yield* TaskInitializer
+  }
+})
+
 describe("claim identity", () => {
   it.effect("a result, give-back or extension of a claim a crash undid does not act on the step's new claim", () =>
     Effect.gen(function*() {
-      const sql = yield* SqlClient.SqlClient
-      const engine = yield* EngineFunctions
-      const { processorUuid } = yield* CurrentProcessor
-      yield* (yield* TemplateRegistry).register(Single)
-      const tasks = yield* TaskInitializer
+      const { sql, engine, processorUuid, tasks } = yield* setup
 
       // 1. the step's message comes back with the same msg_id (the sequence value reused after the crash)
       yield* tasks.createTask({ namespace: "claims", name: "single", version: "1.0.0", context: {} })
@@ -136,11 +143,7 @@ describe("claim identity", () => {
 
   it.effect("one read claims several steps (their Starts written together); a second message for one of them reclaims it", () =>
     Effect.gen(function*() {
-      const sql = yield* SqlClient.SqlClient
-      const engine = yield* EngineFunctions
-      const { processorUuid } = yield* CurrentProcessor
-      yield* (yield* TemplateRegistry).register(Single)
-      const tasks = yield* TaskInitializer
+      const { sql, engine, processorUuid, tasks } = yield* setup
       const created = yield* Effect.forEach([1, 2, 3], () =>
         tasks.createTask({ namespace: "claims", name: "single", version: "1.0.0", context: {} }))
       const steps = created.map((c) => c.step_mapping.only! as StepUuid)
