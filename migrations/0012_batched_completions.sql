@@ -409,6 +409,33 @@ BEGIN
 END
 $fn$;
 
+-- A task's row as its waiters read it (TaskQueries' TaskRow; timestamps as ISO text) when p_state is one they wait
+-- for (terminal, or blocked_by_failures), else NULL without reading anything. tasker_submit_step_results returns it
+-- with the result that finished the task: the waiters in the submitting worker's process take it instead of reading
+-- the task again (Wakeups.publishTaskEvent). Read at the end of the submission, so it is the state it commits.
+CREATE FUNCTION tasker_finished_task_record(p_task_uuid uuid, p_state varchar) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $fn$
+DECLARE
+  v_record jsonb;
+BEGIN
+  IF p_state IS NULL OR p_state NOT IN ('complete', 'error', 'cancelled', 'resolved_manually', 'blocked_by_failures') THEN
+    RETURN NULL;
+  END IF;
+  SELECT jsonb_build_object('task_uuid', t.task_uuid, 'namespace', ns.name, 'name', nt.name, 'version', nt.version,
+           'status', t.current_state, 'complete', t.complete, 'context', t.context, 'tags', t.tags,
+           'initiator', t.initiator, 'source_system', t.source_system, 'reason', t.reason, 'priority', t.priority,
+           'correlation_id', t.correlation_id, 'parent_correlation_id', t.parent_correlation_id,
+           'requested_at', t.requested_at, 'completed_at', t.completed_at, 'created_at', t.created_at,
+           'updated_at', t.updated_at)
+  INTO v_record
+  FROM tasker_tasks t
+  JOIN tasker_named_tasks nt ON nt.named_task_uuid = t.named_task_uuid
+  JOIN tasker_task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid
+  WHERE t.task_uuid = p_task_uuid;
+  RETURN v_record;
+END
+$fn$;
+
 -- The results a worker has ready at the same time, in one transaction. p_results: [{"msg_id", "claim_id",
 -- "step_uuid", "task_uuid", "attempts", "success", "results", "headers"}, …]. Applied inline (p_process_inline), a
 -- batch of successes goes through tasker_complete_step_results (a fixed number of statements for the whole batch),
@@ -425,7 +452,7 @@ CREATE FUNCTION tasker_submit_step_results(
   p_max_backoff_seconds double precision DEFAULT 300, p_jitter_fraction double precision DEFAULT 0,
   p_extra_slots integer DEFAULT 0, p_vt_seconds double precision DEFAULT 30, p_handoff boolean DEFAULT true)
 RETURNS TABLE (ord integer, outcome text, step_state varchar, task_uuid uuid, task_state varchar, result_outcome text,
-               enqueued_count integer, claims jsonb)
+               enqueued_count integer, claims jsonb, task jsonb)
 LANGUAGE plpgsql AS $fn$
 DECLARE
   e record;
@@ -462,7 +489,7 @@ BEGIN
         v_applied := NULL;
     END;
     IF v_applied IS NOT NULL THEN
-      RETURN QUERY SELECT a.* FROM unnest(v_applied) a;
+      RETURN QUERY SELECT a.*, tasker_finished_task_record(a.task_uuid, a.task_state) FROM unnest(v_applied) a;
       PERFORM set_config('tasker.notify_origin', '', true);
       RETURN;
     END IF;
@@ -482,7 +509,7 @@ BEGIN
       CASE WHEN e.success AND p_handoff THEN 1 + v_extra ELSE 0 END, p_vt_seconds, e.claim_id);
     v_extra := v_extra - GREATEST(jsonb_array_length(r.claims) - 1, 0);
     RETURN QUERY SELECT e.ord, r.outcome, r.step_state, r.task_uuid, r.task_state, r.result_outcome, r.enqueued_count,
-                        r.claims;
+                        r.claims, tasker_finished_task_record(r.task_uuid, r.task_state);
   END LOOP;
   PERFORM set_config('tasker.notify_origin', '', true);
 END

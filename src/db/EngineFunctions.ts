@@ -8,6 +8,7 @@ import { SqlClient, type SqlError, SqlSchema } from "effect/sql"
 import type { NamedStepUuid, NamedTaskUuid, ProcessorUuid } from "../domain/Ids.ts"
 import { StepUuid, TaskUuid } from "../domain/Ids.ts"
 import { StepState } from "../domain/StepStateMachine.ts"
+import { TaskRecordFromJson } from "../domain/TaskRecord.ts"
 import { instrumentSql } from "./SqlMetrics.ts"
 import { TaskState } from "../domain/TaskStateMachine.ts"
 
@@ -134,7 +135,12 @@ export const SubmitOutcome = Schema.Struct({
   /** steps inline processing enqueued: on the queue for any worker, or handed to this one (`claims`) */
   enqueued_count: Schema.Int,
   /** children that became ready and were claimed for this worker in the same transaction: run them at once */
-  claims: Schema.Array(ClaimJson)
+  claims: Schema.Array(ClaimJson),
+  /**
+   * the task's row as it committed, when this result finished it (terminal or blocked_by_failures): the waiters in
+   * this process take it instead of reading the task again
+   */
+  task: Schema.NullOr(TaskRecordFromJson)
 })
 export type SubmitOutcome = typeof SubmitOutcome.Type
 

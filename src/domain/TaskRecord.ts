@@ -29,6 +29,18 @@ export const TaskRecord = Schema.Struct({
 })
 export type TaskRecord = typeof TaskRecord.Type
 
+/**
+ * A `TaskRecord` as the database renders it in JSON (`tasker_finished_task_record`: timestamps as ISO text), decoded
+ * to the same type.
+ */
+export const TaskRecordFromJson = Schema.Struct({
+  ...TaskRecord.fields,
+  requested_at: Schema.DateFromString,
+  completed_at: Schema.NullOr(Schema.DateFromString),
+  created_at: Schema.DateFromString,
+  updated_at: Schema.DateFromString
+})
+
 const { context: _context, ...fieldsWithoutContext } = TaskRecord.fields
 
 /**

@@ -15,6 +15,7 @@
 import { Context, Duration, Effect, Layer, Queue, Schedule, type Scope } from "effect"
 import type { DeploymentMode } from "../config/EngineConfig.ts"
 import { CurrentProcessor } from "../db/Processors.ts"
+import type { TaskRecord } from "../domain/TaskRecord.ts"
 import { finishedTaskStates } from "../domain/TaskStateMachine.ts"
 import { NOTIFY_CHANNEL } from "./Channels.ts"
 import { NotificationSource } from "../db/Notifications.ts"
@@ -37,6 +38,21 @@ export interface WakeupSubscription {
 export interface TaskEvent {
   readonly taskUuid: string
   readonly state: string
+  /**
+   * The task's row as the change committed it, when the publisher has it (a worker whose result finished the task):
+   * the waiters take it instead of reading the task again.
+   */
+  readonly task?: TaskRecord | undefined
+}
+
+/** A waiter's registration for one task's events (`Wakeups.watchTask`). */
+export interface TaskWatch {
+  /**
+   * Waits for an event of the task since registration or the last `await`, at most the watch interval. Returns the
+   * task's row when the event carried it (`TaskEvent.task`); `undefined` for an event without one, or when the
+   * interval elapsed: read the task then.
+   */
+  readonly await: Effect.Effect<TaskRecord | undefined>
 }
 
 /** Notification payloads `task:<uuid>:<state>` carry task events; anything else is a queue name. */
@@ -59,12 +75,13 @@ export class Wakeups extends Context.Service<Wakeups, {
    * A latch for one task's events (terminal states and blocked_by_failures), registered for the lifetime of the
    * scope: `await` returns when an event for that task arrived since registration or the last `await`.
    */
-  readonly watchTask: (taskUuid: string) => Effect.Effect<WakeupSubscription, never, Scope.Scope>
+  readonly watchTask: (taskUuid: string) => Effect.Effect<TaskWatch, never, Scope.Scope>
   /**
    * Publishes a task's new state to this process's watchers of that task; only the states they wait for (terminal,
    * or blocked by failures) wake them. The listener publishes the notifications of every process; a component that
    * committed a task's state change itself publishes it too, so waiters in its process need not wait for the
-   * notification's trip through the listener (a watcher woken twice just re-reads its task).
+   * notification's trip through the listener (a watcher woken twice just re-reads its task), and with the task's
+   * row when it has it, so they need not read it either.
    */
   readonly publishTaskEvent: (event: TaskEvent) => Effect.Effect<void>
   /**
@@ -97,20 +114,20 @@ export class Wakeups extends Context.Service<Wakeups, {
 
 const makeLocal = (options: WakeupsOptions) =>
   Effect.gen(function*() {
-    const taskWatchers = new Map<string, Set<Queue.Queue<void>>>()
+    const taskWatchers = new Map<string, Set<Queue.Queue<TaskRecord | undefined>>>()
     const subscribers = new Map<string, Set<Queue.Queue<void>>>()
     const pollInterval = Duration.fromInputUnsafe(options.pollInterval)
     // A task's end is announced by its own notification, and a reconnected listener wakes every watcher, so with
     // notifications on, a watcher re-reads its task only every 10 poll intervals (each waiter's re-read is a
     // query: with thousands of tasks in flight they would otherwise compete with the engine's own work).
     const watchInterval = options.mode === "polling" ? pollInterval : Duration.times(pollInterval, 10)
-    const offerAll = (set: Set<Queue.Queue<void>> | undefined) =>
-      set === undefined ? Effect.void : Effect.forEach(set, (q) => Queue.offer(q, undefined), { discard: true })
+    const offerAll = <A>(set: Set<Queue.Queue<A>> | undefined, value: A) =>
+      set === undefined ? Effect.void : Effect.forEach(set, (q) => Queue.offer(q, value), { discard: true })
 
-    const register = (registry: Map<string, Set<Queue.Queue<void>>>, key: string) =>
+    const register = <A>(registry: Map<string, Set<Queue.Queue<A>>>, key: string) =>
       Effect.acquireRelease(
         Effect.gen(function*() {
-          const q = yield* Queue.sliding<void>(1)
+          const q = yield* Queue.sliding<A>(1)
           let set = registry.get(key)
           if (set === undefined) {
             set = new Set()
@@ -146,24 +163,24 @@ const makeLocal = (options: WakeupsOptions) =>
       subscribe,
       watchTask: (taskUuid) =>
         register(taskWatchers, taskUuid).pipe(
-          Effect.map((q): WakeupSubscription => ({
+          Effect.map((q): TaskWatch => ({
             await: Queue.take(q).pipe(
-              Effect.as(true),
               Effect.timeoutOption(watchInterval),
-              Effect.map((o) => o._tag === "Some")
-            ),
-            reset: Effect.asVoid(Queue.poll(q))
+              Effect.map((o) => o._tag === "Some" ? o.value : undefined)
+            )
           }))
         ),
       publishTaskEvent: (event) =>
         Effect.suspend(() =>
-          (finishedTaskStates as ReadonlySet<string>).has(event.state) ? offerAll(taskWatchers.get(event.taskUuid)) : Effect.void
+          (finishedTaskStates as ReadonlySet<string>).has(event.state)
+            ? offerAll(taskWatchers.get(event.taskUuid), event.task)
+            : Effect.void
         ),
-      signal: (queue) => Effect.suspend(() => offerAll(subscribers.get(queue))),
+      signal: (queue) => Effect.suspend(() => offerAll(subscribers.get(queue), undefined)),
       signalAll: Effect.suspend(() =>
         Effect.andThen(
-          Effect.forEach(subscribers.values(), offerAll, { discard: true }),
-          Effect.forEach(taskWatchers.values(), offerAll, { discard: true })
+          Effect.forEach(subscribers.values(), (set) => offerAll(set, undefined), { discard: true }),
+          Effect.forEach(taskWatchers.values(), (set) => offerAll(set, undefined), { discard: true })
         )
       )
     })

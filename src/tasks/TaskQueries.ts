@@ -144,8 +144,12 @@ export class TaskQueries extends Context.Service<TaskQueries, {
           if (finishedTaskStates.has(task.status)) return task
           const remaining = deadline - Date.now()
           if (remaining <= 0) return yield* new WaitTimeout({ taskUuid, state: task.status })
-          // this task's notification, or the poll interval (the fallback), or the deadline
-          yield* watch.await.pipe(Effect.timeoutOption(Duration.millis(remaining)))
+          // this task's notification, or the poll interval (the fallback), or the deadline; a local worker whose
+          // result finished the task hands its row over with the event: no need to read it again
+          const woken = yield* watch.await.pipe(Effect.timeoutOption(Duration.millis(remaining)))
+          if (woken._tag === "Some" && woken.value !== undefined && finishedTaskStates.has(woken.value.status)) {
+            return woken.value
+          }
         }
       }, Effect.scoped)
 

@@ -310,7 +310,11 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
           if (submitted.enqueued_count > submitted.claims.length) yield* wakeups.signal(queue)
           // waiters of the task in this process learn at once if it finished in this commit
           if (submitted.task_state !== null) {
-            yield* wakeups.publishTaskEvent({ taskUuid: claimed.taskUuid, state: submitted.task_state })
+            yield* wakeups.publishTaskEvent({
+              taskUuid: claimed.taskUuid,
+              state: submitted.task_state,
+              task: submitted.task ?? undefined
+            })
           }
         } else {
           yield* Effect.logInfo(`Step result not recorded: ${submitted.outcome}`, { step_state: submitted.step_state })

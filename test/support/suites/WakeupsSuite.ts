@@ -5,12 +5,13 @@
  * everyone else's notifications wake as usual.
  */
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Effect, Fiber, Layer, Metric, Option } from "effect"
+import { Effect, Fiber, Latch, Layer, Metric, Option, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { engineLayer } from "../../../layers/engine.ts"
 import type { EngineSettings } from "../../../src/config/EngineConfig.ts"
 import { CurrentProcessor } from "../../../src/db/Processors.ts"
 import type { TaskUuid } from "../../../src/domain/Ids.ts"
+import { TaskRecordFromJson } from "../../../src/domain/TaskRecord.ts"
 import { workerQueueName } from "../../../src/messaging/Channels.ts"
 import { Wakeups } from "../../../src/messaging/Wakeups.ts"
 import { TaskInitializer } from "../../../src/tasks/TaskInitializer.ts"
@@ -31,6 +32,11 @@ const notify = (queue: string, origin: string | null) =>
 /** A step that does not end by itself (its task ends by cancellation). */
 const Stuck = Workflow.make({ namespace: "wakeups", name: "stuck", version: "1.0.0", identityStrategy: "always_unique" })
   .step("wait", { run: () => Effect.never })
+
+/** A step that ends when the test opens `gate` (the test closes it again before it creates the task). */
+const gate = Latch.makeUnsafe(false)
+const Gated = Workflow.make({ namespace: "wakeups", name: "gated", version: "1.0.0", identityStrategy: "always_unique" })
+  .step("wait", { run: () => Effect.as(gate.await, "opened") })
 
 const Chain = Workflow.make({ namespace: "wakeups", name: "chain", version: "1.0.0", identityStrategy: "always_unique" })
   .step("s1", { run: () => Effect.succeed(1) })
@@ -159,7 +165,7 @@ export const wakeupsSuite = (db: DatabaseUnderTest) => {
       })
     const pollingEngine = (settings: Partial<EngineSettings>) =>
       engineLayer({
-        templates: [Chain, Stuck],
+        templates: [Chain, Stuck, Gated],
         settings: { deploymentMode: "polling", pollIntervalMs: 60_000, shutdownGraceMs: 0, ...settings }
       }).pipe(Layer.provideMerge(db.layer))
 
@@ -178,6 +184,80 @@ export const wakeupsSuite = (db: DatabaseUnderTest) => {
         const created = yield* init.createTask({ namespace: "wakeups", name: "chain", version: "1.0.0", context: {} })
         assert.strictEqual(yield* waitsBriefly(created.task_uuid), "complete")
       }).pipe(Effect.provide(pollingEngine({ inlineResultProcessing: false }))), 60_000)
+
+    it.live("a worker whose result finishes a task hands the task's row to its watchers: the row a read gives", () =>
+      Effect.gen(function*() {
+        const init = yield* TaskInitializer
+        const queries = yield* TaskQueries
+        const wakeups = yield* Wakeups
+        yield* gate.close
+        const created = yield* init.createTask({ namespace: "wakeups", name: "gated", version: "1.0.0", context: { n: 1 } })
+        const watch = yield* wakeups.watchTask(created.task_uuid)
+        yield* gate.open
+        // (polling mode, one-minute interval: only the worker's own event can end this wait in time)
+        const handed = yield* watch.await.pipe(Effect.timeout("10 seconds"))
+        assert.isDefined(handed, "the event carried the task's row")
+        assert.strictEqual(handed!.status, "complete")
+        assert.deepStrictEqual(handed, yield* queries.getTask(created.task_uuid))
+      }).pipe(Effect.scoped, Effect.provide(pollingEngine({}))), 60_000)
+
+    it.live("a waiter takes the row an event carries when it is finished, and reads the task otherwise", () =>
+      Effect.gen(function*() {
+        const init = yield* TaskInitializer
+        const queries = yield* TaskQueries
+        const wakeups = yield* Wakeups
+        const operations = yield* TaskOperations
+        const stuck = () =>
+          Effect.gen(function*() {
+            const created = yield* init.createTask({ namespace: "wakeups", name: "stuck", version: "1.0.0", context: {} })
+            const row = yield* queries.getTask(created.task_uuid)
+            const waiter = yield* Effect.forkChild(queries.waitForCompletion(created.task_uuid, { timeout: "15 seconds" }))
+            yield* Effect.sleep("300 millis")
+            return { row, waiter }
+          })
+
+        // a row that is not finished (say, a stale one) is not taken: the waiter reads, and goes on waiting
+        const first = yield* stuck()
+        yield* wakeups.publishTaskEvent({ taskUuid: first.row.task_uuid, state: "complete", task: first.row })
+        yield* Effect.sleep("300 millis")
+        assert.isUndefined(first.waiter.pollUnsafe(), "still waiting after an unfinished row")
+        yield* operations.cancelTask(first.row.task_uuid)
+        assert.strictEqual((yield* Fiber.join(first.waiter)).status, "cancelled")
+
+        // a finished row is returned as it came, without reading the task (which still says steps_in_process)
+        const second = yield* stuck()
+        const handed = { ...second.row, status: "error" as const, reason: "from the event" }
+        yield* wakeups.publishTaskEvent({ taskUuid: second.row.task_uuid, state: "error", task: handed })
+        assert.deepStrictEqual(yield* Fiber.join(second.waiter), handed)
+        assert.strictEqual((yield* queries.getTask(second.row.task_uuid)).status, "steps_in_process")
+        yield* operations.cancelTask(second.row.task_uuid)
+      }).pipe(Effect.provide(pollingEngine({}))), 60_000)
+
+    it.live("tasker_finished_task_record renders a finished task's row as a read gives it, and nothing otherwise", () =>
+      Effect.gen(function*() {
+        const init = yield* TaskInitializer
+        const queries = yield* TaskQueries
+        const sql = yield* SqlClient.SqlClient
+        const created = yield* init.createTask({
+          namespace: "wakeups",
+          name: "chain",
+          version: "1.0.0",
+          context: { order: 7, items: ["a"] },
+          tags: ["x"],
+          initiator: "tester",
+          reason: "record"
+        })
+        const done = yield* queries.waitForCompletion(created.task_uuid, { timeout: "15 seconds" })
+        const record = (state: string) =>
+          Effect.map(
+            sql<{ record: unknown }>`SELECT tasker_finished_task_record(${created.task_uuid}::uuid, ${state}) AS record`,
+            (rows) => rows[0]!.record
+          )
+        const decoded = yield* Schema.decodeUnknownEffect(TaskRecordFromJson)(yield* record("complete"))
+        assert.deepStrictEqual(decoded, yield* queries.getTask(created.task_uuid))
+        assert.deepStrictEqual(decoded, done)
+        assert.isNull(yield* record("steps_in_process"))
+      }).pipe(Effect.provide(pollingEngine({}))), 60_000)
 
     it.live("… and by an operator's cancel", () =>
       Effect.gen(function*() {
