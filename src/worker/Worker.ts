@@ -308,14 +308,6 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
           // steps were enqueued on this namespace's queue: wake our own consumer (the NOTIFY, marked as ours, is
           // skipped when it comes back)
           if (submitted.enqueued_count > submitted.claims.length) yield* wakeups.signal(queue)
-          // waiters of the task in this process learn at once if it finished in this commit
-          if (submitted.task_state !== null) {
-            yield* wakeups.publishTaskEvent({
-              taskUuid: claimed.taskUuid,
-              state: submitted.task_state,
-              task: submitted.task ?? undefined
-            })
-          }
         } else {
           yield* Effect.logInfo(`Step result not recorded: ${submitted.outcome}`, { step_state: submitted.step_state })
         }
@@ -387,6 +379,15 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
             const submitted = exit.value[i]!
             if (submitted.claims.length > 0) result.ticket.handedOver = true
             used += Math.max(submitted.claims.length - 1, 0)
+            // waiters of the task in this process learn at once if it finished in this commit, with its row (before
+            // the step's own bookkeeping: a waiter is someone's latency)
+            if (submitted.outcome === "processed" && submitted.task_state !== null) {
+              yield* wakeups.publishTaskEvent({
+                taskUuid: result.claimed.taskUuid,
+                state: submitted.task_state,
+                task: submitted.task ?? undefined
+              })
+            }
             for (const child of submitted.claims) {
               yield* Metrics.increment(Metrics.stepsClaimed, { namespace: result.claimed.namespace, claim_method: "handoff" }).pipe(
                 withCorrelation({ correlationId: child.correlation_id!, parentCorrelationId: child.parent_correlation_id })
