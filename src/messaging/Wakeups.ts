@@ -112,22 +112,36 @@ export class Wakeups extends Context.Service<Wakeups, {
     )
 }
 
+/**
+ * A task's waiter: its wake-up latch, and the task's row when an event carried one. A later event without a row
+ * (the same change's NOTIFY coming back through the listener, say) wakes it again but keeps the row.
+ */
+interface TaskWatcher {
+  readonly wake: Queue.Queue<void>
+  row: TaskRecord | undefined
+}
+
 const makeLocal = (options: WakeupsOptions) =>
   Effect.gen(function*() {
-    const taskWatchers = new Map<string, Set<Queue.Queue<TaskRecord | undefined>>>()
+    const taskWatchers = new Map<string, Set<TaskWatcher>>()
     const subscribers = new Map<string, Set<Queue.Queue<void>>>()
     const pollInterval = Duration.fromInputUnsafe(options.pollInterval)
     // A task's end is announced by its own notification, and a reconnected listener wakes every watcher, so with
     // notifications on, a watcher re-reads its task only every 10 poll intervals (each waiter's re-read is a
     // query: with thousands of tasks in flight they would otherwise compete with the engine's own work).
     const watchInterval = options.mode === "polling" ? pollInterval : Duration.times(pollInterval, 10)
-    const offerAll = <A>(set: Set<Queue.Queue<A>> | undefined, value: A) =>
-      set === undefined ? Effect.void : Effect.forEach(set, (q) => Queue.offer(q, value), { discard: true })
+    const offerAll = (set: Set<Queue.Queue<void>> | undefined) =>
+      set === undefined ? Effect.void : Effect.forEach(set, (q) => Queue.offer(q, undefined), { discard: true })
+    const wakeWatchers = (set: Set<TaskWatcher> | undefined, row: TaskRecord | undefined) =>
+      set === undefined ? Effect.void : Effect.forEach(set, (watcher) => {
+        if (row !== undefined) watcher.row = row
+        return Queue.offer(watcher.wake, undefined)
+      }, { discard: true })
 
-    const register = <A>(registry: Map<string, Set<Queue.Queue<A>>>, key: string) =>
+    const register = <A>(registry: Map<string, Set<A>>, key: string, make: Effect.Effect<A>) =>
       Effect.acquireRelease(
         Effect.gen(function*() {
-          const q = yield* Queue.sliding<A>(1)
+          const q = yield* make
           let set = registry.get(key)
           if (set === undefined) {
             set = new Set()
@@ -145,7 +159,7 @@ const makeLocal = (options: WakeupsOptions) =>
       )
 
     const subscribe = (queue: string) =>
-      register(subscribers, queue).pipe(
+      register(subscribers, queue, Queue.sliding<void>(1)).pipe(
         Effect.map((q): WakeupSubscription => ({
           await: options.mode === "event_driven"
             ? Effect.as(Queue.take(q), true)
@@ -162,25 +176,33 @@ const makeLocal = (options: WakeupsOptions) =>
       mode: options.mode,
       subscribe,
       watchTask: (taskUuid) =>
-        register(taskWatchers, taskUuid).pipe(
-          Effect.map((q): TaskWatch => ({
-            await: Queue.take(q).pipe(
+        register(
+          taskWatchers,
+          taskUuid,
+          Effect.map(Queue.sliding<void>(1), (wake): TaskWatcher => ({ wake, row: undefined }))
+        ).pipe(
+          Effect.map((watcher): TaskWatch => ({
+            await: Queue.take(watcher.wake).pipe(
               Effect.timeoutOption(watchInterval),
-              Effect.map((o) => o._tag === "Some" ? o.value : undefined)
+              Effect.map(() => {
+                const row = watcher.row
+                watcher.row = undefined
+                return row
+              })
             )
           }))
         ),
       publishTaskEvent: (event) =>
         Effect.suspend(() =>
           (finishedTaskStates as ReadonlySet<string>).has(event.state)
-            ? offerAll(taskWatchers.get(event.taskUuid), event.task)
+            ? wakeWatchers(taskWatchers.get(event.taskUuid), event.task)
             : Effect.void
         ),
-      signal: (queue) => Effect.suspend(() => offerAll(subscribers.get(queue), undefined)),
+      signal: (queue) => Effect.suspend(() => offerAll(subscribers.get(queue))),
       signalAll: Effect.suspend(() =>
         Effect.andThen(
-          Effect.forEach(subscribers.values(), (set) => offerAll(set, undefined), { discard: true }),
-          Effect.forEach(taskWatchers.values(), (set) => offerAll(set, undefined), { discard: true })
+          Effect.forEach(subscribers.values(), offerAll, { discard: true }),
+          Effect.forEach(taskWatchers.values(), (set) => wakeWatchers(set, undefined), { discard: true })
         )
       )
     })
