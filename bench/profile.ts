@@ -42,7 +42,7 @@ try {
     databaseUrl: database.url,
     nodeFlags: ["--cpu-prof", `--cpu-prof-dir=${dir}`, "--cpu-prof-name=engine.cpuprofile"]
   })
-  const client = ManagedRuntime.make(TaskerClient.layerFetch({ baseUrl: engine.baseUrl }))
+  const client = ManagedRuntime.make(TaskerClient.layerNode({ baseUrl: engine.baseUrl }))
   try {
     const run = <A>(effect: Effect.Effect<A, unknown, TaskerClient>) => client.runPromise(effect)
     for (let i = 0; i < 30; i++) await run(submitAndWait("linear4"))

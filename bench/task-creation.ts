@@ -42,7 +42,7 @@ const viaApi = async (ctx: SuiteContext): Promise<Array<CaseResult>> => {
   try {
     const engine = await startEngineProcess({ databaseUrl: database.url, worker: false, orchestrator: false })
     try {
-      const client = ManagedRuntime.make(TaskerClient.layerFetch({ baseUrl: engine.baseUrl }))
+      const client = ManagedRuntime.make(TaskerClient.layerNode({ baseUrl: engine.baseUrl }))
       try {
         const cases: Array<CaseResult> = []
         const health = () =>

@@ -53,7 +53,7 @@ const withClient = <I extends ClientFlags, A, E>(handler: (flags: I) => Effect.E
 (flags: I): Effect.Effect<A, E> => {
   const secret = Option.getOrUndefined(flags.token)
   registerSecret(secret)
-  return handler(flags).pipe(Effect.provide(TaskerClient.layerFetch({ baseUrl: flags.url, token: secret })))
+  return handler(flags).pipe(Effect.provide(TaskerClient.layerNode({ baseUrl: flags.url, token: secret })))
 }
 
 /** `tasker task create`. */

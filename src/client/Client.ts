@@ -12,6 +12,8 @@
  * }).pipe(Effect.provide(TaskerClient.layerFetch({ baseUrl: "http://127.0.0.1:8080" })))
  * ```
  *
+ * In Node, `TaskerClient.layerNode` is the faster transport (undici requests instead of `fetch`).
+ *
  * Failures are typed: the API's errors (`ApiNotFound`, `ApiBadRequest`, … with `error.code` and `error.field`),
  * `HttpClientError` (transport, or a status the API does not declare) and `Schema.SchemaError` (a response that
  * does not decode).
@@ -131,9 +133,20 @@ export class TaskerClient extends Context.Service<TaskerClient, {
 }>()("tasker/client/TaskerClient") {
   /** The client over the `HttpClient` in context. */
   static readonly layer = (options: TaskerClientOptions) => Layer.effect(TaskerClient, make(options))
-  /** The client over `fetch`. */
+  /** The client over `fetch`: anywhere `fetch` is (browsers, Deno, Bun, Node). */
   static readonly layerFetch = (options: TaskerClientOptions) =>
     TaskerClient.layer(options).pipe(Layer.provide(FetchHttpClient.layer))
+  /**
+   * The client over Node's `undici` requests (`NodeHttpClient.layerUndici`), for Node only: about half a millisecond
+   * less per request than `fetch` on the same Node (measured: a task creation 7.7 → 6.8 ms, `/health` 1.8 → 1.4 ms
+   * p50 on a busy two-core machine). Loaded when the layer is built, so the module still runs where Node's
+   * libraries do not.
+   */
+  static readonly layerNode = (options: TaskerClientOptions) =>
+    TaskerClient.layer(options).pipe(Layer.provide(Layer.unwrap(Effect.map(
+      Effect.promise(() => import("@effect/platform-node/NodeHttpClient")),
+      (node) => node.layerUndici
+    ))))
 }
 
 /** The longest a single long-poll request asks the server to hold (well under common proxy timeouts). */

@@ -128,6 +128,25 @@ layer(apiTestLayer(), { excludeTestServices: true, timeout: "120 seconds" })("RE
         assert.strictEqual(resultOf(last), "2821109907456")
       }))
 
+    it.effect("TaskerClient.layerNode makes the same typed calls over undici: create, long-poll wait, read, a typed 404", () =>
+      Effect.gen(function*() {
+        const url = yield* baseUrl
+        const program = Effect.gen(function*() {
+          const client = yield* TaskerClient
+          assert.strictEqual((yield* client.health).status, "healthy")
+          const created = yield* client.createTask({ ...LINEAR, context: { even_number: 4 } })
+          assert.isTrue(created.created)
+          const done = yield* client.waitForCompletion(created.task_uuid, { timeout: "20 seconds" })
+          assert.strictEqual(done.status, "complete")
+          const read = yield* client.getTask(created.task_uuid)
+          assert.strictEqual(read.task_uuid, created.task_uuid)
+          assert.strictEqual(read.steps.length, 4)
+          const missing = yield* Effect.flip(client.getTask(uuidv7()))
+          assert.strictEqual(missing._tag, "ApiNotFound")
+        })
+        yield* program.pipe(Effect.provide(TaskerClient.layerNode({ baseUrl: url })))
+      }))
+
     it.effect("a duplicate request returns the existing task with 200 and created: false", () =>
       Effect.gen(function*() {
         const body = { ...LINEAR, context: { even_number: 10 } }
