@@ -138,9 +138,10 @@ export const SubmitOutcome = Schema.Struct({
   claims: Schema.Array(ClaimJson),
   /**
    * the task's row as it committed, when this result finished it (terminal or blocked_by_failures): the waiters in
-   * this process take it instead of reading the task again
+   * this process take it instead of reading the task again (absent from a database whose functions predate it: the
+   * waiters then read the task, as before)
    */
-  task: Schema.NullOr(TaskRecordFromJson)
+  task: Schema.optionalKey(Schema.NullOr(TaskRecordFromJson))
 })
 export type SubmitOutcome = typeof SubmitOutcome.Type
 
