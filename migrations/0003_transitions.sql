@@ -53,6 +53,13 @@ $fn$;
 -- Transition writers (internal: the caller holds the row lock and has checked the current state)
 -- ---------------------------------------------------------------------------------------------------
 
+-- The states a task's waiters wait for (waitForCompletion; TaskStateMachine's finishedTaskStates): terminal, or
+-- blocked by failures. Plain SQL, so that a query calling it inlines the test instead of calling a function.
+CREATE FUNCTION tasker_is_finished_task_state(p_state varchar) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
+  SELECT p_state IN ('complete', 'error', 'cancelled', 'resolved_manually', 'blocked_by_failures')
+$fn$;
+
 -- Writes a sequence of task transitions — from p_from_state through each of p_to_states, with the matching
 -- metadata — as one multi-row insert and one update of the task row: its state, and active_steps when
 -- p_active_steps is given (a terminal task has none).
@@ -82,7 +89,7 @@ BEGIN
   WHERE task_uuid = p_task_uuid;
 
   -- waiters (waitForCompletion) learn on commit that the task finished or stopped on failures
-  IF v_terminal OR v_last = 'blocked_by_failures' THEN
+  IF tasker_is_finished_task_state(v_last) THEN
     PERFORM pg_notify('tasker_queue', 'task:' || p_task_uuid || ':' || v_last);
   END IF;
 END

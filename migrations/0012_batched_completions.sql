@@ -410,15 +410,16 @@ END
 $fn$;
 
 -- A task's row as its waiters read it (TaskQueries' TaskRow; timestamps as ISO text) when p_state is one they wait
--- for (terminal, or blocked_by_failures), else NULL without reading anything. tasker_submit_step_results returns it
+-- for (tasker_is_finished_task_state), else NULL without reading anything. tasker_submit_step_results returns it
 -- with the result that finished the task: the waiters in the submitting worker's process take it instead of reading
--- the task again (Wakeups.publishTaskEvent). Read at the end of the submission, so it is the state it commits.
+-- the task again (Wakeups.publishTaskEvent). Read at the end of the submission, so it is the state it commits. (The
+-- submission tests the state itself before calling: a call per result that returns NULL would cost every step.)
 CREATE FUNCTION tasker_finished_task_record(p_task_uuid uuid, p_state varchar) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $fn$
 DECLARE
   v_record jsonb;
 BEGIN
-  IF p_state IS NULL OR p_state NOT IN ('complete', 'error', 'cancelled', 'resolved_manually', 'blocked_by_failures') THEN
+  IF p_state IS NULL OR NOT tasker_is_finished_task_state(p_state) THEN
     RETURN NULL;
   END IF;
   SELECT jsonb_build_object('task_uuid', t.task_uuid, 'namespace', ns.name, 'name', nt.name, 'version', nt.version,
@@ -489,7 +490,9 @@ BEGIN
         v_applied := NULL;
     END;
     IF v_applied IS NOT NULL THEN
-      RETURN QUERY SELECT a.*, tasker_finished_task_record(a.task_uuid, a.task_state) FROM unnest(v_applied) a;
+      RETURN QUERY SELECT a.*, CASE WHEN tasker_is_finished_task_state(a.task_state)
+                                    THEN tasker_finished_task_record(a.task_uuid, a.task_state) END
+                   FROM unnest(v_applied) a;
       PERFORM set_config('tasker.notify_origin', '', true);
       RETURN;
     END IF;
@@ -509,7 +512,8 @@ BEGIN
       CASE WHEN e.success AND p_handoff THEN 1 + v_extra ELSE 0 END, p_vt_seconds, e.claim_id);
     v_extra := v_extra - GREATEST(jsonb_array_length(r.claims) - 1, 0);
     RETURN QUERY SELECT e.ord, r.outcome, r.step_state, r.task_uuid, r.task_state, r.result_outcome, r.enqueued_count,
-                        r.claims, tasker_finished_task_record(r.task_uuid, r.task_state);
+                        r.claims, CASE WHEN tasker_is_finished_task_state(r.task_state)
+                                       THEN tasker_finished_task_record(r.task_uuid, r.task_state) END;
   END LOOP;
   PERFORM set_config('tasker.notify_origin', '', true);
 END
