@@ -3,12 +3,12 @@
  * transaction: state change, enqueue and notification commit together, so no crash can leave a step `enqueued`
  * without its message or a result recorded without its notice to the orchestrator.
  */
-import { Context, Effect, Layer, Schema } from "effect"
+import { Context, Effect, Layer, Option, Schema } from "effect"
 import { SqlClient, type SqlError, SqlSchema } from "effect/sql"
 import type { NamedStepUuid, NamedTaskUuid, ProcessorUuid } from "../domain/Ids.ts"
 import { StepUuid, TaskUuid } from "../domain/Ids.ts"
 import { StepState } from "../domain/StepStateMachine.ts"
-import { TaskRecordFromJson } from "../domain/TaskRecord.ts"
+import { type TaskRecord, TaskRecordFromJson } from "../domain/TaskRecord.ts"
 import { instrumentSql } from "./SqlMetrics.ts"
 import { TaskState } from "../domain/TaskStateMachine.ts"
 
@@ -136,14 +136,19 @@ export const SubmitOutcome = Schema.Struct({
   enqueued_count: Schema.Int,
   /** children that became ready and were claimed for this worker in the same transaction: run them at once */
   claims: Schema.Array(ClaimJson),
-  /**
-   * the task's row as it committed, when this result finished it (terminal or blocked_by_failures): the waiters in
-   * this process take it instead of reading the task again (absent from a database whose functions predate it: the
-   * waiters then read the task, as before)
-   */
-  task: Schema.optionalKey(Schema.NullOr(TaskRecordFromJson))
+  /** the finished task's row as JSON (`tasker_finished_task_record`), decoded apart: see `SubmitOutcome.task` */
+  task: Schema.optionalKey(Schema.NullOr(Schema.Json))
 })
-export type SubmitOutcome = typeof SubmitOutcome.Type
+export type SubmitOutcome = Omit<typeof SubmitOutcome.Type, "task"> & {
+  /**
+   * The task's row as it committed, when this result finished it (terminal or blocked_by_failures): the waiters in
+   * this process take it instead of reading the task again. Absent when the database's functions predate it, or when
+   * the row does not decode (a timestamp past year 9999, say): the waiters then read the task. It is a shortcut, so
+   * it never fails a submission, which has committed by the time the row is decoded.
+   */
+  readonly task?: TaskRecord | undefined
+}
+const decodeTaskRecordJson = Schema.decodeUnknownOption(TaskRecordFromJson)
 
 /** A template step as `tasker_create_task` takes it. */
 export interface StepSpec {
@@ -419,7 +424,12 @@ export class EngineFunctions extends Context.Service<EngineFunctions, {
           ),
         submitStepResults: (params) =>
           die(submitBatch(params)).pipe(
-            Effect.map((rows) => [...rows].sort((a, b) => a.ord - b.ord)),
+            Effect.map((rows) =>
+              [...rows].sort((a, b) => a.ord - b.ord).map((row): SubmitOutcome => ({
+                ...row,
+                task: row.task == null ? undefined : Option.getOrUndefined(decodeTaskRecordJson(row.task))
+              }))
+            ),
             instrumentSql("tasker_submit_step_results", { transaction: true }),
             Effect.withSpan("EngineFunctions.submitStepResults", { attributes: { results: params.results.length } })
           ),

@@ -385,7 +385,7 @@ export const WorkerLayer = <R>(options: WorkerOptions<R>): Layer.Layer<
               yield* wakeups.publishTaskEvent({
                 taskUuid: result.claimed.taskUuid,
                 state: submitted.task_state,
-                task: submitted.task ?? undefined
+                task: submitted.task
               })
             }
             for (const child of submitted.claims) {
